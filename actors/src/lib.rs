@@ -1,1 +1,5 @@
-//! placeholder
+//! Actors that own keyward's streams (keys, bots, accounts), the strategies bots run, and the
+//! backtest driver that runs a bot's own decision code over historical candles.
+
+pub mod backtest;
+pub mod strategy;
