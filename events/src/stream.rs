@@ -74,6 +74,14 @@ impl StreamName {
         StreamName(format!("{}-{}", category.as_str(), id))
     }
 
+    /// Wraps a name read back from the log, which validated it when it was appended.
+    ///
+    /// A name that does not parse still round-trips; its category and id fall back to
+    /// defaults, and chain verification covers its bytes as stored.
+    pub fn from_stored(name: String) -> Self {
+        StreamName(name)
+    }
+
     /// The category part of the name.
     pub fn category(&self) -> Category {
         // Constructors validate the name, so the prefix always parses.
