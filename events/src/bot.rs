@@ -101,6 +101,14 @@ pub struct RuleCheck {
     pub rule: String,
     pub passed: bool,
     pub detail: String,
+    /// Whether a failure of this rule blocks the order. The gate sets it to false for limits on
+    /// new risk checked on an order that only reduces risk, so such a failure is only recorded.
+    #[serde(default = "enforced_by_default")]
+    pub enforced: bool,
+}
+
+fn enforced_by_default() -> bool {
+    true
 }
 
 /// Whether the gate let the intent through.

@@ -1,0 +1,153 @@
+//! The gate itself: it runs every rule on an intent and is the only place that can issue an
+//! [`ApprovedOrder`].
+
+use chrono::{DateTime, Utc};
+use keyward_events::bot::{BotMode, OrderIntent, OrderRiskChecked, Verdict};
+use rust_decimal::Decimal;
+
+use crate::config::{RiskConfig, RiskConfigError};
+use crate::rules::{self, RuleInputs};
+
+/// State of the bot and its account that the gate checks an intent against.
+///
+/// Build it with [`RiskContext::new`] and set the fields that differ from a flat, fresh account,
+/// e.g. `RiskContext { position, ..RiskContext::new(mode, now, equity) }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RiskContext {
+    pub mode: BotMode,
+    /// Time of the check; the simulated bar time in a backtest.
+    pub now: DateTime<Utc>,
+    /// Account equity (wallet balance plus unrealized PnL) in the quote currency.
+    pub equity: Decimal,
+    /// Signed quantity of the bot's position in the intent's symbol: positive long, negative
+    /// short, zero flat.
+    pub position: Decimal,
+    /// Leverage set on the exchange for the symbol.
+    pub leverage: Decimal,
+    /// Last traded price of the symbol, if known.
+    pub last_price: Option<Decimal>,
+    /// Positions open across the account, this symbol's included.
+    pub open_positions: u32,
+    /// Orders the bot sent in the 60 seconds before `now`.
+    pub orders_last_minute: u32,
+    /// Equity at the start of the current UTC day.
+    pub day_start_equity: Decimal,
+    /// Highest equity seen so far.
+    pub peak_equity: Decimal,
+    pub kill_switch_engaged: bool,
+}
+
+impl RiskContext {
+    /// Creates a context for a flat account at leverage 1 whose day-start and peak equity are `equity`,
+    /// with no recent orders, no last price and the kill switch released.
+    pub fn new(mode: BotMode, now: DateTime<Utc>, equity: Decimal) -> Self {
+        Self {
+            mode,
+            now,
+            equity,
+            position: Decimal::ZERO,
+            leverage: Decimal::ONE,
+            last_price: None,
+            open_positions: 0,
+            orders_last_minute: 0,
+            day_start_equity: equity,
+            peak_equity: equity,
+            kill_switch_engaged: false,
+        }
+    }
+}
+
+/// An order that passed the risk gate. Its fields are private and it has no public
+/// constructor, so only this crate can create one and every order sent went through
+/// [`RiskGate::check`].
+///
+/// ```compile_fail,E0451
+/// # use keyward_risk::ApprovedOrder;
+/// # fn forge(intent: keyward_events::bot::OrderIntent) -> ApprovedOrder {
+/// ApprovedOrder { intent, mode: keyward_events::bot::BotMode::Live, checked_at: chrono::Utc::now() }
+/// # }
+/// ```
+#[derive(Debug, PartialEq)]
+pub struct ApprovedOrder {
+    intent: OrderIntent,
+    mode: BotMode,
+    checked_at: DateTime<Utc>,
+}
+
+impl ApprovedOrder {
+    /// Returns the intent as approved.
+    pub fn intent(&self) -> &OrderIntent {
+        &self.intent
+    }
+
+    /// Returns the mode the bot ran in when the order was approved.
+    pub fn mode(&self) -> BotMode {
+        self.mode
+    }
+
+    /// Returns the time of the approval.
+    pub fn checked_at(&self) -> DateTime<Utc> {
+        self.checked_at
+    }
+}
+
+/// The outcome of [`RiskGate::check`].
+#[derive(Debug)]
+pub struct RiskDecision {
+    /// The verdict with every rule's result, to be recorded before anything is sent.
+    pub checked: OrderRiskChecked,
+    /// Present only when the verdict is [`Verdict::Approved`].
+    pub approved: Option<ApprovedOrder>,
+}
+
+/// The risk gate of one bot, built from a validated [`RiskConfig`].
+#[derive(Clone, Debug)]
+pub struct RiskGate {
+    config: RiskConfig,
+}
+
+impl RiskGate {
+    /// Creates a gate enforcing `config`.
+    ///
+    /// # Errors
+    /// Returns the first field of `config` that is out of range.
+    pub fn new(config: RiskConfig) -> Result<Self, RiskConfigError> {
+        config.validate()?;
+        Ok(Self { config })
+    }
+
+    /// Returns the limits this gate enforces.
+    pub fn config(&self) -> &RiskConfig {
+        &self.config
+    }
+
+    /// Evaluates every rule on `intent`.
+    ///
+    /// The intent is rejected when any enforced rule fails. The rules that keep the order itself
+    /// valid are enforced for every order. Rules that cap new risk are evaluated and recorded on
+    /// an order that only reduces the position, but they are not enforced for it.
+    pub fn check(&self, intent: OrderIntent, context: &RiskContext) -> RiskDecision {
+        let inputs = RuleInputs::new(&self.config, &intent, context);
+        let rules = rules::evaluate_all(&inputs);
+        let approved = rules.iter().all(|rule| rule.passed || !rule.enforced);
+
+        let verdict = if approved {
+            Verdict::Approved
+        } else {
+            Verdict::Rejected
+        };
+        let approved = approved.then(|| ApprovedOrder {
+            intent: intent.clone(),
+            mode: context.mode,
+            checked_at: context.now,
+        });
+        let checked = OrderRiskChecked {
+            intent,
+            verdict,
+            rules,
+            mode: context.mode,
+            checked_at: context.now,
+        };
+        RiskDecision { checked, approved }
+    }
+}

@@ -1,0 +1,378 @@
+//! Tests of the gate: each rule on its own, the verdict, and the reduce-only asymmetry.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use keyward_events::bot::{BotMode, OrderIntent, OrderKind, OrderRiskChecked, Side, Verdict};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::*;
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_758_240_000_000).unwrap()
+}
+
+/// Buys 0.04 at 100000 with a 2% stop: 40% of 10000 equity as margin, 0.8% at risk.
+fn entry() -> OrderIntent {
+    OrderIntent {
+        intent_id: Uuid::from_u128(1),
+        symbol: "BTCUSDT".to_owned(),
+        side: Side::Buy,
+        kind: OrderKind::Market,
+        quantity: dec("0.04"),
+        price: Some(dec("100000")),
+        stop_loss: Some(dec("98000")),
+        reduce_only: false,
+    }
+}
+
+fn context() -> RiskContext {
+    RiskContext {
+        last_price: Some(dec("100000")),
+        ..RiskContext::new(BotMode::Backtest, now(), dec("10000"))
+    }
+}
+
+fn gate() -> RiskGate {
+    RiskGate::new(RiskConfig::default()).unwrap()
+}
+
+fn failed_rules(checked: &OrderRiskChecked) -> Vec<&str> {
+    checked
+        .rules
+        .iter()
+        .filter(|rule| !rule.passed)
+        .map(|rule| rule.rule.as_str())
+        .collect()
+}
+
+#[test]
+fn gate_rejects_invalid_config() {
+    let config = RiskConfig {
+        max_leverage: Decimal::ZERO,
+        ..RiskConfig::default()
+    };
+    let err = RiskGate::new(config).unwrap_err();
+    assert_eq!(err.field, "max_leverage");
+}
+
+#[test]
+fn valid_entry_is_approved() {
+    let decision = gate().check(entry(), &context());
+
+    assert_eq!(decision.checked.verdict, Verdict::Approved);
+    assert_eq!(failed_rules(&decision.checked), Vec::<&str>::new());
+    let approved = decision.approved.expect("approved order");
+    assert_eq!(approved.intent(), &entry());
+    assert_eq!(approved.mode(), BotMode::Backtest);
+    assert_eq!(approved.checked_at(), now());
+}
+
+#[test]
+fn verdict_records_mode_and_time() {
+    let context = RiskContext {
+        mode: BotMode::Paper,
+        ..context()
+    };
+    let decision = gate().check(entry(), &context);
+    assert_eq!(decision.checked.mode, BotMode::Paper);
+    assert_eq!(decision.checked.checked_at, now());
+    assert_eq!(decision.checked.intent, entry());
+}
+
+#[test]
+fn rejection_carries_every_rule() {
+    let intent = OrderIntent {
+        stop_loss: None,
+        ..entry()
+    };
+    let decision = gate().check(intent, &context());
+
+    assert_eq!(decision.checked.verdict, Verdict::Rejected);
+    assert!(decision.approved.is_none());
+    let recorded: Vec<&str> = decision
+        .checked
+        .rules
+        .iter()
+        .map(|r| r.rule.as_str())
+        .collect();
+    let expected: Vec<&str> = rule_names().collect();
+    assert_eq!(recorded, expected);
+    assert!(decision.checked.rules.iter().all(|rule| rule.enforced));
+    assert!(
+        decision
+            .checked
+            .rules
+            .iter()
+            .all(|rule| !rule.detail.is_empty())
+    );
+}
+
+type Change = fn(&mut OrderIntent, &mut RiskContext);
+
+#[test]
+fn each_rule_rejects_its_breach() {
+    let cases: &[(&str, Change)] = &[
+        ("quantity_positive", |intent, _| {
+            intent.quantity = Decimal::ZERO
+        }),
+        ("kill_switch_released", |_, context| {
+            context.kill_switch_engaged = true
+        }),
+        ("price_present", |intent, _| intent.price = None),
+        ("stop_loss_present", |intent, _| intent.stop_loss = None),
+        ("stop_loss_present", |intent, _| {
+            intent.stop_loss = Some(dec("-1"))
+        }),
+        ("stop_loss_distance", |intent, _| {
+            intent.stop_loss = Some(dec("101000"))
+        }),
+        ("stop_loss_distance", |intent, _| {
+            intent.quantity = dec("0.01");
+            intent.stop_loss = Some(dec("94900"));
+        }),
+        ("risk_per_trade", |intent, _| {
+            intent.stop_loss = Some(dec("97000"))
+        }),
+        ("max_position_size", |intent, _| {
+            intent.quantity = dec("0.06");
+            intent.stop_loss = Some(dec("99000"));
+        }),
+        ("max_position_size", |_, context| {
+            context.equity = Decimal::ZERO
+        }),
+        ("max_leverage", |_, context| context.leverage = Decimal::TWO),
+        ("max_open_positions", |_, context| {
+            context.open_positions = 3
+        }),
+        ("max_orders_per_minute", |_, context| {
+            context.orders_last_minute = 10
+        }),
+        ("daily_loss_limit", |_, context| {
+            context.day_start_equity = dec("10600")
+        }),
+        ("max_drawdown", |_, context| {
+            context.peak_equity = dec("12500")
+        }),
+        ("price_band", |_, context| {
+            context.last_price = Some(dec("94000"))
+        }),
+        ("price_band", |_, context| context.last_price = None),
+    ];
+    for (index, (rule, change)) in cases.iter().enumerate() {
+        let (mut intent, mut context) = (entry(), context());
+        change(&mut intent, &mut context);
+        let decision = gate().check(intent, &context);
+
+        let failed = failed_rules(&decision.checked);
+        assert!(
+            failed.contains(rule),
+            "case {index}: {rule} not in failed {failed:?}"
+        );
+        assert_eq!(
+            decision.checked.verdict,
+            Verdict::Rejected,
+            "case {index}: {rule}"
+        );
+        assert!(decision.approved.is_none(), "case {index}: {rule}");
+    }
+}
+
+#[test]
+fn limits_are_inclusive_where_documented() {
+    let cases: &[(&str, Change)] = &[
+        ("stop exactly 5% away", |intent, _| {
+            intent.quantity = dec("0.02");
+            intent.stop_loss = Some(dec("95000"));
+        }),
+        ("risk exactly 1%", |intent, _| intent.quantity = dec("0.05")),
+        ("margin exactly 50%", |intent, _| {
+            intent.quantity = dec("0.05");
+            intent.stop_loss = Some(dec("99000"));
+        }),
+        ("price band exactly 5%", |_, context| {
+            context.last_price = Some(dec("95238.1"))
+        }),
+    ];
+    for (name, change) in cases {
+        let (mut intent, mut context) = (entry(), context());
+        change(&mut intent, &mut context);
+        let decision = gate().check(intent, &context);
+        let failed = failed_rules(&decision.checked);
+        assert_eq!(
+            decision.checked.verdict,
+            Verdict::Approved,
+            "{name}: failed {failed:?}"
+        );
+    }
+}
+
+#[test]
+fn leverage_scales_position_limit() {
+    let config = RiskConfig {
+        max_leverage: dec("3"),
+        risk_per_trade_pct: dec("5"),
+        ..RiskConfig::default()
+    };
+    let gate = RiskGate::new(config).unwrap();
+    let context = RiskContext {
+        leverage: dec("3"),
+        ..context()
+    };
+
+    let at_limit = OrderIntent {
+        quantity: dec("0.15"),
+        ..entry()
+    };
+    assert_eq!(
+        gate.check(at_limit, &context).checked.verdict,
+        Verdict::Approved
+    );
+
+    let above = OrderIntent {
+        quantity: dec("0.16"),
+        ..entry()
+    };
+    let decision = gate.check(above, &context);
+    assert_eq!(failed_rules(&decision.checked), ["max_position_size"]);
+}
+
+#[test]
+fn short_entry_needs_stop_above_price() {
+    let short = OrderIntent {
+        side: Side::Sell,
+        stop_loss: Some(dec("102000")),
+        ..entry()
+    };
+    let decision = gate().check(short, &context());
+    assert_eq!(decision.checked.verdict, Verdict::Approved);
+
+    let wrong = OrderIntent {
+        side: Side::Sell,
+        ..entry()
+    };
+    let decision = gate().check(wrong, &context());
+    assert!(failed_rules(&decision.checked).contains(&"stop_loss_distance"));
+}
+
+/// Returns a context with a long of 0.04 that breaches every limit on new risk.
+fn breached_context() -> RiskContext {
+    RiskContext {
+        position: dec("0.04"),
+        open_positions: 3,
+        orders_last_minute: 10,
+        day_start_equity: dec("20000"),
+        peak_equity: dec("20000"),
+        kill_switch_engaged: true,
+        ..context()
+    }
+}
+
+fn close_long() -> OrderIntent {
+    OrderIntent {
+        side: Side::Sell,
+        price: None,
+        stop_loss: None,
+        reduce_only: true,
+        ..entry()
+    }
+}
+
+#[test]
+fn reducing_order_is_recorded_but_not_blocked() {
+    for reduce_only in [true, false] {
+        let intent = OrderIntent {
+            reduce_only,
+            ..close_long()
+        };
+        let decision = gate().check(intent, &breached_context());
+
+        assert_eq!(
+            decision.checked.verdict,
+            Verdict::Approved,
+            "reduce_only {reduce_only}"
+        );
+        assert!(decision.approved.is_some());
+        let failed = failed_rules(&decision.checked);
+        for rule in ["kill_switch_released", "stop_loss_present", "max_drawdown"] {
+            assert!(failed.contains(&rule), "{rule} missing from {failed:?}");
+        }
+        let failed_checks = decision.checked.rules.iter().filter(|rule| !rule.passed);
+        assert!(failed_checks.clone().count() >= 3);
+        assert!(failed_checks.into_iter().all(|rule| !rule.enforced));
+    }
+}
+
+#[test]
+fn reduce_only_beyond_position_is_rejected() {
+    let intent = OrderIntent {
+        quantity: dec("0.05"),
+        ..close_long()
+    };
+    let decision = gate().check(intent, &breached_context());
+
+    assert_eq!(decision.checked.verdict, Verdict::Rejected);
+    let rule = &decision.checked.rules[1];
+    assert_eq!(rule.rule, "reduce_only_within_position");
+    assert!(!rule.passed);
+    assert!(rule.enforced);
+}
+
+#[test]
+fn reversal_counts_as_new_risk() {
+    let context = RiskContext {
+        position: dec("0.04"),
+        ..context()
+    };
+    let reversal = OrderIntent {
+        side: Side::Sell,
+        quantity: dec("0.08"),
+        stop_loss: Some(dec("102000")),
+        ..entry()
+    };
+    let decision = gate().check(reversal, &context);
+    assert_eq!(decision.checked.verdict, Verdict::Approved);
+    assert!(decision.checked.rules.iter().all(|rule| rule.enforced));
+
+    let kill_switch = RiskContext {
+        kill_switch_engaged: true,
+        ..context
+    };
+    let reversal = OrderIntent {
+        quantity: dec("0.08"),
+        ..close_long()
+    };
+    let decision = gate().check(
+        OrderIntent {
+            reduce_only: false,
+            ..reversal
+        },
+        &kill_switch,
+    );
+    assert_eq!(decision.checked.verdict, Verdict::Rejected);
+}
+
+#[test]
+fn overflowing_quantity_fails_instead_of_panicking() {
+    let intent = OrderIntent {
+        quantity: Decimal::MAX,
+        ..entry()
+    };
+    let decision = gate().check(intent, &context());
+    assert_eq!(decision.checked.verdict, Verdict::Rejected);
+    assert!(failed_rules(&decision.checked).contains(&"risk_per_trade"));
+}
+
+#[test]
+fn verdict_round_trips_through_json() {
+    let decision = gate().check(close_long(), &breached_context());
+    let json = serde_json::to_string(&decision.checked).unwrap();
+    let decoded: OrderRiskChecked = serde_json::from_str(&json).unwrap();
+    assert_eq!(decoded, decision.checked);
+    assert!(json.contains(r#""enforced":false"#), "{json}");
+}
