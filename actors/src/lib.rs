@@ -2,4 +2,5 @@
 //! backtest driver that runs a bot's own decision code over historical candles.
 
 pub mod backtest;
+pub mod key;
 pub mod strategy;

@@ -27,6 +27,8 @@ event_family! {
 /// Where the key's secrets are sealed in the vault; never the secrets themselves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaultRef {
+    /// The full API key, sealed so that only the masked form appears outside the vault.
+    pub api_key_id: Uuid,
     pub secret_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passphrase_id: Option<Uuid>,

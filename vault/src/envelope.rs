@@ -16,6 +16,7 @@ use crate::secret::SecretBytes;
 /// What a secret is; part of its associated data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SecretKind {
+    ApiKey,
     ApiSecret,
     Passphrase,
     TotpSeed,
@@ -26,6 +27,7 @@ impl SecretKind {
     /// The name stored in the keyring.
     pub fn as_str(self) -> &'static str {
         match self {
+            SecretKind::ApiKey => "api_key",
             SecretKind::ApiSecret => "api_secret",
             SecretKind::Passphrase => "passphrase",
             SecretKind::TotpSeed => "totp_seed",
@@ -36,6 +38,7 @@ impl SecretKind {
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
+            "api_key" => Some(SecretKind::ApiKey),
             "api_secret" => Some(SecretKind::ApiSecret),
             "passphrase" => Some(SecretKind::Passphrase),
             "totp_seed" => Some(SecretKind::TotpSeed),

@@ -1,0 +1,216 @@
+//! The key actor: the one writer of a `key-<uuid>` stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use keyward_adapters::{AdapterError, Credentials};
+use keyward_eventlog::{Appended, ExpectedVersion, read_whole_stream};
+use keyward_events::codec::derive_event_id;
+use keyward_events::key::{KeyAdded, KeyEvent};
+use keyward_events::{Category, DomainEvent, Metadata, StreamName};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use uuid::Uuid;
+
+use super::service::{KeyCommandError, KeyContext};
+use super::signer::VaultSigner;
+use super::state::{KeyState, probe_outcome, start_probe};
+
+/// Messages a key actor handles.
+pub enum KeyMsg {
+    /// Record a new key; only valid on an empty stream.
+    Add(Box<KeyAdded>, Metadata, RpcReplyPort<Result<Appended, KeyCommandError>>),
+    /// Probe the key's permissions now if it is pending.
+    Probe,
+    /// Return the current state.
+    State(RpcReplyPort<Option<KeyState>>),
+}
+
+/// The actor type; its state is the key's state, `None` until `KeyAdded`.
+pub struct KeyActor;
+
+/// What a key actor starts with.
+pub struct KeyActorArgs {
+    pub key_id: Uuid,
+    pub context: Arc<KeyContext>,
+}
+
+/// The running actor's state.
+pub struct KeyActorState {
+    stream: StreamName,
+    context: Arc<KeyContext>,
+    key: Option<KeyState>,
+}
+
+impl Actor for KeyActor {
+    type Msg = KeyMsg;
+    type State = KeyActorState;
+    type Arguments = KeyActorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<KeyMsg>,
+        args: KeyActorArgs,
+    ) -> Result<KeyActorState, ActorProcessingErr> {
+        let stream = StreamName::new(Category::Key, args.key_id);
+        let key = rebuild(&args.context, &stream).await?;
+        if key.as_ref().is_some_and(KeyState::needs_probe) {
+            myself.cast(KeyMsg::Probe)?;
+        }
+        Ok(KeyActorState {
+            stream,
+            context: args.context,
+            key,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<KeyMsg>,
+        message: KeyMsg,
+        state: &mut KeyActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            KeyMsg::Add(added, metadata, reply) => {
+                let result = state.add(*added, metadata).await;
+                let accepted = result.is_ok();
+                let _ = reply.send(result);
+                if accepted {
+                    myself.cast(KeyMsg::Probe)?;
+                }
+            }
+            KeyMsg::Probe => {
+                if let Some(delay) = state.probe().await? {
+                    myself.send_after(Duration::from_millis(delay), || KeyMsg::Probe);
+                }
+            }
+            KeyMsg::State(reply) => {
+                let _ = reply.send(state.key.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds a key's state from its stream; `None` for an empty stream.
+async fn rebuild(
+    context: &KeyContext,
+    stream: &StreamName,
+) -> Result<Option<KeyState>, ActorProcessingErr> {
+    let records = read_whole_stream(context.log.as_ref(), stream).await?;
+    let mut key: Option<KeyState> = None;
+    for record in &records {
+        let event = KeyEvent::from_recorded(record)?;
+        match (&mut key, &event) {
+            (None, KeyEvent::KeyAdded(added)) => key = Some(KeyState::from_added(added)),
+            (Some(state), _) => state.apply(&event, record.version),
+            (None, _) => {
+                return Err(format!("stream {stream} does not start with KeyAdded").into());
+            }
+        }
+    }
+    Ok(key)
+}
+
+impl KeyActorState {
+    async fn add(
+        &mut self,
+        added: KeyAdded,
+        metadata: Metadata,
+    ) -> Result<Appended, KeyCommandError> {
+        if self.key.is_some() {
+            return Err(KeyCommandError::AlreadyExists(added.key_id));
+        }
+        let command_id = metadata.correlation_id.unwrap_or_else(Uuid::now_v7);
+        let event = KeyEvent::KeyAdded(added.clone());
+        let new_event = event.to_new_event(derive_event_id(command_id, 0), metadata);
+        let appended = self
+            .context
+            .log
+            .append(&self.stream, ExpectedVersion::NoStream, vec![new_event])
+            .await?;
+        self.key = Some(KeyState::from_added(&added));
+        Ok(appended)
+    }
+
+    /// Runs one probe if the key is pending; returns the delay before a retry, if one is due.
+    async fn probe(&mut self) -> Result<Option<u64>, KeyCommandError> {
+        let Some(key) = self.key.clone() else {
+            return Ok(None);
+        };
+        if !key.needs_probe() {
+            return Ok(None);
+        }
+        let client = self.context.exchanges.get(key.exchange);
+        let host = client.as_ref().map_or_else(|| "none".to_owned(), |c| c.host().to_owned());
+        let metadata = Metadata {
+            account_id: key.account_id,
+            exchange_host: Some(host.clone()),
+            correlation_id: Some(Uuid::now_v7()),
+            ..Metadata::default()
+        };
+        let started = vec![start_probe(&key, &host, Utc::now())];
+        self.record(started, &metadata, Uuid::now_v7()).await?;
+
+        let outcome = match client {
+            Some(client) => {
+                let credentials = self.credentials(&key)?;
+                client.probe(&credentials).await
+            }
+            None => Err(AdapterError::Unsupported {
+                exchange: key.exchange,
+            }),
+        };
+        if let Err(err) = &outcome {
+            tracing::info!(key_id = %key.key_id, code = err.code(), error = %err, "key probe failed");
+        }
+        let key = self.key.clone().unwrap_or(key);
+        let events = probe_outcome(&key, outcome, &host, &self.context.retry, Utc::now());
+        self.record(events, &metadata, Uuid::now_v7()).await?;
+        let retry = self.key.as_ref().and_then(|k| {
+            let pending = k.needs_probe();
+            let delay = self.context.retry.delay_after(k.failed_attempts);
+            pending.then_some(delay).flatten()
+        });
+        Ok(retry)
+    }
+
+    fn credentials(&self, key: &KeyState) -> Result<Credentials, KeyCommandError> {
+        let api_key = self.context.vault.open_secret(key.vault_ref.api_key_id)?;
+        let api_key = String::from_utf8_lossy(api_key.expose()).into_owned();
+        let signer = VaultSigner::new(
+            Arc::clone(&self.context.vault),
+            key.vault_ref.secret_id,
+            key.vault_ref.passphrase_id,
+        );
+        Ok(Credentials::new(api_key, Arc::new(signer)))
+    }
+
+    /// Appends events after the key's current version and applies them; event ids derive from
+    /// `command_id`.
+    async fn record(
+        &mut self,
+        events: Vec<KeyEvent>,
+        metadata: &Metadata,
+        command_id: Uuid,
+    ) -> Result<Appended, KeyCommandError> {
+        let Some(key) = self.key.as_mut() else {
+            return Err(KeyCommandError::NotFound(self.stream.id()));
+        };
+        let new_events = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e.to_new_event(derive_event_id(command_id, i as u32), metadata.clone()))
+            .collect();
+        let appended = self
+            .context
+            .log
+            .append(&self.stream, ExpectedVersion::Exact(key.version), new_events)
+            .await?;
+        let first_version = appended.last_version + 1 - events.len() as u64;
+        for (i, event) in events.iter().enumerate() {
+            key.apply(event, first_version + i as u64);
+        }
+        Ok(appended)
+    }
+}

@@ -1,0 +1,206 @@
+//! The face of the key actors for the API and the binary.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use keyward_adapters::ExchangeClient;
+use keyward_eventlog::{AppendError, Appended, EventLog, ReadError};
+use keyward_events::key::{KeyAdded, VaultRef, mask_api_key};
+use keyward_events::{Category, Exchange, Metadata};
+use keyward_vault::{SecretBytes, SecretKind, SecretOwner, Vault, VaultError};
+use ractor::{Actor, ActorRef};
+use uuid::Uuid;
+
+use super::actor::KeyMsg;
+use super::state::{KeyState, RetryPolicy};
+use super::supervisor::{KeySupervisor, SupervisorMsg};
+
+/// How long a caller waits for a key actor to answer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The configured client of each exchange.
+#[derive(Default)]
+pub struct ExchangeClients {
+    clients: HashMap<Exchange, Arc<dyn ExchangeClient>>,
+}
+
+impl ExchangeClients {
+    /// Registers the client of one exchange.
+    pub fn insert(&mut self, client: Arc<dyn ExchangeClient>) {
+        self.clients.insert(client.exchange(), client);
+    }
+
+    /// The client of an exchange, if one is configured.
+    pub fn get(&self, exchange: Exchange) -> Option<Arc<dyn ExchangeClient>> {
+        self.clients.get(&exchange).cloned()
+    }
+}
+
+/// What key actors share.
+pub struct KeyContext {
+    pub log: Arc<dyn EventLog>,
+    pub vault: Arc<Vault>,
+    pub exchanges: ExchangeClients,
+    pub retry: RetryPolicy,
+}
+
+/// A key as the user hands it over; the secrets go straight into the vault.
+pub struct NewKey {
+    pub account_id: Option<Uuid>,
+    pub exchange: Exchange,
+    pub label: String,
+    pub api_key: String,
+    pub api_secret: SecretBytes,
+    pub passphrase: Option<SecretBytes>,
+}
+
+/// Why a key command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCommandError {
+    #[error("key {0} already exists")]
+    AlreadyExists(Uuid),
+    #[error("key {0} not found")]
+    NotFound(Uuid),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("the key actor is unavailable: {0}")]
+    Actor(String),
+}
+
+/// Starts key actors and routes commands to them.
+#[derive(Clone)]
+pub struct KeyService {
+    supervisor: ActorRef<SupervisorMsg>,
+    context: Arc<KeyContext>,
+}
+
+impl KeyService {
+    /// Starts the key supervisor.
+    ///
+    /// # Errors
+    /// Fails when the supervisor actor cannot start.
+    pub async fn start(context: KeyContext) -> Result<Self, KeyCommandError> {
+        let context = Arc::new(context);
+        let (supervisor, _) = Actor::spawn(None, KeySupervisor, Arc::clone(&context))
+            .await
+            .map_err(|e| KeyCommandError::Actor(e.to_string()))?;
+        Ok(KeyService {
+            supervisor,
+            context,
+        })
+    }
+
+    /// Seals a new key's secrets, records `KeyAdded`, and starts its probe. Returns the key id
+    /// and where `KeyAdded` landed.
+    ///
+    /// # Errors
+    /// Fails when the vault or the log cannot store the key.
+    pub async fn add_key(
+        &self,
+        key: NewKey,
+        metadata: Metadata,
+    ) -> Result<(Uuid, Appended), KeyCommandError> {
+        let key_id = Uuid::now_v7();
+        let vault_ref = self.seal(key_id, &key)?;
+        let added = KeyAdded {
+            key_id,
+            account_id: key.account_id,
+            exchange: key.exchange,
+            label: key.label,
+            masked_api_key: mask_api_key(&key.api_key),
+            vault_ref,
+            added_at: Utc::now(),
+        };
+        let actor = self.actor(key_id).await?;
+        let reply = actor
+            .call(|port| KeyMsg::Add(Box::new(added), metadata, port), Some(CALL_TIMEOUT))
+            .await;
+        let appended = unwrap_call(reply)??;
+        Ok((key_id, appended))
+    }
+
+    /// The current state of a key, from its actor.
+    ///
+    /// # Errors
+    /// Fails when the actor cannot start or answer.
+    pub async fn state(&self, key_id: Uuid) -> Result<Option<KeyState>, KeyCommandError> {
+        let actor = self.actor(key_id).await?;
+        unwrap_call(actor.call(KeyMsg::State, Some(CALL_TIMEOUT)).await)
+    }
+
+    /// Starts the actor of every key in the log, so that probes interrupted by a restart
+    /// resume. Returns how many keys were found.
+    ///
+    /// # Errors
+    /// Fails when the log cannot be read or an actor cannot start.
+    pub async fn recover(&self) -> Result<usize, KeyCommandError> {
+        let mut after = 0;
+        let mut keys = Vec::new();
+        loop {
+            let page = self.context.log.read_all(after, 1000).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.position;
+            for record in &page {
+                if record.stream.category() == Category::Key && record.version == 0 {
+                    keys.push(record.stream.id());
+                }
+            }
+        }
+        for key_id in &keys {
+            self.actor(*key_id).await?;
+        }
+        Ok(keys.len())
+    }
+
+    async fn actor(&self, key_id: Uuid) -> Result<ActorRef<KeyMsg>, KeyCommandError> {
+        let reply = self
+            .supervisor
+            .call(|port| SupervisorMsg::Actor(key_id, port), Some(CALL_TIMEOUT))
+            .await;
+        unwrap_call(reply)?.map_err(KeyCommandError::Actor)
+    }
+
+    fn seal(&self, key_id: Uuid, key: &NewKey) -> Result<VaultRef, KeyCommandError> {
+        let owner = |kind| SecretOwner {
+            account_id: key.account_id,
+            record_id: key_id,
+            kind,
+            context: key.exchange.as_str().to_owned(),
+        };
+        let vault = &self.context.vault;
+        let api_key_id = vault.seal(&owner(SecretKind::ApiKey), key.api_key.as_bytes())?;
+        let secret_id = vault.seal(&owner(SecretKind::ApiSecret), key.api_secret.expose())?;
+        let passphrase_id = match &key.passphrase {
+            Some(passphrase) => Some(vault.seal(&owner(SecretKind::Passphrase), passphrase.expose())?),
+            None => None,
+        };
+        Ok(VaultRef {
+            api_key_id,
+            secret_id,
+            passphrase_id,
+        })
+    }
+}
+
+fn unwrap_call<T, M>(
+    reply: Result<ractor::rpc::CallResult<T>, ractor::MessagingErr<M>>,
+) -> Result<T, KeyCommandError> {
+    match reply {
+        Ok(ractor::rpc::CallResult::Success(value)) => Ok(value),
+        Ok(ractor::rpc::CallResult::Timeout) => {
+            Err(KeyCommandError::Actor("the key actor did not answer in time".into()))
+        }
+        Ok(ractor::rpc::CallResult::SenderError) => {
+            Err(KeyCommandError::Actor("the key actor stopped before answering".into()))
+        }
+        Err(err) => Err(KeyCommandError::Actor(err.to_string())),
+    }
+}

@@ -1,0 +1,147 @@
+//! The dashboard: keys with status and permissions, bots and their backtest results.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use keyward_actors::key::KeyState;
+use keyward_events::bot::{BacktestCompleted, BotEvent};
+use keyward_events::key::KeyEvent;
+use keyward_events::{Category, DomainEvent, Exchange, RecordedEvent};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// One key as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyView {
+    pub state: KeyState,
+    pub created_at: DateTime<Utc>,
+    /// Warnings about a verified key, such as `no_ip_allowlist`.
+    pub flags: Vec<String>,
+}
+
+/// A backtest result as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BacktestSummary {
+    pub backtest_id: Uuid,
+    pub config_hash: String,
+    pub data_name: String,
+    pub bars: u64,
+    pub trades: u64,
+    pub final_equity: f64,
+    pub total_return: f64,
+    pub max_drawdown: f64,
+    pub completed_at: DateTime<Utc>,
+}
+
+impl From<&BacktestCompleted> for BacktestSummary {
+    fn from(done: &BacktestCompleted) -> Self {
+        BacktestSummary {
+            backtest_id: done.backtest_id,
+            config_hash: done.config_hash.clone(),
+            data_name: done.data_name.clone(),
+            bars: done.bars,
+            trades: done.trades,
+            final_equity: done.final_equity,
+            total_return: done.total_return,
+            max_drawdown: done.max_drawdown,
+            completed_at: done.completed_at,
+        }
+    }
+}
+
+/// One bot as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BotView {
+    pub bot_id: Uuid,
+    #[serde(skip)]
+    pub account_id: Option<Uuid>,
+    pub label: String,
+    pub exchange: Exchange,
+    pub symbol: String,
+    pub config_hash: Option<String>,
+    pub risk_checks: u64,
+    pub backtests: Vec<BacktestSummary>,
+}
+
+/// The dashboard read model.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dashboard {
+    pub keys: BTreeMap<Uuid, KeyView>,
+    pub bots: BTreeMap<Uuid, BotView>,
+    /// Position of the last event applied.
+    pub position: u64,
+    /// Events that could not be decoded, counted rather than failing the projection.
+    pub undecodable: u64,
+}
+
+impl Dashboard {
+    /// Applies one stored event.
+    pub fn apply(&mut self, record: &RecordedEvent) {
+        self.position = record.position;
+        let decoded = match record.stream.category() {
+            Category::Key => KeyEvent::from_recorded(record).map(|e| self.apply_key(record, &e)),
+            Category::Bot => BotEvent::from_recorded(record).map(|e| self.apply_bot(record, &e)),
+            _ => Ok(()),
+        };
+        if decoded.is_err() {
+            self.undecodable += 1;
+        }
+    }
+
+    fn apply_key(&mut self, record: &RecordedEvent, event: &KeyEvent) {
+        let key_id = record.stream.id();
+        if let KeyEvent::KeyAdded(added) = event {
+            self.keys.insert(
+                key_id,
+                KeyView {
+                    state: KeyState::from_added(added),
+                    created_at: added.added_at,
+                    flags: Vec::new(),
+                },
+            );
+            return;
+        }
+        let Some(view) = self.keys.get_mut(&key_id) else {
+            return;
+        };
+        view.state.apply(event, record.version);
+        match event {
+            KeyEvent::KeyFlagged(flagged) if !view.flags.contains(&flagged.flag) => {
+                view.flags.push(flagged.flag.clone());
+            }
+            KeyEvent::KeyProbed(_) | KeyEvent::KeyRotated(_) => view.flags.clear(),
+            _ => {}
+        }
+    }
+
+    fn apply_bot(&mut self, record: &RecordedEvent, event: &BotEvent) {
+        let bot_id = record.stream.id();
+        if let BotEvent::BotCreated(created) = event {
+            self.bots.insert(
+                bot_id,
+                BotView {
+                    bot_id,
+                    account_id: created.account_id,
+                    label: created.label.clone(),
+                    exchange: created.exchange,
+                    symbol: created.symbol.clone(),
+                    config_hash: None,
+                    risk_checks: 0,
+                    backtests: Vec::new(),
+                },
+            );
+            return;
+        }
+        let Some(view) = self.bots.get_mut(&bot_id) else {
+            return;
+        };
+        match event {
+            BotEvent::BotConfigured(configured) => {
+                view.config_hash = Some(configured.config_hash.clone());
+            }
+            BotEvent::OrderRiskChecked(_) => view.risk_checks += 1,
+            BotEvent::BacktestCompleted(done) => view.backtests.push(done.into()),
+            BotEvent::BotCreated(_) => {}
+        }
+    }
+}
