@@ -1,1 +1,57 @@
-//! Trading strategies.
+//! Trading strategies: they decide from market data and the bot's own position alone, with no
+//! clock and no I/O, so backtest, paper and live runs take the same decisions on the same bars.
+
+mod sma;
+
+pub use sma::{MAX_WINDOW, SmaCross};
+
+use keyward_events::market::Candle;
+
+/// Direction of the bot's position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PositionSide {
+    Flat,
+    Long,
+    Short,
+}
+
+/// A strategy's decision after one closed bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// Keep the position as it is.
+    Hold,
+    /// Close any short and go long.
+    GoLong,
+    /// Close any long and go short, or stay flat when the bot trades long only.
+    GoShort,
+}
+
+impl Signal {
+    /// Returns the position the bot should hold after this signal, or `None` to keep its
+    /// current one.
+    pub fn target(self, long_only: bool) -> Option<PositionSide> {
+        match self {
+            Self::Hold => None,
+            Self::GoLong => Some(PositionSide::Long),
+            Self::GoShort if long_only => Some(PositionSide::Flat),
+            Self::GoShort => Some(PositionSide::Short),
+        }
+    }
+}
+
+/// A trading strategy fed one closed bar at a time.
+pub trait Strategy {
+    /// Takes the next closed bar and the bot's current position, and returns the decision for
+    /// this bar. It receives bars up to and including `candle` and nothing later.
+    fn on_bar(&mut self, candle: &Candle, position: PositionSide) -> Signal;
+}
+
+/// A strategy parameter outside its allowed range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("strategy parameter {name} = {value} is invalid; allowed: {allowed}")]
+pub struct StrategyError {
+    pub name: &'static str,
+    pub value: String,
+    pub allowed: String,
+}
