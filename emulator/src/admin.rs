@@ -1,0 +1,199 @@
+//! Admin routes under `/_emulator/`: change a key's flags and inject faults while running.
+//!
+//! They have no authentication: the emulator is a test and sandbox tool, meant to listen on a
+//! loopback address only.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
+
+use crate::keys::{EmulatorKey, IpRule};
+use crate::state::EmulatorState;
+
+/// Builds the admin routes, to be nested under `/_emulator`.
+pub(crate) fn routes() -> Router<EmulatorState> {
+    Router::new()
+        .route("/keys/{api_key}", post(update_key))
+        .route("/faults", post(set_faults).get(get_faults))
+}
+
+/// Changes to a key's flags; absent fields stay as they are, `"expires_at": null` clears it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyUpdate {
+    read: Option<bool>,
+    spot: Option<bool>,
+    futures: Option<bool>,
+    withdraw: Option<bool>,
+    transfer: Option<bool>,
+    ip_allowlist: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Tells a field set to `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A key as the admin routes show it, without its secret.
+#[derive(Debug, Serialize)]
+struct KeyView {
+    exchange: String,
+    api_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    read: bool,
+    spot: bool,
+    futures: bool,
+    withdraw: bool,
+    transfer: bool,
+    ip_allowlist: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    testnet: bool,
+}
+
+impl From<&EmulatorKey> for KeyView {
+    fn from(key: &EmulatorKey) -> Self {
+        KeyView {
+            exchange: key.exchange.to_string(),
+            api_key: key.api_key.clone(),
+            label: key.label.clone(),
+            read: key.read,
+            spot: key.spot,
+            futures: key.futures,
+            withdraw: key.withdraw,
+            transfer: key.transfer,
+            ip_allowlist: key.ip_allowlist.iter().map(ToString::to_string).collect(),
+            expires_at: key.expires_at,
+            testnet: key.testnet,
+        }
+    }
+}
+
+/// Faults the emulator injects.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Faults {
+    /// How far the emulated clock runs ahead of the system clock, in ms (negative: behind).
+    clock_skew_ms: Option<i64>,
+}
+
+/// Applies a [`KeyUpdate`] to every key with this API key and returns the keys as changed.
+async fn update_key(
+    State(state): State<EmulatorState>,
+    Path(api_key): Path<String>,
+    body: Bytes,
+) -> Result<Json<Vec<KeyView>>, AdminError> {
+    let update: KeyUpdate = parse_body(&body)?;
+    let ip_allowlist = update
+        .ip_allowlist
+        .as_deref()
+        .map(parse_allowlist)
+        .transpose()
+        .map_err(AdminError::invalid_request)?;
+    let changed = state.update_keys(&api_key, |key| apply(key, &update, ip_allowlist.as_ref()));
+    if changed.is_empty() {
+        return Err(AdminError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!("no key with API key {api_key:?}"),
+        });
+    }
+    tracing::info!(api_key = %api_key, "changed emulator key flags");
+    Ok(Json(
+        changed
+            .iter()
+            .map(|stored| KeyView::from(&stored.key))
+            .collect(),
+    ))
+}
+
+fn apply(key: &mut EmulatorKey, update: &KeyUpdate, ip_allowlist: Option<&Vec<IpRule>>) {
+    let flags = [
+        (&mut key.read, update.read),
+        (&mut key.spot, update.spot),
+        (&mut key.futures, update.futures),
+        (&mut key.withdraw, update.withdraw),
+        (&mut key.transfer, update.transfer),
+    ];
+    for (flag, value) in flags {
+        if let Some(value) = value {
+            *flag = value;
+        }
+    }
+    if let Some(rules) = ip_allowlist {
+        key.ip_allowlist.clone_from(rules);
+    }
+    if let Some(expires_at) = update.expires_at {
+        key.expires_at = expires_at;
+    }
+}
+
+fn parse_allowlist(entries: &[String]) -> Result<Vec<IpRule>, String> {
+    entries.iter().map(|entry| entry.parse()).collect()
+}
+
+async fn set_faults(
+    State(state): State<EmulatorState>,
+    body: Bytes,
+) -> Result<Json<Faults>, AdminError> {
+    let faults: Faults = parse_body(&body)?;
+    if let Some(skew_ms) = faults.clock_skew_ms {
+        state.set_clock_skew_ms(skew_ms);
+        tracing::info!(clock_skew_ms = skew_ms, "set emulator clock skew");
+    }
+    Ok(current_faults(&state))
+}
+
+async fn get_faults(State(state): State<EmulatorState>) -> Json<Faults> {
+    current_faults(&state)
+}
+
+fn current_faults(state: &EmulatorState) -> Json<Faults> {
+    Json(Faults {
+        clock_skew_ms: Some(state.clock_skew_ms()),
+    })
+}
+
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    serde_json::from_slice(body)
+        .map_err(|err| AdminError::invalid_request(format!("invalid JSON body: {err}")))
+}
+
+/// An admin route's error response, `{"error": code, "message"}`.
+#[derive(Debug)]
+struct AdminError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AdminError {
+    fn invalid_request(message: String) -> Self {
+        AdminError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            message,
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.code, "message": self.message});
+        (self.status, Json(body)).into_response()
+    }
+}

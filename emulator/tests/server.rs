@@ -1,0 +1,67 @@
+//! Starting the emulator on a real socket and stopping it.
+
+use keyward_emulator::{Emulator, EmulatorConfig, EmulatorError, demo_keys};
+
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+#[tokio::test]
+async fn serves_then_shuts_down() -> anyhow::Result<()> {
+    let config = EmulatorConfig {
+        listen: "127.0.0.1:0".parse()?,
+        keys: demo_keys(),
+        market_data: None,
+    };
+    let emulator = Emulator::start(config).await?;
+    assert_ne!(emulator.local_addr().port(), 0);
+    let base_url = emulator.base_url();
+    assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
+
+    let client = http_client();
+    let response = client
+        .get(format!("{base_url}/fapi/v1/ping"))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-mbx-used-weight-1m"));
+    drop(response);
+    drop(client);
+
+    emulator.shutdown().await?;
+    let after = http_client()
+        .get(format!("{base_url}/fapi/v1/ping"))
+        .send()
+        .await;
+    assert!(after.is_err(), "the socket is closed after shutdown");
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_market_data_fails_start() {
+    let config = EmulatorConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        keys: Vec::new(),
+        market_data: Some("/nonexistent/klines.csv".into()),
+    };
+    let result = Emulator::start(config).await;
+    assert!(matches!(result, Err(EmulatorError::MarketData { .. })));
+}
+
+#[tokio::test]
+async fn unspecified_listen_address_gets_loopback_base_url() -> anyhow::Result<()> {
+    let config = EmulatorConfig {
+        listen: "0.0.0.0:0".parse()?,
+        keys: Vec::new(),
+        market_data: None,
+    };
+    let emulator = Emulator::start(config).await?;
+    assert!(
+        emulator.base_url().starts_with("http://127.0.0.1:"),
+        "{}",
+        emulator.base_url()
+    );
+    emulator.shutdown().await?;
+    Ok(())
+}
