@@ -1,3 +1,6 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod backtest;
+pub mod emulator;
+pub mod serve;

@@ -1,0 +1,25 @@
+//! `GET /api/v1/dashboard`.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use serde_json::json;
+
+use super::input::ReadQuery;
+use super::keys::KeyResponse;
+use crate::{ApiError, AppState};
+
+/// The dashboard: keys with status and permissions, bots with their backtest results.
+pub async fn get_dashboard(
+    State(state): State<AppState>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    state.dashboard_at(query.min_position).await;
+    let body = state.dashboard.read(|d| {
+        let keys: Vec<KeyResponse> = d.keys.values().map(KeyResponse::from).collect();
+        let bots: Vec<_> = d.bots.values().collect();
+        json!({"keys": keys, "bots": bots, "position": d.position})
+    });
+    Ok(Json(body))
+}

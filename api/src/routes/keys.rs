@@ -1,0 +1,180 @@
+//! `/api/v1/keys`: add a key, read one, list them.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use keyward_actors::key::{KeyStatus, NewKey};
+use keyward_events::key::RejectionReason;
+use keyward_events::{Exchange, KeyPermissions, Metadata};
+use keyward_projections::KeyView;
+use keyward_vault::SecretBytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::input::{ReadQuery, SecretInput};
+use crate::{ApiError, AppState};
+
+const MAX_LABEL_CHARS: usize = 100;
+const MAX_CREDENTIAL_CHARS: usize = 512;
+
+/// Body of `POST /api/v1/keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddKeyRequest {
+    exchange: String,
+    #[serde(default)]
+    label: String,
+    api_key: String,
+    api_secret: SecretInput,
+    #[serde(default)]
+    passphrase: Option<SecretInput>,
+}
+
+/// A key as the API shows it; never a secret.
+#[derive(Debug, Serialize)]
+pub struct KeyResponse {
+    key_id: Uuid,
+    exchange: Exchange,
+    label: String,
+    masked_api_key: String,
+    status: KeyStatus,
+    permissions: Option<KeyPermissions>,
+    reasons: Vec<RejectionReason>,
+    created_at: DateTime<Utc>,
+    last_probed_at: Option<DateTime<Utc>>,
+    flags: Vec<String>,
+    verified_host: Option<String>,
+}
+
+impl From<&KeyView> for KeyResponse {
+    fn from(view: &KeyView) -> Self {
+        let state = &view.state;
+        KeyResponse {
+            key_id: state.key_id,
+            exchange: state.exchange,
+            label: state.label.clone(),
+            masked_api_key: state.masked_api_key.clone(),
+            status: state.status,
+            permissions: state.permissions.clone(),
+            reasons: state.reasons.clone(),
+            created_at: view.created_at,
+            last_probed_at: state.last_probed_at,
+            flags: view.flags.clone(),
+            verified_host: state
+                .verified_against
+                .as_ref()
+                .map(|(host, _)| host.clone()),
+        }
+    }
+}
+
+/// `POST /api/v1/keys`: seals the secret, records `KeyAdded`, and starts the probe.
+pub async fn add(
+    State(state): State<AppState>,
+    body: Result<Json<AddKeyRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Json(request) = body?;
+    let key = validate(request)?;
+    let (key_id, appended) = state
+        .keys
+        .add_key(key, Metadata::default())
+        .await
+        .map_err(ApiError::internal)?;
+    state.consistency.wrote(appended.last_position);
+    tracing::info!(%key_id, position = appended.last_position, "key added");
+    let body = json!({"key_id": key_id, "position": appended.last_position});
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+fn validate(request: AddKeyRequest) -> Result<NewKey, ApiError> {
+    let exchange: Exchange = request
+        .exchange
+        .parse()
+        .map_err(|e: keyward_events::exchange::UnknownExchange| ApiError::invalid(e.to_string()))?;
+    let api_key = request.api_key.trim().to_owned();
+    if api_key.is_empty() {
+        return Err(ApiError::invalid(
+            "api_key is empty; paste the key's public API key",
+        ));
+    }
+    let secret = request.api_secret.0.trim();
+    if secret.is_empty() {
+        return Err(ApiError::invalid(
+            "api_secret is empty; paste the key's secret",
+        ));
+    }
+    if api_key.chars().count() > MAX_CREDENTIAL_CHARS
+        || secret.chars().count() > MAX_CREDENTIAL_CHARS
+    {
+        return Err(ApiError::invalid(format!(
+            "api_key and api_secret may have at most {MAX_CREDENTIAL_CHARS} characters"
+        )));
+    }
+    let label = request.label.trim().to_owned();
+    if label.chars().count() > MAX_LABEL_CHARS {
+        return Err(ApiError::invalid(format!(
+            "label has {} characters; at most {MAX_LABEL_CHARS} are allowed",
+            label.chars().count()
+        )));
+    }
+    let passphrase = validate_passphrase(exchange, request.passphrase)?;
+    Ok(NewKey {
+        account_id: None,
+        exchange,
+        label,
+        api_key,
+        api_secret: SecretBytes::from_str_bytes(secret),
+        passphrase,
+    })
+}
+
+fn validate_passphrase(
+    exchange: Exchange,
+    passphrase: Option<SecretInput>,
+) -> Result<Option<SecretBytes>, ApiError> {
+    let passphrase = passphrase.filter(|p| !p.0.trim().is_empty());
+    match (exchange.requires_passphrase(), passphrase) {
+        (true, Some(p)) => Ok(Some(SecretBytes::from_str_bytes(p.0.trim()))),
+        (true, None) => Err(ApiError::invalid(format!(
+            "{exchange} keys need a passphrase; add the passphrase you chose when creating the key"
+        ))),
+        (false, Some(_)) => Err(ApiError::invalid(format!(
+            "{exchange} keys have no passphrase; remove the passphrase field"
+        ))),
+        (false, None) => Ok(None),
+    }
+}
+
+/// `GET /api/v1/keys/{key_id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    key_id: Result<Path<Uuid>, PathRejection>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
+) -> Result<Json<KeyResponse>, ApiError> {
+    let Path(key_id) = key_id.map_err(|_| ApiError::not_found("no key with that id"))?;
+    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    state.dashboard_at(query.min_position).await;
+    state
+        .dashboard
+        .read(|d| d.keys.get(&key_id).map(KeyResponse::from))
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no key {key_id}")))
+}
+
+/// `GET /api/v1/keys`.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    state.dashboard_at(query.min_position).await;
+    let keys: Vec<KeyResponse> = state
+        .dashboard
+        .read(|d| d.keys.values().map(KeyResponse::from).collect());
+    Ok(Json(
+        json!({"keys": keys, "position": state.dashboard.position()}),
+    ))
+}

@@ -1,0 +1,197 @@
+//! `keyward serve`: the service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
+use keyward_adapters::{ExchangeHosts, client_for, http_client_builder};
+use keyward_api::{AppState, ReadConsistency};
+use keyward_eventlog::{EventLog, SqliteLog};
+use keyward_events::Exchange;
+use keyward_projections::ProjectionHandle;
+use keyward_vault::Vault;
+
+use super::emulator::{load_emulator_keys, print_demo_keys};
+use crate::master_key::{self, MasterKeyArgs};
+
+/// Timeout of one request to an exchange.
+const EXCHANGE_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of `keyward serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Folder of the event log, the keyring and (in sandbox mode) the master key file.
+    #[arg(long, value_name = "DIR", default_value = "./keyward-data")]
+    pub data_dir: PathBuf,
+
+    /// Address of the HTTP API; only loopback addresses are allowed until accounts exist.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Event store: `embedded` (default) for the log in the data dir.
+    #[arg(long, value_name = "URL")]
+    pub event_store: Option<String>,
+
+    /// Points one exchange REST host elsewhere, e.g. `binance=https://demo-fapi.binance.com`;
+    /// NAME is binance, binance-spot, bybit or okx. Repeatable.
+    #[arg(long = "exchange-url", value_name = "NAME=URL")]
+    pub exchange_urls: Vec<String>,
+
+    /// Folder of kline CSVs that server-side backtests may read.
+    #[arg(long, value_name = "DIR")]
+    pub market_data_dir: Option<PathBuf>,
+
+    /// Start the exchange emulator inside the process and point every exchange at it.
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Key file of the sandbox emulator (JSON array); without it, demo keys are printed.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub sandbox_keys: Option<PathBuf>,
+
+    /// Kline CSV the sandbox emulator replays as its price feed.
+    #[arg(long, value_name = "CSV", requires = "sandbox")]
+    pub sandbox_market_data: Option<PathBuf>,
+
+    /// Candles per second the sandbox price feed replays.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "sandbox")]
+    pub sandbox_speed: u32,
+
+    #[command(flatten)]
+    pub master_key: MasterKeyArgs,
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if !args.listen.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {}: until accounts and logins exist, keyward serves only \
+             loopback addresses (127.0.0.1 or ::1); put a reverse proxy with authentication in \
+             front if you need remote access",
+            args.listen
+        );
+    }
+    if let Some(store) = args.event_store.as_deref().filter(|s| *s != "embedded") {
+        bail!("unsupported --event-store {store:?}; only `embedded` is available in this build");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let master = master_key::resolve(&args.master_key, &args.data_dir, args.sandbox)?;
+    tracing::info!(source = %master.source(), "master key loaded");
+    let vault = Arc::new(Vault::open(&args.data_dir, master).context("cannot open the keyring")?);
+    let log: Arc<dyn EventLog> =
+        Arc::new(SqliteLog::open(&args.data_dir).context("cannot open the event log")?);
+
+    let mut hosts = ExchangeHosts::default();
+    let emulator = if args.sandbox {
+        let running = start_sandbox(&args).await?;
+        hosts = ExchangeHosts::all_at(&running.base_url())?;
+        Some(running)
+    } else {
+        None
+    };
+    for assignment in &args.exchange_urls {
+        hosts.set_from_arg(assignment)?;
+    }
+
+    let keys = start_keys(Arc::clone(&log), vault, &hosts).await?;
+    let recovered = keys.recover().await?;
+    let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
+    let state = AppState {
+        log,
+        keys,
+        dashboard,
+        market_data_dir: args.market_data_dir.clone(),
+        consistency: Arc::new(ReadConsistency::default()),
+    };
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, data_dir = %args.data_dir.display(), keys = recovered, "keyward serving");
+    axum::serve(
+        listener,
+        keyward_api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the HTTP server failed")?;
+    if let Some(running) = emulator {
+        running.shutdown().await?;
+    }
+    tracing::info!("keyward stopped");
+    Ok(())
+}
+
+async fn start_sandbox(args: &ServeArgs) -> anyhow::Result<keyward_emulator::RunningEmulator> {
+    let keys = match &args.sandbox_keys {
+        Some(path) => load_emulator_keys(path)?,
+        None => {
+            let keys = keyward_emulator::demo_keys();
+            print_demo_keys(&keys);
+            keys
+        }
+    };
+    let config = keyward_emulator::EmulatorConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        keys,
+        market_data: args.sandbox_market_data.clone(),
+    };
+    let running = keyward_emulator::Emulator::start(config).await?;
+    tracing::warn!(emulator = %running.base_url(), "sandbox mode: every exchange is the local emulator");
+    Ok(running)
+}
+
+async fn start_keys(
+    log: Arc<dyn EventLog>,
+    vault: Arc<Vault>,
+    hosts: &ExchangeHosts,
+) -> anyhow::Result<KeyService> {
+    let http = http_client_builder()
+        .timeout(EXCHANGE_REQUEST_TIMEOUT)
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut exchanges = ExchangeClients::default();
+    for exchange in Exchange::ALL {
+        match client_for(exchange, hosts, http.clone()) {
+            Ok(client) => exchanges.insert(client),
+            Err(err) => tracing::warn!(%exchange, error = %err, "exchange not available"),
+        }
+    }
+    let context = KeyContext {
+        log,
+        vault,
+        exchanges,
+        retry: RetryPolicy::default(),
+    };
+    Ok(KeyService::start(context).await?)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = match tokio::signal::unix::signal(
+        tokio::signal::unix::SignalKind::terminate(),
+    ) {
+        Ok(signal) => signal,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = interrupt.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

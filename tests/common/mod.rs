@@ -1,0 +1,254 @@
+//! Helpers for end-to-end tests that drive the `keyward` binary.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+/// Base64 of the fixed master key the tests run with.
+pub fn master_key_b64() -> String {
+    base64::engine::general_purpose::STANDARD.encode([42u8; 32])
+}
+
+/// The built `keyward` binary.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_keyward")
+}
+
+/// Runs `keyward ARGS` with the test master key and returns its output.
+pub fn run(args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .env("KEYWARD_MASTER_KEY", master_key_b64())
+        .output()
+        .expect("keyward runs")
+}
+
+/// A free loopback port; the port may be taken again before the server binds it, which is
+/// rare enough for tests.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One entry of an emulator key file.
+pub fn key_entry(api_key: &str, secret: &str, futures: bool, withdraw: bool) -> serde_json::Value {
+    serde_json::json!({
+        "exchange": "binance", "api_key": api_key, "api_secret": secret, "read": true,
+        "spot": false, "futures": futures, "withdraw": withdraw, "transfer": false,
+        "ip_allowlist": ["127.0.0.1"]
+    })
+}
+
+/// Writes an emulator key file into `dir`.
+pub fn write_key_file(dir: &Path, entries: &[serde_json::Value]) -> PathBuf {
+    let path = dir.join("keys.json");
+    std::fs::write(&path, serde_json::to_vec(entries).unwrap()).unwrap();
+    path
+}
+
+/// A `keyward serve` process on a free loopback port.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub log_path: PathBuf,
+    client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `keyward serve --data-dir DATA --listen 127.0.0.1:PORT EXTRA…` and waits for
+    /// `/healthz`.
+    pub async fn start(data_dir: &Path, log_path: &Path, extra: &[&str]) -> Server {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .unwrap();
+        let child = Command::new(binary())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .env("KEYWARD_MASTER_KEY", master_key_b64())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("keyward serve starts");
+        let server = Server {
+            child,
+            port,
+            log_path: log_path.to_owned(),
+            client: reqwest::Client::new(),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(response) = self.client.get(self.url("/healthz")).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        panic!("keyward serve did not become healthy; log:\n{log}");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sends a JSON body and returns the status and the parsed answer.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Sends raw bytes as a JSON body.
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Polls a key until its status is no longer pending, or the timeout passes.
+    pub async fn wait_key(&self, key_id: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get(&format!("/api/v1/keys/{key_id}")).await;
+            let pending = body["status"] == "pending";
+            if status == 200 && !pending {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "key {key_id} still pending: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The forms in which a secret would show if it leaked: raw, hex, base64 (padded, unpadded,
+/// URL-safe) and base32.
+pub fn leak_forms(secret: &str) -> Vec<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let bytes = secret.as_bytes();
+    vec![
+        bytes.to_vec(),
+        hex::encode(bytes).into_bytes(),
+        hex::encode_upper(bytes).into_bytes(),
+        STANDARD.encode(bytes).into_bytes(),
+        STANDARD_NO_PAD.encode(bytes).into_bytes(),
+        URL_SAFE_NO_PAD.encode(bytes).into_bytes(),
+        base32(bytes).into_bytes(),
+    ]
+}
+
+fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let mut buffer = 0u64;
+    let mut bits = 0;
+    for &byte in bytes {
+        buffer = (buffer << 8) | u64::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// Files under `root` in which any form of any secret appears, as (file, secret) pairs.
+pub fn scan_for_secrets(root: &Path, secrets: &[&str]) -> Vec<(PathBuf, String)> {
+    let mut hits = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let data = std::fs::read(&path).unwrap_or_default();
+            for secret in secrets {
+                let found = leak_forms(secret)
+                    .iter()
+                    .any(|form| data.windows(form.len()).any(|w| w == form.as_slice()));
+                if found {
+                    hits.push((path.clone(), (*secret).to_owned()));
+                }
+            }
+        }
+    }
+    hits
+}

@@ -1,0 +1,204 @@
+//! End to end through the binary: keys verified or rejected, no secret at rest, restart,
+//! tamper evidence, and clear errors on bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, key_entry, run, scan_for_secrets, write_key_file};
+use serde_json::json;
+
+const GOOD_SECRET: &str = "SkeletonGoodSecret41";
+const WITHDRAW_SECRET: &str = "SkeletonWithdrawSecret52";
+const READ_ONLY_SECRET: &str = "SkeletonReadOnlySecret63";
+
+struct Added {
+    good: String,
+    withdraw: String,
+    read_only: String,
+}
+
+async fn add_three_keys(server: &Server) -> Added {
+    let mut ids = Vec::new();
+    for (api_key, secret) in [
+        ("skelGoodKey", GOOD_SECRET),
+        ("skelWithdrawKey", WITHDRAW_SECRET),
+        ("skelReadOnlyKey", READ_ONLY_SECRET),
+    ] {
+        let body = json!({"exchange": "binance", "label": "e2e", "api_key": api_key,
+                          "api_secret": secret});
+        let (status, answer) = server.post("/api/v1/keys", &body).await;
+        assert_eq!(status, 202, "{answer}");
+        assert!(answer["position"].as_u64().unwrap() >= 1, "{answer}");
+        ids.push(answer["key_id"].as_str().unwrap().to_owned());
+    }
+    Added {
+        good: ids[0].clone(),
+        withdraw: ids[1].clone(),
+        read_only: ids[2].clone(),
+    }
+}
+
+fn reason_codes(key: &serde_json::Value) -> Vec<String> {
+    key["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn keys_verified_persisted_and_tamper_evident() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log_path = dir.path().join("serve.log");
+    let keys = write_key_file(
+        dir.path(),
+        &[
+            key_entry("skelGoodKey", GOOD_SECRET, true, false),
+            key_entry("skelWithdrawKey", WITHDRAW_SECRET, true, true),
+            key_entry("skelReadOnlyKey", READ_ONLY_SECRET, false, false),
+        ],
+    );
+    let keys_arg = keys.to_str().unwrap();
+    let sandbox = ["--sandbox", "--sandbox-keys", keys_arg];
+
+    let server = Server::start(&data, &log_path, &sandbox).await;
+    let added = add_three_keys(&server).await;
+    let good = server.wait_key(&added.good, Duration::from_secs(2)).await;
+    let withdraw = server
+        .wait_key(&added.withdraw, Duration::from_secs(2))
+        .await;
+    let read_only = server
+        .wait_key(&added.read_only, Duration::from_secs(2))
+        .await;
+    assert_eq!(good["status"], "verified", "{good}");
+    assert_eq!(good["permissions"]["withdraw"], false);
+    assert_eq!(withdraw["status"], "rejected", "{withdraw}");
+    assert!(reason_codes(&withdraw).contains(&"withdraw_enabled".to_owned()));
+    assert_eq!(read_only["status"], "rejected", "{read_only}");
+    assert!(reason_codes(&read_only).contains(&"futures_trading_missing".to_owned()));
+    assert!(good["masked_api_key"].as_str().unwrap().contains('…'));
+    server.stop();
+
+    let secrets = [GOOD_SECRET, WITHDRAW_SECRET, READ_ONLY_SECRET];
+    let hits = scan_for_secrets(dir.path(), &secrets);
+    assert!(
+        hits.is_empty(),
+        "secrets found at rest or in logs: {hits:?}"
+    );
+
+    let server = Server::start(&data, &log_path, &sandbox).await;
+    for (id, expected) in [
+        (&added.good, "verified"),
+        (&added.withdraw, "rejected"),
+        (&added.read_only, "rejected"),
+    ] {
+        let (status, key) = server.get(&format!("/api/v1/keys/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(key["status"], expected, "after restart: {key}");
+    }
+    server.stop();
+
+    let data_arg = data.to_str().unwrap();
+    let intact = run(&["audit", "verify", "--data-dir", data_arg]);
+    assert_eq!(intact.status.code(), Some(0), "{intact:?}");
+
+    let tampered_position = 3;
+    let conn = rusqlite::Connection::open(data.join("events.db")).unwrap();
+    let payload: Vec<u8> = conn
+        .query_row(
+            "SELECT payload FROM events WHERE position = ?1",
+            [tampered_position],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut altered = payload.clone();
+    altered[payload.len() / 2] ^= 0x01;
+    conn.execute(
+        "UPDATE events SET payload = ?1 WHERE position = ?2",
+        rusqlite::params![altered, tampered_position],
+    )
+    .unwrap();
+    drop(conn);
+    let broken = run(&["audit", "verify", "--data-dir", data_arg]);
+    assert_eq!(broken.status.code(), Some(1), "{broken:?}");
+    let output = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        output.contains(&format!("position {tampered_position}")),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn bad_key_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &dir.path().join("log"),
+        &["--sandbox"],
+    )
+    .await;
+    let cases = [
+        (
+            json!({"exchange": "nosuch", "label": "x", "api_key": "k", "api_secret": "s"}),
+            "nosuch",
+        ),
+        (
+            json!({"exchange": "binance", "label": "x", "api_key": "k", "api_secret": ""}),
+            "api_secret",
+        ),
+        (
+            json!({"exchange": "binance", "label": "x", "api_key": "", "api_secret": "s"}),
+            "api_key",
+        ),
+        (
+            json!({"exchange": "okx", "label": "x", "api_key": "k", "api_secret": "s"}),
+            "passphrase",
+        ),
+        (json!({"exchange": "binance", "api_key": "k"}), "api_secret"),
+    ];
+    for (body, named) in cases {
+        let (status, answer) = server.post("/api/v1/keys", &body).await;
+        assert_eq!(status, 400, "{body} answered {answer}");
+        assert_eq!(answer["error"], "invalid_request", "{answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(named), "{message} should name {named}");
+    }
+    let (status, answer) = server.post_raw("/api/v1/keys", "{\"exchange\": ").await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"], "invalid_request");
+    let (status, answer) = server.get("/api/v1/keys/not-a-uuid").await;
+    assert_eq!(status, 404, "{answer}");
+    let (status, keys) = server.get("/api/v1/keys").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        keys["keys"].as_array().unwrap().len(),
+        0,
+        "bad input stored nothing: {keys}"
+    );
+    server.stop();
+}
+
+#[test]
+fn non_loopback_listen_is_refused() {
+    let output = run(&["serve", "--listen", "0.0.0.0:0", "--sandbox"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("loopback"), "{stderr}");
+}
+
+#[test]
+fn serve_without_master_key_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(common::binary())
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("KEYWARD_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("KEYWARD_MASTER_KEY"), "{stderr}");
+}
