@@ -127,16 +127,19 @@ impl BacktestConfig {
     ///
     /// This is for a backtest of a strategy on its own; a bot's backtest uses the bot's own
     /// risk configuration instead.
-    pub fn risk_config_allowing(&self, stop_loss_pct: Decimal) -> RiskConfig {
+    pub fn risk_config_allowing(&self, stop_loss_pct: f64) -> RiskConfig {
         let defaults = RiskConfig::default();
-        let position_pct = to_decimal(self.position_size) * Decimal::ONE_HUNDRED;
+        let stop_loss_pct = to_decimal(stop_loss_pct);
+        let position_pct = to_decimal(self.position_size).saturating_mul(Decimal::ONE_HUNDRED);
         let leverage = to_decimal(self.leverage);
-        let risk_pct = (position_pct * leverage * stop_loss_pct / Decimal::ONE_HUNDRED)
-            .min(Decimal::ONE_HUNDRED);
+        let risk_pct = position_pct
+            .saturating_mul(leverage)
+            .saturating_mul(stop_loss_pct)
+            / Decimal::ONE_HUNDRED;
         RiskConfig {
             stop_loss_pct,
             max_stop_distance_pct: defaults.max_stop_distance_pct.max(stop_loss_pct),
-            risk_per_trade_pct: risk_pct,
+            risk_per_trade_pct: risk_pct.min(Decimal::ONE_HUNDRED),
             max_position_pct: position_pct,
             max_leverage: leverage.max(Decimal::ONE),
             daily_loss_limit_pct: Decimal::ONE_HUNDRED,

@@ -46,7 +46,7 @@ fn reversal_bars() -> Vec<Candle> {
 }
 
 fn gate_for(config: &BacktestConfig) -> RiskGate {
-    RiskGate::new(config.risk_config_allowing(Decimal::TWO)).unwrap()
+    RiskGate::new(config.risk_config_allowing(2.0)).unwrap()
 }
 
 fn run(bars: &[Candle], config: &BacktestConfig) -> BacktestOutcome {
@@ -389,4 +389,28 @@ fn real_btcusdt_file_runs_all_bars() {
     );
     assert!(outcome.risk_checks.len() as u64 >= report.trades);
     assert_eq!(report.rejected_intents, 0);
+}
+
+#[test]
+fn derived_risk_config_fits_the_run() {
+    let config = BacktestConfig {
+        position_size: 0.3,
+        leverage: 5.0,
+        ..BacktestConfig::default()
+    };
+    let risk = config.risk_config_allowing(7.5);
+    assert_eq!(risk.validate(), Ok(()));
+    assert_eq!(risk.stop_loss_pct, Decimal::new(75, 1));
+    assert_eq!(risk.max_stop_distance_pct, Decimal::new(75, 1));
+    assert_eq!(risk.max_position_pct, Decimal::from(30));
+    assert_eq!(risk.max_leverage, Decimal::from(5));
+    assert_eq!(risk.risk_per_trade_pct, Decimal::new(1125, 2));
+
+    let all_in = BacktestConfig {
+        leverage: 125.0,
+        ..BacktestConfig::default()
+    };
+    let risk = all_in.risk_config_allowing(2.0);
+    assert_eq!(risk.risk_per_trade_pct, Decimal::ONE_HUNDRED);
+    assert_eq!(risk.validate(), Ok(()));
 }
