@@ -1,0 +1,174 @@
+//! End-to-end tests of `keyward backtest` through the built binary, on small kline CSV files
+//! written into a temporary folder.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const HEADER: &str = "open_time,open,high,low,close,volume,close_time,quote_volume,count,\
+                      taker_buy_volume,taker_buy_quote_volume,ignore";
+const START_MS: i64 = 1_758_240_000_000;
+const STEP_MS: i64 = 300_000;
+
+/// Writes `count` 5-minute candles starting at bar `first`, closing on a sine wave of period
+/// 40 bars so that a 3/8 SMA crossover trades several times.
+fn kline_rows(first: usize, count: usize) -> Vec<String> {
+    let close = |index: usize| 100.0 + 10.0 * (index as f64 * std::f64::consts::TAU / 40.0).sin();
+    (first..first + count)
+        .map(|index| {
+            let open_time = START_MS + index as i64 * STEP_MS;
+            let open = close(index.saturating_sub(1));
+            let close = close(index);
+            let high = open.max(close) + 0.5;
+            let low = open.min(close) - 0.5;
+            let close_time = open_time + STEP_MS - 1;
+            format!("{open_time},{open:.2},{high:.2},{low:.2},{close:.2},12.5,{close_time},,,,,0")
+        })
+        .collect()
+}
+
+fn write_csv(path: &Path, rows: &[String]) {
+    let mut text = format!("{HEADER}\n");
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Runs `keyward backtest --data DATA --strategy sma` with extra flags, adding
+/// `--fast 3 --slow 8` unless they set `--fast`.
+fn backtest(data: &Path, extra: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    command
+        .arg("backtest")
+        .arg("--data")
+        .arg(data)
+        .args(["--strategy", "sma"]);
+    if !extra.contains(&"--fast") {
+        command.args(["--fast", "3", "--slow", "8"]);
+    }
+    command
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn json_of(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|err| panic!("last line {last:?}: {err}"))
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn json_report_of_small_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 200));
+
+    let output = backtest(&file, &[]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("200 bars"));
+
+    let output_json = backtest(&file, &["--json"]);
+    let code = output_json.status.code();
+    assert_eq!(code, Some(0), "{}", stderr_of(&output_json));
+
+    let report = json_of(&output_json);
+    assert_eq!(report["bars"], 200);
+    let trades = report["trades"].as_u64().unwrap();
+    assert!(trades > 3, "only {trades} trades");
+    let listed = report["trade_list"].as_array().unwrap().len();
+    assert_eq!(listed as u64, trades);
+    assert!(report["risk_checks"].as_u64().unwrap() >= trades);
+    assert!(report["final_equity"].as_f64().unwrap() > 0.0);
+    assert!(report["total_return"].is_f64());
+    let drawdown = report["max_drawdown"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&drawdown), "{drawdown}");
+    assert_eq!(report["first_bar_time"], "2025-09-19T00:00:00Z");
+
+    let first_trade = &report["trade_list"][0];
+    let fields = [
+        "side",
+        "entry_time",
+        "entry_price",
+        "exit_time",
+        "exit_price",
+        "quantity",
+    ];
+    for field in fields {
+        let present = !first_trade[field].is_null();
+        assert!(present, "trade lacks {field}: {first_trade}");
+    }
+}
+
+#[test]
+fn json_output_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 120));
+
+    let first = backtest(&file, &["--json"]);
+    let second = backtest(&file, &["--json"]);
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    assert_eq!(first.stdout, second.stdout);
+}
+
+#[test]
+fn folder_is_read_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(&dir.path().join("b.csv"), &kline_rows(60, 40));
+    write_csv(&dir.path().join("a.csv"), &kline_rows(0, 60));
+    std::fs::write(dir.path().join("notes.txt"), "not a kline file").unwrap();
+
+    let output = backtest(dir.path(), &["--json"]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(json_of(&output)["bars"], 100);
+}
+
+#[test]
+fn broken_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.csv");
+    let mut rows = kline_rows(0, 50);
+    rows[20] = rows[20].replacen(",12.5,", ",lots,", 1);
+    write_csv(&file, &rows);
+
+    let output = backtest(&file, &["--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("broken.csv"), "{stderr}");
+    let expected = r#"line 22, column volume: "lots" is not a number"#;
+    assert!(stderr.contains(expected), "{stderr}");
+}
+
+#[test]
+fn bad_input_exits_with_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 50));
+    let missing = dir.path().join("missing.csv");
+
+    let cases: [(&Path, &[&str], &str); 6] = [
+        (&file, &["--fast", "8", "--slow", "3"], "--slow 3"),
+        (&file, &["--fee", "4"], "--fee 4"),
+        (&file, &["--leverage", "0.5"], "--leverage 0.5"),
+        (&file, &["--cash", "-1"], "--cash -1"),
+        (&file, &["--stop-loss-pct", "100"], "--stop-loss-pct 100"),
+        (&missing, &[], "missing.csv"),
+    ];
+    for (data, extra, expected) in cases {
+        let output = backtest(data, extra);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.contains(expected),
+            "{extra:?}: {stderr:?} lacks {expected:?}"
+        );
+    }
+}
