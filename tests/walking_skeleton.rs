@@ -83,7 +83,8 @@ async fn keys_verified_persisted_and_tamper_evident() {
     server.stop();
 
     let secrets = [GOOD_SECRET, WITHDRAW_SECRET, READ_ONLY_SECRET];
-    let hits = scan_for_secrets(dir.path(), &secrets);
+    let mut hits = scan_for_secrets(&data, &secrets);
+    hits.extend(scan_for_secrets(&log_path, &secrets));
     assert!(
         hits.is_empty(),
         "secrets found at rest or in logs: {hits:?}"
@@ -201,4 +202,92 @@ fn serve_without_master_key_explains() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("KEYWARD_MASTER_KEY"), "{stderr}");
+}
+
+#[test]
+fn secret_scan_finds_every_form() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = "PlantedMarkerSecret99";
+    let forms = [
+        marker.to_owned(),
+        hex::encode(marker),
+        base64::engine::general_purpose::STANDARD.encode(marker),
+    ];
+    for (i, form) in forms.iter().enumerate() {
+        let path = dir.path().join(format!("file{i}"));
+        std::fs::write(&path, format!("prefix {form} suffix")).unwrap();
+        let hits = scan_for_secrets(&path, &[marker]);
+        assert_eq!(hits.len(), 1, "form {form} was not found");
+    }
+    assert!(scan_for_secrets(dir.path(), &["NotPlanted"]).is_empty());
+}
+
+/// Writes a kline CSV of a slow sine wave, which crosses its moving averages many times.
+fn write_wave_csv(path: &std::path::Path, bars: usize) {
+    let mut text = String::from(
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,\
+         taker_buy_volume,taker_buy_quote_volume,ignore\n",
+    );
+    let start = 1_700_000_000_000_i64;
+    let mut previous = 100.0_f64;
+    for i in 0..bars {
+        let close = 100.0 + 10.0 * (i as f64 / 15.0).sin();
+        let open = previous;
+        let high = open.max(close) + 0.5;
+        let low = open.min(close) - 0.5;
+        let time = start + i as i64 * 300_000;
+        text.push_str(&format!(
+            "{time},{open:.2},{high:.2},{low:.2},{close:.2},1.0,{},,,,,0\n",
+            time + 299_999
+        ));
+        previous = close;
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn bot_backtest_reaches_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let market = dir.path().join("market");
+    std::fs::create_dir(&market).unwrap();
+    write_wave_csv(&market.join("wave.csv"), 600);
+    let market_arg = market.to_str().unwrap().to_owned();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &dir.path().join("log"),
+        &["--sandbox", "--market-data-dir", &market_arg],
+    )
+    .await;
+
+    let bot = json!({"label": "wave", "exchange": "binance", "symbol": "BTCUSDT",
+                     "strategy": {"name": "sma", "params": {"fast": 5, "slow": 20}},
+                     "risk": {"max_position_pct": 100, "risk_per_trade_pct": 5}});
+    let (status, created) = server.post("/api/v1/bots", &bot).await;
+    assert_eq!(status, 201, "{created}");
+    let bot_id = created["bot_id"].as_str().unwrap();
+
+    let path = format!("/api/v1/bots/{bot_id}/backtests");
+    let (status, done) = server.post(&path, &json!({"data": "wave.csv"})).await;
+    assert_eq!(status, 201, "{done}");
+    assert_eq!(done["backtest"]["bars"], 600);
+    assert!(done["backtest"]["trades"].as_u64().unwrap() > 0, "{done}");
+
+    let (status, dashboard) = server.get("/api/v1/dashboard").await;
+    assert_eq!(status, 200);
+    let bots = dashboard["bots"].as_array().unwrap();
+    assert_eq!(bots.len(), 1, "{dashboard}");
+    assert_eq!(bots[0]["backtests"][0]["bars"], 600, "{dashboard}");
+
+    let (status, refused) = server.post(&path, &json!({"data": "../wave.csv"})).await;
+    assert_eq!(status, 400, "{refused}");
+    let bad_strategy = json!({"label": "x", "exchange": "binance", "symbol": "BTCUSDT",
+                              "strategy": {"name": "sma", "params": {"fast": 30, "slow": 10}}});
+    let (status, refused) = server.post("/api/v1/bots", &bad_strategy).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("slow"),
+        "{refused}"
+    );
+    server.stop();
 }

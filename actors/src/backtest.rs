@@ -8,6 +8,7 @@
 //! nothing; only signals allocate, for their intents and verdicts.
 
 mod account;
+mod data;
 mod orders;
 mod report;
 
@@ -20,6 +21,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use uuid::Uuid;
 
+pub use data::{DataError, LoadedCandles, load_candles};
 pub use report::{BacktestReport, ExitReason, Trade, TradeSide};
 
 use crate::strategy::{PositionSide, Signal, Strategy};

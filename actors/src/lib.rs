@@ -2,5 +2,6 @@
 //! backtest driver that runs a bot's own decision code over historical candles.
 
 pub mod backtest;
+pub mod bot;
 pub mod key;
 pub mod strategy;

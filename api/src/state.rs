@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use keyward_actors::bot::BotService;
 use keyward_actors::key::KeyService;
 use keyward_eventlog::EventLog;
 use keyward_projections::{Dashboard, ProjectionHandle};
@@ -17,6 +18,7 @@ pub const READ_WAIT: Duration = Duration::from_secs(2);
 pub struct AppState {
     pub log: Arc<dyn EventLog>,
     pub keys: KeyService,
+    pub bots: BotService,
     pub dashboard: Arc<ProjectionHandle<Dashboard>>,
     /// Folder of kline CSVs that server-side backtests may read.
     pub market_data_dir: Option<PathBuf>,

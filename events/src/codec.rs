@@ -34,8 +34,11 @@ pub trait DomainEvent: Sized {
     ///
     /// # Errors
     /// Fails on an unknown type, an unknown version or a payload that does not match.
-    fn decode(event_type: &str, schema_version: u16, payload: &[u8])
-    -> Result<Self, EventCodecError>;
+    fn decode(
+        event_type: &str,
+        schema_version: u16,
+        payload: &[u8],
+    ) -> Result<Self, EventCodecError>;
 
     /// Wraps the event in an envelope with the given id and metadata.
     fn to_new_event(&self, event_id: Uuid, metadata: Metadata) -> NewEvent {

@@ -1,17 +1,17 @@
 //! `keyward backtest`: runs a strategy and the risk gate over kline CSV files and prints the
 //! report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use keyward_actors::backtest::{
-    BacktestConfig, BacktestError, BacktestOutcome, BacktestReport, DEFAULT_FEE, run_backtest,
+    BacktestConfig, BacktestError, BacktestOutcome, BacktestReport, DEFAULT_FEE, load_candles,
+    run_backtest,
 };
 use keyward_actors::strategy::{SmaCross, StrategyError};
-use keyward_events::market::{Candle, KlineParser};
 use keyward_risk::RiskGate;
 use serde::Serialize;
 use uuid::Uuid;
@@ -108,7 +108,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<ExitCode> {
         .map_err(|err| anyhow::anyhow!("invalid risk setting derived from the flags: {err}"))?;
 
     let started = Instant::now();
-    let candles = load_candles(&args.data)?;
+    let candles = load_candles(&args.data)?.candles;
     let parsed = Instant::now();
     let outcome = run_backtest(&candles, &mut strategy, &gate, &config).map_err(flag_error)?;
     let finished = Instant::now();
@@ -182,53 +182,6 @@ fn flag_error(err: BacktestError) -> anyhow::Error {
 }
 
 /// Reads a kline CSV file, or every `*.csv` file of a folder in name order as one series.
-fn load_candles(data: &Path) -> anyhow::Result<Vec<Candle>> {
-    let files = if data.is_dir() {
-        csv_files(data)?
-    } else {
-        vec![data.to_path_buf()]
-    };
-
-    let mut candles: Vec<Candle> = Vec::new();
-    for file in &files {
-        let bytes = std::fs::read(file)
-            .with_context(|| format!("failed to read data file {}", file.display()))?;
-        let mut parser = match candles.last() {
-            Some(last) => KlineParser::continuing_after(last.open_time_ms),
-            None => KlineParser::new(),
-        };
-        parser
-            .parse_slice(&bytes, &mut candles)
-            .with_context(|| format!("invalid kline data in {}", file.display()))?;
-    }
-    if candles.is_empty() {
-        bail!("no candles in {}", data.display());
-    }
-    Ok(candles)
-}
-
-fn csv_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(folder)
-        .with_context(|| format!("failed to list data folder {}", folder.display()))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("failed to list data folder {}", folder.display()))?
-            .path();
-        let is_csv = path
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
-        if is_csv && path.is_file() {
-            files.push(path);
-        }
-    }
-    if files.is_empty() {
-        bail!("no *.csv files in data folder {}", folder.display());
-    }
-    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    Ok(files)
-}
-
 /// The `--json` output: the report plus the run's parameters and verdict count.
 #[derive(Serialize)]
 struct JsonOutput<'a> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use keyward_actors::bot::BotService;
 use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
 use keyward_adapters::{ExchangeHosts, client_for, http_client_builder};
 use keyward_api::{AppState, ReadConsistency};
@@ -106,8 +107,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let recovered = keys.recover().await?;
     let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
     let state = AppState {
-        log,
+        log: Arc::clone(&log),
         keys,
+        bots: BotService::new(Arc::clone(&log)),
         dashboard,
         market_data_dir: args.market_data_dir.clone(),
         consistency: Arc::new(ReadConsistency::default()),

@@ -101,10 +101,9 @@ impl Server {
     async fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(response) = self.client.get(self.url("/healthz")).send().await {
-                if response.status().is_success() {
-                    return;
-                }
+            let answer = self.client.get(self.url("/healthz")).send().await;
+            if answer.is_ok_and(|response| response.status().is_success()) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -225,28 +224,23 @@ fn base32(bytes: &[u8]) -> String {
     out
 }
 
-/// Files under `root` in which any form of any secret appears, as (file, secret) pairs.
+/// Files at or under `root` in which any form of any secret appears, as (file, secret) pairs.
 pub fn scan_for_secrets(root: &Path, secrets: &[&str]) -> Vec<(PathBuf, String)> {
     let mut hits = Vec::new();
     let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(&path).unwrap();
+            stack.extend(entries.flatten().map(|entry| entry.path()));
             continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let data = std::fs::read(&path).unwrap_or_default();
-            for secret in secrets {
-                let found = leak_forms(secret)
-                    .iter()
-                    .any(|form| data.windows(form.len()).any(|w| w == form.as_slice()));
-                if found {
-                    hits.push((path.clone(), (*secret).to_owned()));
-                }
+        }
+        let data = std::fs::read(&path).unwrap_or_default();
+        for secret in secrets {
+            let found = leak_forms(secret)
+                .iter()
+                .any(|form| data.windows(form.len()).any(|w| w == form.as_slice()));
+            if found {
+                hits.push((path.clone(), (*secret).to_owned()));
             }
         }
     }

@@ -19,7 +19,11 @@ use super::state::{KeyState, probe_outcome, start_probe};
 /// Messages a key actor handles.
 pub enum KeyMsg {
     /// Record a new key; only valid on an empty stream.
-    Add(Box<KeyAdded>, Metadata, RpcReplyPort<Result<Appended, KeyCommandError>>),
+    Add(
+        Box<KeyAdded>,
+        Metadata,
+        RpcReplyPort<Result<Appended, KeyCommandError>>,
+    ),
     /// Probe the key's permissions now if it is pending.
     Probe,
     /// Return the current state.
@@ -142,7 +146,9 @@ impl KeyActorState {
             return Ok(None);
         }
         let client = self.context.exchanges.get(key.exchange);
-        let host = client.as_ref().map_or_else(|| "none".to_owned(), |c| c.host().to_owned());
+        let host = client
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |c| c.host().to_owned());
         let metadata = Metadata {
             account_id: key.account_id,
             exchange_host: Some(host.clone()),
@@ -205,7 +211,11 @@ impl KeyActorState {
         let appended = self
             .context
             .log
-            .append(&self.stream, ExpectedVersion::Exact(key.version), new_events)
+            .append(
+                &self.stream,
+                ExpectedVersion::Exact(key.version),
+                new_events,
+            )
             .await?;
         let first_version = appended.last_version + 1 - events.len() as u64;
         for (i, event) in events.iter().enumerate() {

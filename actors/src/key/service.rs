@@ -119,7 +119,10 @@ impl KeyService {
         };
         let actor = self.actor(key_id).await?;
         let reply = actor
-            .call(|port| KeyMsg::Add(Box::new(added), metadata, port), Some(CALL_TIMEOUT))
+            .call(
+                |port| KeyMsg::Add(Box::new(added), metadata, port),
+                Some(CALL_TIMEOUT),
+            )
             .await;
         let appended = unwrap_call(reply)??;
         Ok((key_id, appended))
@@ -163,7 +166,10 @@ impl KeyService {
     async fn actor(&self, key_id: Uuid) -> Result<ActorRef<KeyMsg>, KeyCommandError> {
         let reply = self
             .supervisor
-            .call(|port| SupervisorMsg::Actor(key_id, port), Some(CALL_TIMEOUT))
+            .call(
+                |port| SupervisorMsg::Actor(key_id, port),
+                Some(CALL_TIMEOUT),
+            )
             .await;
         unwrap_call(reply)?.map_err(KeyCommandError::Actor)
     }
@@ -179,7 +185,9 @@ impl KeyService {
         let api_key_id = vault.seal(&owner(SecretKind::ApiKey), key.api_key.as_bytes())?;
         let secret_id = vault.seal(&owner(SecretKind::ApiSecret), key.api_secret.expose())?;
         let passphrase_id = match &key.passphrase {
-            Some(passphrase) => Some(vault.seal(&owner(SecretKind::Passphrase), passphrase.expose())?),
+            Some(passphrase) => {
+                Some(vault.seal(&owner(SecretKind::Passphrase), passphrase.expose())?)
+            }
             None => None,
         };
         Ok(VaultRef {
@@ -195,12 +203,12 @@ fn unwrap_call<T, M>(
 ) -> Result<T, KeyCommandError> {
     match reply {
         Ok(ractor::rpc::CallResult::Success(value)) => Ok(value),
-        Ok(ractor::rpc::CallResult::Timeout) => {
-            Err(KeyCommandError::Actor("the key actor did not answer in time".into()))
-        }
-        Ok(ractor::rpc::CallResult::SenderError) => {
-            Err(KeyCommandError::Actor("the key actor stopped before answering".into()))
-        }
+        Ok(ractor::rpc::CallResult::Timeout) => Err(KeyCommandError::Actor(
+            "the key actor did not answer in time".into(),
+        )),
+        Ok(ractor::rpc::CallResult::SenderError) => Err(KeyCommandError::Actor(
+            "the key actor stopped before answering".into(),
+        )),
         Err(err) => Err(KeyCommandError::Actor(err.to_string())),
     }
 }

@@ -28,7 +28,10 @@ impl VaultSigner {
 
 impl Signer for VaultSigner {
     fn hmac_sha256(&self, message: &[u8]) -> Result<[u8; 32], SignerError> {
-        let secret = self.vault.open_secret(self.secret_id).map_err(unavailable)?;
+        let secret = self
+            .vault
+            .open_secret(self.secret_id)
+            .map_err(unavailable)?;
         keyward_adapters::hmac_sha256(secret.expose(), message)
     }
 
@@ -37,11 +40,10 @@ impl Signer for VaultSigner {
             return Ok(None);
         };
         let secret = self.vault.open_secret(id).map_err(unavailable)?;
-        let text = String::from_utf8(secret.expose().to_vec()).map_err(|_| {
-            SignerError::Unavailable {
+        let text =
+            String::from_utf8(secret.expose().to_vec()).map_err(|_| SignerError::Unavailable {
                 reason: "the stored passphrase is not UTF-8".into(),
-            }
-        })?;
+            })?;
         Ok(Some(Zeroizing::new(text)))
     }
 }

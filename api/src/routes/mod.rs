@@ -1,11 +1,12 @@
 //! The router.
 
+mod bots;
 mod dashboard;
 mod input;
 mod keys;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -20,6 +21,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/keys", get(keys::list).post(keys::add))
         .route("/api/v1/keys/{key_id}", get(keys::get_one))
+        .route("/api/v1/bots", get(bots::list).post(bots::create))
+        .route("/api/v1/bots/{bot_id}", get(bots::get_one))
+        .route("/api/v1/bots/{bot_id}/backtests", post(bots::backtest))
         .route("/api/v1/dashboard", get(dashboard::get_dashboard))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
