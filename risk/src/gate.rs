@@ -2,11 +2,11 @@
 //! [`ApprovedOrder`].
 
 use chrono::{DateTime, Utc};
-use keyward_events::bot::{BotMode, OrderIntent, OrderRiskChecked, Verdict};
+use keyward_events::bot::{BotMode, OrderIntent, OrderRiskChecked, RuleCheck, Verdict};
 use rust_decimal::Decimal;
 
 use crate::config::{RiskConfig, RiskConfigError};
-use crate::rules::{self, RuleInputs};
+use crate::rules::{self, Limits, RULE_COUNT, RuleInputs, RuleResult};
 
 /// State of the bot and its account that the gate checks an intent against.
 ///
@@ -100,10 +100,93 @@ pub struct RiskDecision {
     pub approved: Option<ApprovedOrder>,
 }
 
+/// The outcome of [`RiskGate::evaluate`]: the intent with every rule's result, held as numbers
+/// so that evaluating allocates nothing. [`Evaluation::to_event`] writes the details out as the
+/// `OrderRiskChecked` to record, and [`Evaluation::into_approved`] releases the order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    intent: OrderIntent,
+    results: [RuleResult; RULE_COUNT],
+    approved: bool,
+    mode: BotMode,
+    checked_at: DateTime<Utc>,
+}
+
+impl Evaluation {
+    /// Returns the intent the rules were evaluated on.
+    pub fn intent(&self) -> &OrderIntent {
+        &self.intent
+    }
+
+    /// Returns whether every enforced rule passed.
+    pub fn is_approved(&self) -> bool {
+        self.approved
+    }
+
+    /// Returns the verdict.
+    pub fn verdict(&self) -> Verdict {
+        if self.approved {
+            Verdict::Approved
+        } else {
+            Verdict::Rejected
+        }
+    }
+
+    /// Returns every rule's result, in evaluation order.
+    pub fn results(&self) -> &[RuleResult; RULE_COUNT] {
+        &self.results
+    }
+
+    /// Returns the time of the check.
+    pub fn checked_at(&self) -> DateTime<Utc> {
+        self.checked_at
+    }
+
+    /// Writes the verdict out as the event to record, with every rule's detail text.
+    pub fn to_event(&self) -> OrderRiskChecked {
+        let rules = self
+            .results
+            .iter()
+            .map(|result| RuleCheck {
+                rule: result.rule.name().to_owned(),
+                passed: result.passed,
+                detail: result.detail(),
+                enforced: result.enforced,
+            })
+            .collect();
+        OrderRiskChecked {
+            intent: self.intent.clone(),
+            verdict: self.verdict(),
+            rules,
+            mode: self.mode,
+            checked_at: self.checked_at,
+        }
+    }
+
+    /// Releases the order when the verdict is approved.
+    pub fn into_approved(self) -> Option<ApprovedOrder> {
+        self.approved.then_some(ApprovedOrder {
+            intent: self.intent,
+            mode: self.mode,
+            checked_at: self.checked_at,
+        })
+    }
+
+    /// Splits the evaluation into the event to record and the approved order.
+    pub fn into_decision(self) -> RiskDecision {
+        let checked = self.to_event();
+        RiskDecision {
+            checked,
+            approved: self.into_approved(),
+        }
+    }
+}
+
 /// The risk gate of one bot, built from a validated [`RiskConfig`].
 #[derive(Clone, Debug)]
 pub struct RiskGate {
     config: RiskConfig,
+    limits: Limits,
 }
 
 impl RiskGate {
@@ -113,7 +196,8 @@ impl RiskGate {
     /// Returns the first field of `config` that is out of range.
     pub fn new(config: RiskConfig) -> Result<Self, RiskConfigError> {
         config.validate()?;
-        Ok(Self { config })
+        let limits = Limits::new(&config);
+        Ok(Self { config, limits })
     }
 
     /// Returns the limits this gate enforces.
@@ -121,33 +205,28 @@ impl RiskGate {
         &self.config
     }
 
-    /// Evaluates every rule on `intent`.
+    /// Evaluates every rule on `intent` without writing any text: the hot path of backtests
+    /// and of live order intents alike.
     ///
     /// The intent is rejected when any enforced rule fails. The rules that keep the order itself
     /// valid are enforced for every order. Rules that cap new risk are evaluated and recorded on
     /// an order that only reduces the position, but they are not enforced for it.
-    pub fn check(&self, intent: OrderIntent, context: &RiskContext) -> RiskDecision {
-        let inputs = RuleInputs::new(&self.config, &intent, context);
-        let rules = rules::evaluate_all(&inputs);
-        let approved = rules.iter().all(|rule| rule.passed || !rule.enforced);
-
-        let verdict = if approved {
-            Verdict::Approved
-        } else {
-            Verdict::Rejected
-        };
-        let approved = approved.then(|| ApprovedOrder {
-            intent: intent.clone(),
-            mode: context.mode,
-            checked_at: context.now,
-        });
-        let checked = OrderRiskChecked {
+    pub fn evaluate(&self, intent: OrderIntent, context: &RiskContext) -> Evaluation {
+        let inputs = RuleInputs::new(&self.config, &self.limits, &intent, context);
+        let results = rules::evaluate_all(&inputs);
+        let approved = results.iter().all(|rule| rule.passed || !rule.enforced);
+        Evaluation {
             intent,
-            verdict,
-            rules,
+            results,
+            approved,
             mode: context.mode,
             checked_at: context.now,
-        };
-        RiskDecision { checked, approved }
+        }
+    }
+
+    /// Evaluates every rule on `intent` and writes the verdict out as `OrderRiskChecked`, as
+    /// [`RiskGate::evaluate`] followed by [`Evaluation::into_decision`].
+    pub fn check(&self, intent: OrderIntent, context: &RiskContext) -> RiskDecision {
+        self.evaluate(intent, context).into_decision()
     }
 }

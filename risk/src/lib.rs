@@ -6,6 +6,9 @@
 //! crate cannot hold an order that skipped the gate. The gate is asymmetric: an order that only
 //! reduces the position is checked and recorded, but never blocked by limits on new risk.
 //!
+//! [`RiskGate::evaluate`] is the allocation-free hot path: it keeps each rule's compared values
+//! as numbers, and the detail text is written only when the verdict is recorded.
+//!
 //! The crate does no I/O and reads no clock; the caller passes the time in [`RiskContext`].
 
 mod config;
@@ -13,8 +16,8 @@ mod gate;
 mod rules;
 
 pub use config::{LEVERAGE_CEILING, RiskConfig, RiskConfigError};
-pub use gate::{ApprovedOrder, RiskContext, RiskDecision, RiskGate};
-pub use rules::rule_names;
+pub use gate::{ApprovedOrder, Evaluation, RiskContext, RiskDecision, RiskGate};
+pub use rules::{RULE_COUNT, RULES, Rule, RuleResult, rule_names};
 
 #[cfg(test)]
 mod tests;

@@ -1,94 +1,148 @@
 //! The risk rules. Each one looks at an intent, the bot's configuration and its context and
-//! returns a [`RuleCheck`] whose detail shows the values it compared.
+//! returns whether it passed and a [`Detail`] holding the values it compared.
 //!
-//! Arithmetic is checked, so an absurd quantity or price fails its rule instead of panicking.
+//! Evaluating allocates nothing: a detail keeps numbers, and its text is written only when the
+//! verdict is recorded as `OrderRiskChecked`. Arithmetic is checked, so an absurd quantity or
+//! price fails its rule instead of panicking.
 
-use keyward_events::bot::{OrderIntent, RuleCheck, Side};
+use std::fmt;
+
+use keyward_events::bot::{OrderIntent, Side};
 use rust_decimal::Decimal;
 
 use crate::config::RiskConfig;
 use crate::gate::RiskContext;
 
-/// The orders a rule may block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scope {
-    /// Keeps the order itself valid, so it blocks every order.
-    EveryOrder,
-    /// Caps new risk, so it never blocks an order that only reduces the position.
-    NewRisk,
+/// One rule of the gate, in evaluation order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rule {
+    QuantityPositive,
+    ReduceOnlyWithinPosition,
+    KillSwitchReleased,
+    PricePresent,
+    StopLossPresent,
+    StopLossDistance,
+    RiskPerTrade,
+    MaxPositionSize,
+    MaxLeverage,
+    MaxOpenPositions,
+    MaxOrdersPerMinute,
+    DailyLossLimit,
+    MaxDrawdown,
+    PriceBand,
 }
 
-type RuleFn = fn(&RuleInputs<'_>) -> Outcome;
+/// Number of rules; every verdict carries one result per rule.
+pub const RULE_COUNT: usize = 14;
 
-/// Every rule in evaluation order, with its recorded name.
-const RULES: &[(&str, Scope, RuleFn)] = &[
-    ("quantity_positive", Scope::EveryOrder, quantity_positive),
-    (
-        "reduce_only_within_position",
-        Scope::EveryOrder,
-        reduce_only_within_position,
-    ),
-    ("kill_switch_released", Scope::NewRisk, kill_switch_released),
-    ("price_present", Scope::NewRisk, price_present),
-    ("stop_loss_present", Scope::NewRisk, stop_loss_present),
-    ("stop_loss_distance", Scope::NewRisk, stop_loss_distance),
-    ("risk_per_trade", Scope::NewRisk, risk_per_trade),
-    ("max_position_size", Scope::NewRisk, max_position_size),
-    ("max_leverage", Scope::NewRisk, max_leverage),
-    ("max_open_positions", Scope::NewRisk, max_open_positions),
-    (
-        "max_orders_per_minute",
-        Scope::NewRisk,
-        max_orders_per_minute,
-    ),
-    ("daily_loss_limit", Scope::NewRisk, daily_loss_limit),
-    ("max_drawdown", Scope::NewRisk, max_drawdown),
-    ("price_band", Scope::NewRisk, price_band),
+/// Every rule in evaluation order.
+pub const RULES: [Rule; RULE_COUNT] = [
+    Rule::QuantityPositive,
+    Rule::ReduceOnlyWithinPosition,
+    Rule::KillSwitchReleased,
+    Rule::PricePresent,
+    Rule::StopLossPresent,
+    Rule::StopLossDistance,
+    Rule::RiskPerTrade,
+    Rule::MaxPositionSize,
+    Rule::MaxLeverage,
+    Rule::MaxOpenPositions,
+    Rule::MaxOrdersPerMinute,
+    Rule::DailyLossLimit,
+    Rule::MaxDrawdown,
+    Rule::PriceBand,
 ];
+
+impl Rule {
+    /// Returns the name recorded in `OrderRiskChecked`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::QuantityPositive => "quantity_positive",
+            Self::ReduceOnlyWithinPosition => "reduce_only_within_position",
+            Self::KillSwitchReleased => "kill_switch_released",
+            Self::PricePresent => "price_present",
+            Self::StopLossPresent => "stop_loss_present",
+            Self::StopLossDistance => "stop_loss_distance",
+            Self::RiskPerTrade => "risk_per_trade",
+            Self::MaxPositionSize => "max_position_size",
+            Self::MaxLeverage => "max_leverage",
+            Self::MaxOpenPositions => "max_open_positions",
+            Self::MaxOrdersPerMinute => "max_orders_per_minute",
+            Self::DailyLossLimit => "daily_loss_limit",
+            Self::MaxDrawdown => "max_drawdown",
+            Self::PriceBand => "price_band",
+        }
+    }
+
+    /// Whether the rule keeps the order itself valid and so blocks every order. The other rules
+    /// cap new risk and never block an order that only reduces the position.
+    fn applies_to_every_order(self) -> bool {
+        matches!(
+            self,
+            Self::QuantityPositive | Self::ReduceOnlyWithinPosition
+        )
+    }
+
+    fn evaluate(self, inputs: &RuleInputs<'_>) -> (bool, Detail) {
+        match self {
+            Self::QuantityPositive => quantity_positive(inputs),
+            Self::ReduceOnlyWithinPosition => reduce_only_within_position(inputs),
+            Self::KillSwitchReleased => kill_switch_released(inputs),
+            Self::PricePresent => price_present(inputs),
+            Self::StopLossPresent => stop_loss_present(inputs),
+            Self::StopLossDistance => stop_loss_distance(inputs),
+            Self::RiskPerTrade => risk_per_trade(inputs),
+            Self::MaxPositionSize => max_position_size(inputs),
+            Self::MaxLeverage => max_leverage(inputs),
+            Self::MaxOpenPositions => max_open_positions(inputs),
+            Self::MaxOrdersPerMinute => max_orders_per_minute(inputs),
+            Self::DailyLossLimit => daily_loss_limit(inputs),
+            Self::MaxDrawdown => max_drawdown(inputs),
+            Self::PriceBand => price_band(inputs),
+        }
+    }
+}
 
 /// Names of every rule, in the order their results are recorded.
 pub fn rule_names() -> impl Iterator<Item = &'static str> {
-    RULES.iter().map(|(name, _, _)| *name)
+    RULES.iter().map(|rule| rule.name())
+}
+
+/// The result of one rule for one intent, without its text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RuleResult {
+    pub rule: Rule,
+    pub passed: bool,
+    /// Whether a failure blocks the order; false for a limit on new risk checked on an order
+    /// that only reduces risk.
+    pub enforced: bool,
+    detail: Detail,
+}
+
+impl RuleResult {
+    /// Returns the detail text recorded for this result.
+    pub fn detail(&self) -> String {
+        self.detail.to_string()
+    }
 }
 
 /// Evaluates every rule, marking the new-risk rules as not enforced on a reducing order.
-pub(crate) fn evaluate_all(inputs: &RuleInputs<'_>) -> Vec<RuleCheck> {
-    RULES
-        .iter()
-        .map(|(name, scope, rule)| {
-            let outcome = rule(inputs);
-            RuleCheck {
-                rule: (*name).to_owned(),
-                passed: outcome.passed,
-                detail: outcome.detail,
-                enforced: *scope == Scope::EveryOrder || !inputs.reduces_risk,
-            }
-        })
-        .collect()
-}
-
-struct Outcome {
-    passed: bool,
-    detail: String,
-}
-
-fn pass(detail: String) -> Outcome {
-    Outcome {
-        passed: true,
-        detail,
-    }
-}
-
-fn fail(detail: String) -> Outcome {
-    Outcome {
-        passed: false,
-        detail,
-    }
+pub(crate) fn evaluate_all(inputs: &RuleInputs<'_>) -> [RuleResult; RULE_COUNT] {
+    RULES.map(|rule| {
+        let (passed, detail) = rule.evaluate(inputs);
+        RuleResult {
+            rule,
+            passed,
+            enforced: rule.applies_to_every_order() || !inputs.reduces_risk,
+            detail,
+        }
+    })
 }
 
 /// The intent, its context and the facts every rule derives from them.
 pub(crate) struct RuleInputs<'a> {
     config: &'a RiskConfig,
+    limits: &'a Limits,
     intent: &'a OrderIntent,
     context: &'a RiskContext,
     /// The order opposes the position and is no larger than it.
@@ -104,6 +158,7 @@ pub(crate) struct RuleInputs<'a> {
 impl<'a> RuleInputs<'a> {
     pub(crate) fn new(
         config: &'a RiskConfig,
+        limits: &'a Limits,
         intent: &'a OrderIntent,
         context: &'a RiskContext,
     ) -> Self {
@@ -122,6 +177,7 @@ impl<'a> RuleInputs<'a> {
         let reduces_risk = opposes && intent.quantity <= closable;
         Self {
             config,
+            limits,
             intent,
             context,
             reduces_risk,
@@ -137,231 +193,641 @@ impl<'a> RuleInputs<'a> {
     }
 }
 
+/// The values one rule compared, written out as the recorded detail text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Detail {
+    Quantity(Decimal),
+    QuantityNotPositive(Decimal),
+    NotReduceOnly,
+    ReducesPosition(Decimal),
+    ReduceOnlyBeyondPosition {
+        quantity: Decimal,
+        position: Decimal,
+    },
+    KillSwitch {
+        engaged: bool,
+    },
+    Price(Decimal),
+    NoPrice,
+    StopLoss(Decimal),
+    StopLossNotPositive(Decimal),
+    NoStopLoss,
+    NeedsPriceAndStop,
+    StopOnWrongSide {
+        stop: Decimal,
+        price: Decimal,
+        side: Side,
+    },
+    StopDistanceOverflow {
+        stop: Decimal,
+        price: Decimal,
+    },
+    StopDistance {
+        stop: Decimal,
+        price: Decimal,
+        limit: Decimal,
+    },
+    LossAtStopOverflow,
+    RiskPerTrade {
+        loss: Decimal,
+        limit: Decimal,
+        limit_pct: Decimal,
+        equity: Decimal,
+    },
+    LeverageNotPositive(Decimal),
+    MarginUnknown,
+    Margin {
+        notional: Decimal,
+        leverage: Decimal,
+        limit: Decimal,
+        limit_pct: Decimal,
+        equity: Decimal,
+    },
+    EffectiveLeverageUnknown {
+        set: Decimal,
+        limit: Decimal,
+    },
+    Leverage {
+        set: Decimal,
+        notional: Decimal,
+        equity: Decimal,
+        limit: Decimal,
+    },
+    ChangesPosition {
+        open: u32,
+        limit: u32,
+    },
+    OpensPosition {
+        open: u32,
+        limit: u32,
+    },
+    OrdersPerMinute {
+        recent: u32,
+        limit: u32,
+    },
+    DayStartNotPositive(Decimal),
+    DailyLoss {
+        equity: Decimal,
+        start: Decimal,
+        limit: Decimal,
+    },
+    PeakNotPositive(Decimal),
+    Drawdown {
+        equity: Decimal,
+        peak: Decimal,
+        limit: Decimal,
+    },
+    NoPriceToCompare,
+    NoLastPrice(Decimal),
+    LastPriceNotPositive(Decimal),
+    PriceBand {
+        price: Decimal,
+        last: Decimal,
+        limit: Decimal,
+    },
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Quantity(quantity) => write!(f, "quantity {quantity}"),
+            Self::QuantityNotPositive(quantity) => write!(f, "quantity {quantity} is not positive"),
+            Self::NotReduceOnly => f.write_str("not reduce-only"),
+            Self::ReducesPosition(position) => write!(f, "reduces position {position}"),
+            Self::ReduceOnlyBeyondPosition { quantity, position } => write!(
+                f,
+                "reduce-only order of {quantity} does not reduce position {position}"
+            ),
+            Self::KillSwitch { engaged: true } => f.write_str("kill switch engaged"),
+            Self::KillSwitch { engaged: false } => f.write_str("kill switch released"),
+            Self::Price(price) => write!(f, "price {price}"),
+            Self::NoPrice => f.write_str("no positive limit or reference price"),
+            Self::StopLoss(stop) => write!(f, "stop loss {stop}"),
+            Self::StopLossNotPositive(stop) => {
+                write!(f, "stop loss {stop} is not a positive price")
+            }
+            Self::NoStopLoss => f.write_str("no stop loss"),
+            Self::NeedsPriceAndStop => f.write_str("needs both a price and a stop loss"),
+            Self::StopOnWrongSide { stop, price, side } => write!(
+                f,
+                "stop loss {stop} is on the wrong side of price {price} for a {side:?}"
+            ),
+            Self::StopDistanceOverflow { stop, price } => write!(
+                f,
+                "distance of stop loss {stop} from price {price} overflowed"
+            ),
+            Self::StopDistance { stop, price, limit } => {
+                let distance = Computed(percent_of((price - stop).abs(), price));
+                write!(
+                    f,
+                    "stop loss {stop} is {distance}% from price {price}; limit {limit}%"
+                )
+            }
+            Self::LossAtStopOverflow => f.write_str("loss at stop overflowed"),
+            Self::RiskPerTrade {
+                loss,
+                limit,
+                limit_pct,
+                equity,
+            } => {
+                let limit = limit.normalize();
+                write!(
+                    f,
+                    "loss at stop {loss} against {limit} ({limit_pct}% of equity {equity})"
+                )
+            }
+            Self::LeverageNotPositive(leverage) => write!(f, "leverage {leverage} is not positive"),
+            Self::MarginUnknown => {
+                f.write_str("needs a price, and the position's margin overflowed or is unknown")
+            }
+            Self::Margin {
+                notional,
+                leverage,
+                limit,
+                limit_pct,
+                equity,
+            } => {
+                let margin = notional.checked_div(leverage);
+                let margin = Computed(margin.map(|margin| margin.round_dp(8).normalize()));
+                let limit = limit.normalize();
+                write!(
+                    f,
+                    "margin {margin} at leverage {leverage} against {limit} ({limit_pct}% of \
+                     equity {equity})"
+                )
+            }
+            Self::EffectiveLeverageUnknown { set, limit } => write!(
+                f,
+                "leverage {set} set; effective leverage unknown; limit {limit}"
+            ),
+            Self::Leverage {
+                set,
+                notional,
+                equity,
+                limit,
+            } => {
+                let effective = notional.checked_div(equity);
+                let effective = Computed(effective.map(|ratio| ratio.round_dp(4).normalize()));
+                write!(
+                    f,
+                    "leverage {set} set, {effective} effective; limit {limit}"
+                )
+            }
+            Self::ChangesPosition { open, limit } => write!(
+                f,
+                "changes an existing position; {open} open, limit {limit}"
+            ),
+            Self::OpensPosition { open, limit } => {
+                write!(f, "opens a position with {open} open; limit {limit}")
+            }
+            Self::OrdersPerMinute { recent, limit } => write!(
+                f,
+                "{recent} orders in the last minute before this one; limit {limit}"
+            ),
+            Self::DayStartNotPositive(start) => {
+                write!(f, "day-start equity {start} is not positive")
+            }
+            Self::DailyLoss {
+                equity,
+                start,
+                limit,
+            } => {
+                let loss = Computed(start.checked_sub(equity).and_then(|l| percent_of(l, start)));
+                write!(
+                    f,
+                    "loss today {loss}% of day-start equity {start}; limit {limit}%"
+                )
+            }
+            Self::PeakNotPositive(peak) => write!(f, "peak equity {peak} is not positive"),
+            Self::Drawdown {
+                equity,
+                peak,
+                limit,
+            } => {
+                let drawdown = peak.checked_sub(equity).and_then(|d| percent_of(d, peak));
+                let drawdown = Computed(drawdown);
+                write!(
+                    f,
+                    "drawdown {drawdown}% from peak equity {peak}; limit {limit}%"
+                )
+            }
+            Self::NoPriceToCompare => f.write_str("no price to compare"),
+            Self::NoLastPrice(price) => write!(f, "price {price}; no last price to compare with"),
+            Self::LastPriceNotPositive(last) => write!(f, "last price {last} is not positive"),
+            Self::PriceBand { price, last, limit } => {
+                let distance = Computed(percent_of((price - last).abs(), last));
+                write!(
+                    f,
+                    "price {price} is {distance}% from last price {last}; limit {limit}%"
+                )
+            }
+        }
+    }
+}
+
+/// A computed value in a detail text, or `overflowed` where the arithmetic overflowed.
+struct Computed(Option<Decimal>);
+
+impl fmt::Display for Computed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(value) => value.fmt(f),
+            None => f.write_str("overflowed"),
+        }
+    }
+}
+
+/// Decimal places of the percentages and ratios that rules compare and record.
+const RATIO_PLACES: u32 = 4;
+
+/// Decimal places of the margin that `max_position_size` compares and records.
+const MARGIN_PLACES: u32 = 8;
+
 /// `part / whole` in percent, rounded to 4 decimal places; `None` if `whole` is not positive.
 fn percent_of(part: Decimal, whole: Decimal) -> Option<Decimal> {
     if whole <= Decimal::ZERO {
         return None;
     }
-    let ratio = part.checked_div(whole)?.checked_mul(Decimal::ONE_HUNDRED)?;
-    Some(ratio.round_dp(4).normalize())
+    let ratio = part.checked_mul(Decimal::ONE_HUNDRED)?.checked_div(whole)?;
+    Some(ratio.round_dp(RATIO_PLACES).normalize())
 }
 
-/// `pct` percent of `whole`.
+/// A limit that a rounded ratio is compared with, together with the bounds outside which the
+/// comparison needs no division.
+///
+/// Division is the costly step of the gate, so a rule divides only when the unrounded ratio lies
+/// within one unit of the last decimal place from the limit, where rounding can decide the
+/// outcome. Elsewhere one multiplication settles it, because rounding moves the ratio by at most
+/// half a unit. The bounds depend on the limit alone, so a gate computes them once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct RoundedLimit {
+    limit: Decimal,
+    /// Decimal places the ratio is rounded to before the comparison.
+    places: u32,
+    /// Whether the ratio is a percentage: `part * 100 / whole`.
+    percent: bool,
+    /// `part <= below * whole` proves the rounded ratio is below the limit.
+    below: Option<Decimal>,
+    /// `part >= above * whole` proves the rounded ratio is above the limit.
+    above: Option<Decimal>,
+}
+
+impl RoundedLimit {
+    /// A limit on `part / whole` rounded to `places` decimal places.
+    pub(crate) fn ratio(limit: Decimal, places: u32) -> Self {
+        Self::build(limit, places, false)
+    }
+
+    /// A limit on `part / whole` in percent, rounded as [`percent_of`] rounds it.
+    pub(crate) fn percent(limit: Decimal) -> Self {
+        Self::build(limit, RATIO_PLACES, true)
+    }
+
+    fn build(limit: Decimal, places: u32, percent: bool) -> Self {
+        let unit = Decimal::new(1, places);
+        let unscale = |bound: Decimal| {
+            if percent {
+                share_of(bound, Decimal::ONE)
+            } else {
+                Some(bound)
+            }
+        };
+        Self {
+            limit,
+            places,
+            percent,
+            below: limit.checked_sub(unit).and_then(unscale),
+            above: limit.checked_add(unit).and_then(unscale),
+        }
+    }
+
+    /// Compares the rounded ratio `part / whole` with the limit; `None` if `whole` is not
+    /// positive or the ratio overflows.
+    fn cmp(&self, part: Decimal, whole: Decimal) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+
+        if whole <= Decimal::ZERO {
+            return None;
+        }
+        let below = self.below.and_then(|below| below.checked_mul(whole));
+        if below.is_some_and(|below| part <= below) {
+            return Some(Ordering::Less);
+        }
+        let above = self.above.and_then(|above| above.checked_mul(whole));
+        if above.is_some_and(|above| part >= above) {
+            return Some(Ordering::Greater);
+        }
+        let numerator = if self.percent {
+            part.checked_mul(Decimal::ONE_HUNDRED)?
+        } else {
+            part
+        };
+        let ratio = numerator.checked_div(whole)?;
+        Some(ratio.round_dp(self.places).cmp(&self.limit))
+    }
+}
+
+/// The configuration's limits on rounded ratios, with their precomputed bounds.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Limits {
+    stop_distance: RoundedLimit,
+    leverage: RoundedLimit,
+    daily_loss: RoundedLimit,
+    drawdown: RoundedLimit,
+    price_band: RoundedLimit,
+}
+
+impl Limits {
+    pub(crate) fn new(config: &RiskConfig) -> Self {
+        Self {
+            stop_distance: RoundedLimit::percent(config.max_stop_distance_pct),
+            leverage: RoundedLimit::ratio(config.max_leverage, RATIO_PLACES),
+            daily_loss: RoundedLimit::percent(config.daily_loss_limit_pct),
+            drawdown: RoundedLimit::percent(config.max_drawdown_pct),
+            price_band: RoundedLimit::percent(config.price_band_pct),
+        }
+    }
+}
+
+/// `pct` percent of `whole`. Dividing by 100 only moves the decimal point, so it is done by
+/// rescaling instead of a division wherever the scale allows.
 fn share_of(whole: Decimal, pct: Decimal) -> Option<Decimal> {
-    whole.checked_mul(pct)?.checked_div(Decimal::ONE_HUNDRED)
+    let mut product = whole.checked_mul(pct)?;
+    let scale = product.scale() + 2;
+    if scale <= 28 && product.set_scale(scale).is_ok() {
+        return Some(product);
+    }
+    product.checked_div(Decimal::ONE_HUNDRED)
 }
 
-fn quantity_positive(inputs: &RuleInputs<'_>) -> Outcome {
+fn quantity_positive(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let quantity = inputs.intent.quantity;
     if quantity > Decimal::ZERO {
-        pass(format!("quantity {quantity}"))
+        (true, Detail::Quantity(quantity))
     } else {
-        fail(format!("quantity {quantity} is not positive"))
+        (false, Detail::QuantityNotPositive(quantity))
     }
 }
 
-fn reduce_only_within_position(inputs: &RuleInputs<'_>) -> Outcome {
+fn reduce_only_within_position(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let position = inputs.context.position;
     if !inputs.intent.reduce_only {
-        return pass("not reduce-only".to_owned());
+        return (true, Detail::NotReduceOnly);
     }
     if inputs.reduces_risk {
-        return pass(format!("reduces position {position}"));
+        return (true, Detail::ReducesPosition(position));
     }
     let quantity = inputs.intent.quantity;
-    fail(format!(
-        "reduce-only order of {quantity} does not reduce position {position}"
-    ))
+    (
+        false,
+        Detail::ReduceOnlyBeyondPosition { quantity, position },
+    )
 }
 
-fn kill_switch_released(inputs: &RuleInputs<'_>) -> Outcome {
-    if inputs.context.kill_switch_engaged {
-        fail("kill switch engaged".to_owned())
-    } else {
-        pass("kill switch released".to_owned())
-    }
+fn kill_switch_released(inputs: &RuleInputs<'_>) -> (bool, Detail) {
+    let engaged = inputs.context.kill_switch_engaged;
+    (!engaged, Detail::KillSwitch { engaged })
 }
 
-fn price_present(inputs: &RuleInputs<'_>) -> Outcome {
+fn price_present(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     match inputs.price {
-        Some(price) => pass(format!("price {price}")),
-        None => fail("no positive limit or reference price".to_owned()),
+        Some(price) => (true, Detail::Price(price)),
+        None => (false, Detail::NoPrice),
     }
 }
 
-fn stop_loss_present(inputs: &RuleInputs<'_>) -> Outcome {
+fn stop_loss_present(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     match inputs.intent.stop_loss {
-        Some(stop) if stop > Decimal::ZERO => pass(format!("stop loss {stop}")),
-        Some(stop) => fail(format!("stop loss {stop} is not a positive price")),
-        None => fail("no stop loss".to_owned()),
+        Some(stop) if stop > Decimal::ZERO => (true, Detail::StopLoss(stop)),
+        Some(stop) => (false, Detail::StopLossNotPositive(stop)),
+        None => (false, Detail::NoStopLoss),
     }
 }
 
-fn stop_loss_distance(inputs: &RuleInputs<'_>) -> Outcome {
+fn stop_loss_distance(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let (Some(price), Some(stop)) = (inputs.price, inputs.intent.stop_loss) else {
-        return fail("needs both a price and a stop loss".to_owned());
+        return (false, Detail::NeedsPriceAndStop);
     };
-    let protective_side = match inputs.intent.side {
+    let side = inputs.intent.side;
+    let protective_side = match side {
         Side::Buy => stop < price,
         Side::Sell => stop > price,
     };
     if !protective_side {
-        let side = inputs.intent.side;
-        return fail(format!(
-            "stop loss {stop} is on the wrong side of price {price} for a {side:?}"
-        ));
+        return (false, Detail::StopOnWrongSide { stop, price, side });
     }
 
     let limit = inputs.config.max_stop_distance_pct;
-    let Some(distance) = percent_of((price - stop).abs(), price) else {
-        return fail(format!(
-            "distance of stop loss {stop} from price {price} overflowed"
-        ));
+    let limits = inputs.limits;
+    let Some(ordering) = limits.stop_distance.cmp((price - stop).abs(), price) else {
+        return (false, Detail::StopDistanceOverflow { stop, price });
     };
-    let detail = format!("stop loss {stop} is {distance}% from price {price}; limit {limit}%");
-    if distance <= limit {
-        pass(detail)
-    } else {
-        fail(detail)
-    }
+    let detail = Detail::StopDistance { stop, price, limit };
+    (ordering.is_le(), detail)
 }
 
-fn risk_per_trade(inputs: &RuleInputs<'_>) -> Outcome {
+fn risk_per_trade(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let (Some(price), Some(stop)) = (inputs.price, inputs.intent.stop_loss) else {
-        return fail("needs both a price and a stop loss".to_owned());
+        return (false, Detail::NeedsPriceAndStop);
     };
     let equity = inputs.context.equity;
     let limit_pct = inputs.config.risk_per_trade_pct;
     let loss = inputs.added_quantity.checked_mul((price - stop).abs());
     let (Some(loss), Some(limit)) = (loss, share_of(equity, limit_pct)) else {
-        return fail("loss at stop overflowed".to_owned());
+        return (false, Detail::LossAtStopOverflow);
     };
-    let detail = format!("loss at stop {loss} against {limit} ({limit_pct}% of equity {equity})");
-    if equity > Decimal::ZERO && loss <= limit {
-        pass(detail)
-    } else {
-        fail(detail)
-    }
+    let detail = Detail::RiskPerTrade {
+        loss,
+        limit,
+        limit_pct,
+        equity,
+    };
+    (equity > Decimal::ZERO && loss <= limit, detail)
 }
 
-fn max_position_size(inputs: &RuleInputs<'_>) -> Outcome {
+fn max_position_size(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let leverage = inputs.context.leverage;
     let equity = inputs.context.equity;
     let limit_pct = inputs.config.max_position_pct;
     if leverage <= Decimal::ZERO {
-        return fail(format!("leverage {leverage} is not positive"));
+        return (false, Detail::LeverageNotPositive(leverage));
     }
-    let margin = inputs
-        .notional_after()
-        .and_then(|notional| notional.checked_div(leverage));
-    let (Some(margin), Some(limit)) = (margin, share_of(equity, limit_pct)) else {
-        return fail(
-            "needs a price, and the position's margin overflowed or is unknown".to_owned(),
-        );
+    let (Some(notional), Some(limit)) = (inputs.notional_after(), share_of(equity, limit_pct))
+    else {
+        return (false, Detail::MarginUnknown);
     };
-    let margin = margin.round_dp(8).normalize();
-    let detail = format!(
-        "margin {margin} at leverage {leverage} against {limit} ({limit_pct}% of equity {equity})"
-    );
-    if equity > Decimal::ZERO && margin <= limit {
-        pass(detail)
-    } else {
-        fail(detail)
-    }
+    let margin_limit = RoundedLimit::ratio(limit, MARGIN_PLACES);
+    let Some(ordering) = margin_limit.cmp(notional, leverage) else {
+        return (false, Detail::MarginUnknown);
+    };
+    let detail = Detail::Margin {
+        notional,
+        leverage,
+        limit,
+        limit_pct,
+        equity,
+    };
+    (equity > Decimal::ZERO && ordering.is_le(), detail)
 }
 
-fn max_leverage(inputs: &RuleInputs<'_>) -> Outcome {
+fn max_leverage(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let set = inputs.context.leverage;
     let limit = inputs.config.max_leverage;
-    let effective = inputs.notional_after().and_then(|notional| {
-        let ratio = notional.checked_div(inputs.context.equity)?;
-        (inputs.context.equity > Decimal::ZERO).then(|| ratio.round_dp(4).normalize())
-    });
-    let Some(effective) = effective else {
-        return fail(format!(
-            "leverage {set} set; effective leverage unknown; limit {limit}"
-        ));
+    let equity = inputs.context.equity;
+    let notional = inputs.notional_after();
+    let ordering = notional.and_then(|n| inputs.limits.leverage.cmp(n, equity));
+    let (Some(notional), Some(ordering)) = (notional, ordering) else {
+        return (false, Detail::EffectiveLeverageUnknown { set, limit });
     };
-    let detail = format!("leverage {set} set, {effective} effective; limit {limit}");
-    if set <= limit && effective <= limit {
-        pass(detail)
-    } else {
-        fail(detail)
-    }
+    let detail = Detail::Leverage {
+        set,
+        notional,
+        equity,
+        limit,
+    };
+    (set <= limit && ordering.is_le(), detail)
 }
 
-fn max_open_positions(inputs: &RuleInputs<'_>) -> Outcome {
+fn max_open_positions(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let open = inputs.context.open_positions;
     let limit = inputs.config.max_open_positions;
     if !inputs.context.position.is_zero() {
-        return pass(format!(
-            "changes an existing position; {open} open, limit {limit}"
-        ));
+        return (true, Detail::ChangesPosition { open, limit });
     }
-    let detail = format!("opens a position with {open} open; limit {limit}");
-    if open < limit {
-        pass(detail)
-    } else {
-        fail(detail)
-    }
+    (open < limit, Detail::OpensPosition { open, limit })
 }
 
-fn max_orders_per_minute(inputs: &RuleInputs<'_>) -> Outcome {
+fn max_orders_per_minute(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let recent = inputs.context.orders_last_minute;
     let limit = inputs.config.max_orders_per_minute;
-    let detail = format!("{recent} orders in the last minute before this one; limit {limit}");
-    if recent < limit {
-        pass(detail)
-    } else {
-        fail(detail)
-    }
+    (recent < limit, Detail::OrdersPerMinute { recent, limit })
 }
 
-fn daily_loss_limit(inputs: &RuleInputs<'_>) -> Outcome {
+fn daily_loss_limit(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let start = inputs.context.day_start_equity;
+    let equity = inputs.context.equity;
     let limit = inputs.config.daily_loss_limit_pct;
-    let loss = start.checked_sub(inputs.context.equity);
-    let Some(loss) = loss.and_then(|loss| percent_of(loss, start)) else {
-        return fail(format!("day-start equity {start} is not positive"));
+    let loss = start.checked_sub(equity);
+    let Some(ordering) = loss.and_then(|loss| inputs.limits.daily_loss.cmp(loss, start)) else {
+        return (false, Detail::DayStartNotPositive(start));
     };
-    let detail = format!("loss today {loss}% of day-start equity {start}; limit {limit}%");
-    if loss < limit {
-        pass(detail)
-    } else {
-        fail(detail)
-    }
+    let detail = Detail::DailyLoss {
+        equity,
+        start,
+        limit,
+    };
+    (ordering.is_lt(), detail)
 }
 
-fn max_drawdown(inputs: &RuleInputs<'_>) -> Outcome {
+fn max_drawdown(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let peak = inputs.context.peak_equity;
+    let equity = inputs.context.equity;
     let limit = inputs.config.max_drawdown_pct;
-    let drawdown = peak.checked_sub(inputs.context.equity);
-    let Some(drawdown) = drawdown.and_then(|drawdown| percent_of(drawdown, peak)) else {
-        return fail(format!("peak equity {peak} is not positive"));
+    let drawdown = peak.checked_sub(equity);
+    let ordering = drawdown.and_then(|drawdown| inputs.limits.drawdown.cmp(drawdown, peak));
+    let Some(ordering) = ordering else {
+        return (false, Detail::PeakNotPositive(peak));
     };
-    let detail = format!("drawdown {drawdown}% from peak equity {peak}; limit {limit}%");
-    if drawdown < limit {
-        pass(detail)
-    } else {
-        fail(detail)
-    }
+    let detail = Detail::Drawdown {
+        equity,
+        peak,
+        limit,
+    };
+    (ordering.is_lt(), detail)
 }
 
-fn price_band(inputs: &RuleInputs<'_>) -> Outcome {
+fn price_band(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let Some(price) = inputs.price else {
-        return fail("no price to compare".to_owned());
+        return (false, Detail::NoPriceToCompare);
     };
     let Some(last) = inputs.context.last_price else {
-        return fail(format!("price {price}; no last price to compare with"));
+        return (false, Detail::NoLastPrice(price));
     };
     let limit = inputs.config.price_band_pct;
-    let Some(distance) = percent_of((price - last).abs(), last) else {
-        return fail(format!("last price {last} is not positive"));
+    let Some(ordering) = inputs.limits.price_band.cmp((price - last).abs(), last) else {
+        return (false, Detail::LastPriceNotPositive(last));
     };
-    let detail = format!("price {price} is {distance}% from last price {last}; limit {limit}%");
-    if distance <= limit {
-        pass(detail)
-    } else {
-        fail(detail)
+    let detail = Detail::PriceBand { price, last, limit };
+    (ordering.is_le(), detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    /// The comparison the fast path must reproduce: divide, round, compare.
+    fn exact_cmp(numerator: Decimal, denominator: Decimal, places: u32, limit: Decimal) -> i32 {
+        let quotient = (numerator / denominator).round_dp(places);
+        quotient.cmp(&limit) as i32
+    }
+
+    #[test]
+    fn rounded_limit_matches_division() {
+        let limits = ["5", "5.00004", "5.00007", "0.0001", "100", "4.99995"];
+        let denominators = ["100000", "95238.1", "3", "7.123456789", "0.5"];
+        let mut compared = 0;
+        for limit in limits.map(dec) {
+            for denominator in denominators.map(dec) {
+                let centre = limit * denominator;
+                let step = Decimal::new(1, 5) * denominator;
+                for offset in -25..=25 {
+                    let numerator = centre + step * Decimal::from(offset);
+                    let fast = RoundedLimit::ratio(limit, 4).cmp(numerator, denominator);
+                    let fast = fast.unwrap();
+                    let exact = exact_cmp(numerator, denominator, 4, limit);
+                    assert_eq!(
+                        fast as i32, exact,
+                        "{numerator} / {denominator} against {limit}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert_eq!(compared, 6 * 5 * 51);
+    }
+
+    #[test]
+    fn percent_limit_matches_percent_of() {
+        let limit = dec("5");
+        let rounded = RoundedLimit::percent(limit);
+        let whole = dec("95238.1");
+        for offset in -30..=30 {
+            let part = dec("4761.905") + Decimal::new(offset, 3);
+            let exact = percent_of(part, whole).unwrap().cmp(&limit);
+            assert_eq!(rounded.cmp(part, whole), Some(exact), "{part}");
+        }
+    }
+
+    #[test]
+    fn rounded_limit_rejects_non_positive_whole() {
+        let limit = RoundedLimit::ratio(dec("1"), 4);
+        assert_eq!(limit.cmp(dec("1"), dec("0")), None);
+        assert_eq!(limit.cmp(dec("1"), dec("-2")), None);
+    }
+
+    #[test]
+    fn share_of_rescales_exactly() {
+        let cases = [
+            ("10000", "1", "100"),
+            ("10012.34", "50", "5006.17"),
+            (
+                "0.000000000000000000000001",
+                "3",
+                "0.00000000000000000000000003",
+            ),
+        ];
+        for (whole, pct, expected) in cases {
+            assert_eq!(
+                share_of(dec(whole), dec(pct)),
+                Some(dec(expected)),
+                "{whole}"
+            );
+        }
     }
 }

@@ -376,3 +376,69 @@ fn verdict_round_trips_through_json() {
     assert_eq!(decoded, decision.checked);
     assert!(json.contains(r#""enforced":false"#), "{json}");
 }
+
+#[test]
+fn details_show_compared_values() {
+    let context = RiskContext {
+        day_start_equity: dec("10500"),
+        peak_equity: dec("12000"),
+        last_price: Some(dec("99000")),
+        ..context()
+    };
+    let checked = gate().check(entry(), &context).checked;
+    let detail = |name: &str| {
+        let rule = checked.rules.iter().find(|rule| rule.rule == name).unwrap();
+        rule.detail.clone()
+    };
+    let expected = [
+        ("quantity_positive", "quantity 0.04"),
+        (
+            "stop_loss_distance",
+            "stop loss 98000 is 2% from price 100000; limit 5%",
+        ),
+        (
+            "risk_per_trade",
+            "loss at stop 80.00 against 100 (1% of equity 10000)",
+        ),
+        (
+            "max_position_size",
+            "margin 4000 at leverage 1 against 5000 (50% of equity 10000)",
+        ),
+        ("max_leverage", "leverage 1 set, 0.4 effective; limit 1"),
+        (
+            "daily_loss_limit",
+            "loss today 4.7619% of day-start equity 10500; limit 5%",
+        ),
+        (
+            "max_drawdown",
+            "drawdown 16.6667% from peak equity 12000; limit 20%",
+        ),
+        (
+            "price_band",
+            "price 100000 is 1.0101% from last price 99000; limit 5%",
+        ),
+    ];
+    for (name, text) in expected {
+        assert_eq!(detail(name), text, "{name}");
+    }
+}
+
+#[test]
+fn evaluation_and_check_agree() {
+    let evaluation = gate().evaluate(entry(), &context());
+    let decision = gate().check(entry(), &context());
+    assert!(evaluation.is_approved());
+    assert_eq!(evaluation.to_event(), decision.checked);
+    assert_eq!(evaluation.results().len(), RULE_COUNT);
+    assert_eq!(evaluation.into_approved(), decision.approved);
+
+    let rejected = gate().evaluate(
+        OrderIntent {
+            stop_loss: None,
+            ..entry()
+        },
+        &context(),
+    );
+    assert_eq!(rejected.verdict(), Verdict::Rejected);
+    assert!(rejected.into_approved().is_none());
+}

@@ -1,0 +1,65 @@
+//! The risk gate per order intent: the allocation-free evaluation that backtests and live bots
+//! run on every intent, and the same with the `OrderRiskChecked` detail text written out.
+//!
+//! Run with `cargo bench --bench risk_gate`; the figures are in docs/benchmarks.md.
+
+use std::hint::black_box;
+use std::str::FromStr;
+
+use chrono::DateTime;
+use criterion::{Criterion, criterion_group, criterion_main};
+use keyward_events::bot::{BotMode, OrderIntent, OrderKind, Side};
+use keyward_risk::{RiskConfig, RiskContext, RiskGate};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).expect("decimal literal")
+}
+
+/// A long entry of 0.04 BTC at 100000 with a 2% stop, approved by the default limits with every
+/// rule evaluated.
+fn entry() -> OrderIntent {
+    OrderIntent {
+        intent_id: Uuid::from_u128(1),
+        symbol: "BTCUSDT".to_owned(),
+        side: Side::Buy,
+        kind: OrderKind::Market,
+        quantity: dec("0.04"),
+        price: Some(dec("100000")),
+        stop_loss: Some(dec("98000")),
+        reduce_only: false,
+    }
+}
+
+fn context() -> RiskContext {
+    let now = DateTime::from_timestamp_millis(1_758_240_000_000).expect("valid time");
+    RiskContext {
+        last_price: Some(dec("100012.5")),
+        day_start_equity: dec("10150.25"),
+        peak_equity: dec("10400.75"),
+        ..RiskContext::new(BotMode::Live, now, dec("10012.34"))
+    }
+}
+
+fn gate_benches(c: &mut Criterion) {
+    let gate = RiskGate::new(RiskConfig::default()).expect("default config is valid");
+    let context = context();
+    assert!(gate.evaluate(entry(), &context).is_approved());
+
+    // Each iteration clones the intent (one short string) because the gate takes it by value,
+    // as a bot hands over each new intent.
+    let intent = entry();
+    c.bench_function("risk_gate/evaluate", |b| {
+        b.iter(|| {
+            let evaluation = gate.evaluate(black_box(intent.clone()), black_box(&context));
+            evaluation.is_approved()
+        })
+    });
+    c.bench_function("risk_gate/evaluate_and_write_event", |b| {
+        b.iter(|| gate.check(black_box(intent.clone()), black_box(&context)))
+    });
+}
+
+criterion_group!(benches, gate_benches);
+criterion_main!(benches);
