@@ -1,36 +1,67 @@
-//! Backtest driver: runs a bot's strategy and risk gate over historical candles on a simulated
-//! clock.
+//! Backtest driver: runs a bot's strategy, risk gate and order handling over historical
+//! candles on a simulated clock, against the [`SimulatedExchange`].
 //!
-//! A signal on bar `i` becomes order intents that pass the same [`RiskGate`] a live bot uses,
-//! each verdict recorded as an `OrderRiskChecked` in backtest mode with the bar's open time as
-//! `checked_at`. Approved orders fill as market orders at bar `i + 1`'s open and pay a taker fee.
-//! A protective stop fills inside the first bar that reaches it. The per-bar loop allocates
-//! nothing; only signals allocate, for their intents and verdicts.
+//! Each bar goes through the steps a live bot sees, in this order:
+//!
+//! 1. Market orders approved on the previous bar fill at this bar's open, and the
+//!    [`OrderHandler`] protects each filled entry with a reduce-only stop (and a take-profit
+//!    limit order when configured), which the gate checks like any order.
+//! 2. Funding whose time falls inside the bar is charged on the open position at the bar's open
+//!    price: the funding file carries no mark price, and the open is the price nearest in time.
+//! 3. Stop and limit orders that the bar's range reaches fill (see [`crate::simulated`] for the
+//!    rule when a bar reaches both).
+//! 4. Equity is marked at the close, and the strategy sees the closed bar. Its signal becomes
+//!    intents that pass the same [`RiskGate`] a live bot uses; each verdict goes to the
+//!    [`VerdictSink`] with the bar's open time as `checked_at`.
+//!
+//! A signal on the last bar has no next open to fill at and is dropped. A position still open
+//! after the last bar is closed through the gate like any other order, at the price
+//! [`FinalFill`] names. The per-bar loop allocates nothing; only signals and fills do.
 
-mod account;
 mod data;
-mod orders;
+mod metrics;
 mod report;
+mod setup;
+mod sweep;
 
-use std::collections::VecDeque;
+use std::path::Path;
 
-use keyward_events::bot::{BotMode, OrderIntent, OrderRiskChecked, Side, Verdict};
-use keyward_events::market::Candle;
-use keyward_risk::{ApprovedOrder, RiskConfig, RiskContext, RiskGate};
+use keyward_events::bot::{BotMode, OrderRiskChecked};
+use keyward_events::market::{Candle, FundingRate};
+use keyward_risk::{Evaluation, RiskConfig, RiskGate};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use uuid::Uuid;
 
-pub use data::{DataError, LoadedCandles, load_candles};
-pub use report::{BacktestReport, ExitReason, Trade, TradeSide};
+pub use data::{DataError, LoadedCandles, LoadedFunding, load_candles, load_funding};
+pub use report::{BacktestReport, trade_list_hash};
+pub use setup::{PreparedRun, RunSettings, RunSpec, SetupError};
+pub use sweep::{RankBy, SweepResult, run_sweep};
 
+pub use crate::simulated::{ExitReason, Trade, TradeSide};
+use crate::simulated::{FeeSchedule, SimFill, SimulatedExchange, bar_time};
 use crate::strategy::{PositionSide, Signal, Strategy};
-use account::{Fill, SimulatedAccount};
-use orders::{EntrySizing, IntentRole, close_intent, entry_intent, intent_id, to_decimal};
-use report::bar_time;
+use crate::trading::{AccountView, EntryFill, IntentIds, OrderHandler, TradeSettings, to_decimal};
+use metrics::EquityStats;
 
 /// Default taker fee, a fraction of each fill's notional (0.04%).
 pub const DEFAULT_FEE: f64 = 0.0004;
+
+/// Default maker fee, a fraction of each fill's notional (0.02%).
+pub const DEFAULT_MAKER_FEE: f64 = 0.0002;
+
+/// Bars between two calls of the progress callback.
+pub const PROGRESS_EVERY: usize = 1 << 16;
+
+/// Price at which a position still open after the last bar is closed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FinalFill {
+    /// The last bar's close, the best estimate of the next open that the data lacks.
+    #[default]
+    LastClose,
+    /// The last bar's open, as the `backtesting` Python package does when it finalizes trades.
+    LastOpen,
+}
 
 /// Settings of one backtest run, beside the strategy and the risk configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,14 +71,21 @@ pub struct BacktestConfig {
     pub symbol: String,
     /// Starting wallet balance in the quote currency.
     pub cash: f64,
-    /// Taker fee as a fraction of each fill's notional.
+    /// Taker fee as a fraction of each market or stop fill's notional.
     pub fee: f64,
+    /// Maker fee as a fraction of each limit fill's notional.
+    pub maker_fee: f64,
+    /// Slippage of market and stop fills against their side, in basis points.
+    pub slippage_bps: f64,
     /// Fraction of equity used as margin for each entry; 1 puts all equity in.
     pub position_size: f64,
     /// Leverage on the margin; the entry's notional is `equity * position_size * leverage`.
     pub leverage: f64,
     /// Never go short; a cross down only closes the long.
     pub long_only: bool,
+    /// Distance of the take-profit limit order from the entry price, in percent.
+    pub take_profit_pct: Option<f64>,
+    pub final_fill: FinalFill,
 }
 
 impl Default for BacktestConfig {
@@ -57,9 +95,13 @@ impl Default for BacktestConfig {
             symbol: "BTCUSDT".to_owned(),
             cash: 10_000.0,
             fee: DEFAULT_FEE,
+            maker_fee: DEFAULT_MAKER_FEE,
+            slippage_bps: 0.0,
             position_size: 1.0,
             leverage: 1.0,
             long_only: false,
+            take_profit_pct: None,
+            final_fill: FinalFill::LastClose,
         }
     }
 }
@@ -84,7 +126,8 @@ impl BacktestConfig {
     /// # Errors
     /// Returns the first setting out of range, named as its field.
     pub fn validate(&self) -> Result<(), BacktestError> {
-        let checks: [(&'static str, f64, bool, &'static str); 4] = [
+        let take_profit = self.take_profit_pct.unwrap_or(1.0);
+        let checks: [(&'static str, f64, bool, &'static str); 7] = [
             (
                 "cash",
                 self.cash,
@@ -98,6 +141,18 @@ impl BacktestConfig {
                 "a fraction from 0 to below 1",
             ),
             (
+                "maker_fee",
+                self.maker_fee,
+                (-0.01..1.0).contains(&self.maker_fee),
+                "a fraction from -0.01 (a rebate) to below 1",
+            ),
+            (
+                "slippage_bps",
+                self.slippage_bps,
+                (0.0..10_000.0).contains(&self.slippage_bps),
+                "basis points from 0 to below 10000",
+            ),
+            (
                 "position_size",
                 self.position_size,
                 self.position_size > 0.0 && self.position_size <= 1.0,
@@ -108,6 +163,12 @@ impl BacktestConfig {
                 self.leverage,
                 (1.0..=125.0).contains(&self.leverage),
                 "1 to 125",
+            ),
+            (
+                "take_profit_pct",
+                take_profit,
+                take_profit > 0.0 && take_profit.is_finite(),
+                "a finite percent above 0",
             ),
         ];
         for (name, value, valid, allowed) in checks {
@@ -149,6 +210,54 @@ impl BacktestConfig {
             ..defaults
         }
     }
+
+    fn trade_settings(&self) -> TradeSettings {
+        TradeSettings {
+            symbol: self.symbol.clone(),
+            position_size: to_decimal(self.position_size),
+            leverage: to_decimal(self.leverage),
+            long_only: self.long_only,
+            take_profit_pct: self.take_profit_pct.map(to_decimal),
+            taker_fee: to_decimal(self.fee),
+        }
+    }
+}
+
+/// The candles of a run and the funding rates charged during it, both in ascending time order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MarketData<'a> {
+    pub candles: &'a [Candle],
+    pub funding: &'a [FundingRate],
+}
+
+/// Receives every verdict of the gate during a run, in order.
+pub trait VerdictSink {
+    /// Takes one verdict; the caller records it before the order it approves is submitted.
+    fn record(&mut self, evaluation: &Evaluation);
+}
+
+/// Keeps every verdict as the `OrderRiskChecked` event a live bot would append.
+impl VerdictSink for Vec<OrderRiskChecked> {
+    fn record(&mut self, evaluation: &Evaluation) {
+        self.push(evaluation.to_event());
+    }
+}
+
+/// Drops the verdicts; the report still counts them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiscardVerdicts;
+
+impl VerdictSink for DiscardVerdicts {
+    fn record(&mut self, _evaluation: &Evaluation) {}
+}
+
+/// Optional outputs and callbacks of a run.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Keep the equity at every bar's close in [`BacktestReport::equity_curve`].
+    pub record_equity: bool,
+    /// Called with the number of bars done, every [`PROGRESS_EVERY`] bars.
+    pub progress: Option<&'a mut dyn FnMut(usize)>,
 }
 
 /// The report of a run and every verdict the gate gave during it, in order.
@@ -158,227 +267,371 @@ pub struct BacktestOutcome {
     pub risk_checks: Vec<OrderRiskChecked>,
 }
 
-/// Runs `strategy` over `candles` with `gate` checking every order intent.
-///
-/// The protective stop of each entry lies `stop_loss_pct` of the gate's configuration away
-/// from the entry price.
+/// Runs `strategy` over `candles` without funding, keeping every verdict as an event.
 ///
 /// # Errors
-/// Returns [`BacktestError::InvalidSetting`] for a setting out of range, and
-/// [`BacktestError::NoCandles`] for empty data.
+/// As [`run`].
 pub fn run_backtest<S: Strategy>(
     candles: &[Candle],
     strategy: &mut S,
     gate: &RiskGate,
     config: &BacktestConfig,
 ) -> Result<BacktestOutcome, BacktestError> {
+    let mut risk_checks = Vec::new();
+    let data = MarketData {
+        candles,
+        funding: &[],
+    };
+    let report = run(
+        data,
+        strategy,
+        gate,
+        config,
+        &mut risk_checks,
+        RunOptions::default(),
+    )?;
+    Ok(BacktestOutcome {
+        report,
+        risk_checks,
+    })
+}
+
+/// Runs `strategy` over `data` with `gate` checking every order intent, handing each verdict
+/// to `sink`.
+///
+/// The protective stop of each entry lies `stop_loss_pct` of the gate's configuration away
+/// from the price the entry was decided at.
+///
+/// # Errors
+/// Returns [`BacktestError::InvalidSetting`] for a setting out of range, and
+/// [`BacktestError::NoCandles`] for empty data.
+pub fn run<S: Strategy, V: VerdictSink>(
+    data: MarketData<'_>,
+    strategy: &mut S,
+    gate: &RiskGate,
+    config: &BacktestConfig,
+    sink: &mut V,
+    mut options: RunOptions<'_>,
+) -> Result<BacktestReport, BacktestError> {
     config.validate()?;
+    let candles = data.candles;
     let (Some(first), Some(last)) = (candles.first(), candles.last()) else {
         return Err(BacktestError::NoCandles);
     };
 
-    let mut driver = Driver::new(gate, config);
+    let mut driver = Driver::new(gate, config, data.funding, sink, options.record_equity);
     for (index, candle) in candles.iter().enumerate() {
-        driver.on_bar(strategy, index, candle, index + 1 == candles.len());
+        let next_open_ms = candles.get(index + 1).map(|next| next.open_time_ms);
+        driver.on_bar(strategy, index, candle, next_open_ms);
+        if (index + 1) % PROGRESS_EVERY == 0
+            && let Some(progress) = options.progress.as_mut()
+        {
+            progress(index + 1);
+        }
     }
     driver.close_at_end(candles.len() - 1, last);
+    Ok(driver.into_report(config, first, last, candles.len()))
+}
 
-    let fees_paid = driver.account.fees_paid();
-    let max_drawdown = driver.account.max_drawdown();
-    let final_equity = driver.account.equity();
-    let trade_list = driver.account.into_trades();
-    let report = BacktestReport {
-        bars: candles.len() as u64,
-        trades: trade_list.len() as u64,
-        trade_list,
-        initial_cash: config.cash,
-        final_equity,
-        total_return: final_equity / config.cash - 1.0,
-        max_drawdown,
-        fees_paid,
-        rejected_intents: driver.rejected,
-        first_bar_time: bar_time(first.open_time_ms),
-        last_bar_time: bar_time(last.open_time_ms),
+/// The files a run reads and the time window of the candles it keeps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DataFiles<'a> {
+    /// A kline CSV file, or a folder whose `*.csv` files are read in name order.
+    pub candles: Option<&'a Path>,
+    /// A funding-rate CSV file.
+    pub funding: Option<&'a Path>,
+    /// Keep candles opening at or after this time, in milliseconds since the Unix epoch.
+    pub from_ms: Option<i64>,
+    /// Keep candles opening before this time, in milliseconds since the Unix epoch.
+    pub to_ms: Option<i64>,
+}
+
+/// A run over files and the hashes of what it read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileRun {
+    pub report: BacktestReport,
+    /// Hex SHA-256 of the candle files' bytes, in the order read.
+    pub data_hash: String,
+    /// Hex SHA-256 of the funding file's bytes.
+    pub funding_hash: Option<String>,
+}
+
+/// Why a run over files failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileRunError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Backtest(#[from] BacktestError),
+    #[error("no candles open between {from_ms:?} and {to_ms:?} (milliseconds)")]
+    EmptyWindow {
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    },
+    #[error("no candle data given")]
+    NoCandleData,
+}
+
+/// Loads the candles and the funding rates, keeps the candles inside the window and runs
+/// `spec` over them. The command line, the server's backtest route and a bot actor all run
+/// their backtests through this function, so equal inputs give equal trade lists.
+///
+/// # Errors
+/// Fails on unreadable or invalid files, an invalid configuration, or an empty window.
+pub fn run_files(
+    spec: &RunSpec,
+    files: &DataFiles<'_>,
+    options: RunOptions<'_>,
+) -> Result<FileRun, FileRunError> {
+    let loaded = load_candles(files.candles.ok_or(FileRunError::NoCandleData)?)?;
+    let funding = files.funding.map(load_funding).transpose()?;
+    let candles = window(&loaded.candles, files.from_ms, files.to_ms);
+    if candles.is_empty() {
+        return Err(FileRunError::EmptyWindow {
+            from_ms: files.from_ms,
+            to_ms: files.to_ms,
+        });
+    }
+    let PreparedRun {
+        mut strategy,
+        gate,
+        config,
+    } = spec.prepare(&loaded.data_hash)?;
+    let data = MarketData {
+        candles,
+        funding: funding.as_ref().map_or(&[], |funding| &funding.rates),
     };
-    Ok(BacktestOutcome {
+    let report = run(
+        data,
+        &mut strategy,
+        &gate,
+        &config,
+        &mut DiscardVerdicts,
+        options,
+    )?;
+    Ok(FileRun {
         report,
-        risk_checks: driver.risk_checks,
+        data_hash: loaded.data_hash,
+        funding_hash: funding.map(|funding| funding.data_hash),
     })
 }
 
-/// Orders approved on one bar, to fill at the next bar's open.
-#[derive(Debug, Default)]
-struct PendingOrders {
-    close: Option<ApprovedOrder>,
-    entry: Option<ApprovedOrder>,
+/// Returns the candles opening in `[from_ms, to_ms)`.
+pub fn window(candles: &[Candle], from_ms: Option<i64>, to_ms: Option<i64>) -> &[Candle] {
+    let start = from_ms.map_or(0, |from| candles.partition_point(|c| c.open_time_ms < from));
+    let end = to_ms.map_or(candles.len(), |to| {
+        candles.partition_point(|c| c.open_time_ms < to)
+    });
+    &candles[start..end.max(start)]
 }
 
-struct Driver<'a> {
-    gate: &'a RiskGate,
-    config: &'a BacktestConfig,
-    account: SimulatedAccount,
-    pending: PendingOrders,
-    risk_checks: Vec<OrderRiskChecked>,
+struct Driver<'a, V> {
+    handler: OrderHandler,
+    exchange: SimulatedExchange,
+    stats: EquityStats,
+    ids: IntentIds,
+    funding: &'a [FundingRate],
+    final_fill: FinalFill,
+    sink: &'a mut V,
+    risk_checks: u64,
     rejected: u64,
-    /// Simulated times of the orders approved in the last minute, oldest first.
-    recent_orders_ms: VecDeque<i64>,
+    /// Buffers reused from bar to bar.
+    fills: Vec<SimFill>,
+    evaluations: Vec<Evaluation>,
 }
 
-impl<'a> Driver<'a> {
-    fn new(gate: &'a RiskGate, config: &'a BacktestConfig) -> Self {
-        let stop_fraction = gate.config().stop_loss_pct.to_f64().unwrap_or(0.0) / 100.0;
+impl<'a, V: VerdictSink> Driver<'a, V> {
+    fn new(
+        gate: &RiskGate,
+        config: &BacktestConfig,
+        funding: &'a [FundingRate],
+        sink: &'a mut V,
+        record_equity: bool,
+    ) -> Self {
+        let fees = FeeSchedule {
+            taker: config.fee,
+            maker: config.maker_fee,
+        };
         Self {
-            gate,
-            config,
-            account: SimulatedAccount::new(config.cash, config.fee, stop_fraction),
-            pending: PendingOrders::default(),
-            risk_checks: Vec::new(),
+            handler: OrderHandler::new(gate.clone(), config.trade_settings(), BotMode::Backtest),
+            exchange: SimulatedExchange::new(config.cash, fees, config.slippage_bps),
+            stats: EquityStats::new(config.cash, record_equity),
+            ids: IntentIds::new(&config.run_id),
+            funding,
+            final_fill: config.final_fill,
+            sink,
+            risk_checks: 0,
             rejected: 0,
-            recent_orders_ms: VecDeque::new(),
+            fills: Vec::new(),
+            evaluations: Vec::new(),
         }
     }
 
-    fn on_bar<S: Strategy>(&mut self, strategy: &mut S, index: usize, candle: &Candle, last: bool) {
-        self.account.start_bar(candle);
-        self.fill_pending(candle);
-        self.account.check_stop(candle);
-        self.account.mark(candle.close);
+    fn on_bar<S: Strategy>(
+        &mut self,
+        strategy: &mut S,
+        index: usize,
+        candle: &Candle,
+        next_open_ms: Option<i64>,
+    ) {
+        self.stats.start_bar(candle.open_time_ms);
+        self.exchange.open_bar(candle, &mut self.fills);
+        self.protect_entries(index, candle.open_time_ms);
+        self.charge_funding(candle, next_open_ms);
+        self.exchange.trade_bar(candle, &mut self.fills);
+        self.protect_entries(index, candle.open_time_ms);
 
-        let signal = strategy.on_bar(candle, self.account.side());
+        let position = self.exchange.position();
+        let equity = self.exchange.equity(candle.close);
+        self.stats.record(equity, position != 0.0);
+
+        let signal = strategy.on_bar(candle, side_of(position));
         // A signal on the last bar has no next open to fill at.
-        if !last && signal != Signal::Hold {
-            self.submit(signal, index, candle);
+        if signal != Signal::Hold && next_open_ms.is_some() {
+            let account = self.account_view(equity, position);
+            let ids = self.ids.at(index as u64);
+            let price = to_decimal(candle.close);
+            let time = candle.open_time_ms;
+            self.handler
+                .on_signal(signal, &account, price, time, ids, &mut self.evaluations);
+            self.submit_evaluations();
         }
     }
 
-    /// Fills the orders approved on the previous bar at this bar's open, closing first.
-    fn fill_pending(&mut self, candle: &Candle) {
-        let pending = std::mem::take(&mut self.pending);
-        for order in [pending.close, pending.entry].into_iter().flatten() {
-            self.fill(&order, candle.open, candle.open_time_ms, ExitReason::Signal);
-        }
-    }
-
-    fn fill(&mut self, order: &ApprovedOrder, price: f64, time_ms: i64, reason: ExitReason) {
-        let intent = order.intent();
-        self.account.fill(Fill {
-            side: intent.side,
-            quantity: intent.quantity.to_f64().unwrap_or(0.0),
-            price,
-            time_ms,
-            reduce_only: intent.reduce_only,
-            reason,
-        });
-    }
-
-    /// Turns a signal into intents, passes them through the gate and keeps the approved ones
-    /// for the next open.
-    fn submit(&mut self, signal: Signal, index: usize, candle: &Candle) {
-        let Some(target) = signal.target(self.config.long_only) else {
-            return;
-        };
-        let current_side = self.account.side();
-        if target == current_side {
+    /// Hands the fills of entries to the order handler, which places their protective orders.
+    fn protect_entries(&mut self, index: usize, time_ms: i64) {
+        if self.fills.is_empty() {
             return;
         }
-
-        let reference = to_decimal(candle.close);
-        let mut position = self.account.signed_quantity();
-        if current_side != PositionSide::Flat {
-            let id = intent_id(&self.config.run_id, index, IntentRole::Close);
-            let intent = self.close_position_intent(id, reference);
-            let Some(order) = self.check(intent, candle.open_time_ms, position) else {
-                return;
+        let fills = std::mem::take(&mut self.fills);
+        for fill in fills.iter().filter(|fill| fill.opened > 0.0) {
+            let position = self.exchange.position();
+            let entry = EntryFill {
+                side: fill.side,
+                position_quantity: to_decimal(position.abs()),
+                price: to_decimal(fill.price),
+                stop_loss: fill.stop_loss,
             };
-            self.pending.close = Some(order);
-            position = 0.0;
+            let account = self.account_view(self.exchange.equity(fill.price), position);
+            let ids = self.ids.at(index as u64);
+            self.handler
+                .on_entry_filled(&entry, &account, time_ms, ids, &mut self.evaluations);
+            self.submit_evaluations();
         }
+        self.fills = fills;
+        self.fills.clear();
+    }
 
-        let side = match target {
-            PositionSide::Flat => return,
-            PositionSide::Long => Side::Buy,
-            PositionSide::Short => Side::Sell,
+    /// Charges the funding events from this bar's open up to the next bar's open; the last bar
+    /// takes those within one bar interval of its open.
+    fn charge_funding(&mut self, candle: &Candle, next_open_ms: Option<i64>) {
+        let Some(next) = self.funding.first() else {
+            return;
         };
-        let sizing = EntrySizing {
-            equity: to_decimal(self.account.equity()),
-            position_size: to_decimal(self.config.position_size),
-            leverage: to_decimal(self.config.leverage),
-            stop_loss_pct: self.gate.config().stop_loss_pct,
-        };
-        let id = intent_id(&self.config.run_id, index, IntentRole::Entry);
-        let intent = entry_intent(id, &self.config.symbol, side, &sizing, reference);
-        self.pending.entry = self.check(intent, candle.open_time_ms, position);
-    }
-
-    /// Builds the intent that closes the whole position at `reference`.
-    fn close_position_intent(&self, id: Uuid, reference: Decimal) -> OrderIntent {
-        let position = self.account.signed_quantity();
-        let side = if position > 0.0 {
-            Side::Sell
-        } else {
-            Side::Buy
-        };
-        let quantity = to_decimal(position.abs());
-        close_intent(id, &self.config.symbol, side, quantity, reference)
-    }
-
-    /// Passes an intent through the gate as if the position were `position` at `time_ms`,
-    /// records the verdict and returns the approved order.
-    fn check(&mut self, intent: OrderIntent, time_ms: i64, position: f64) -> Option<ApprovedOrder> {
-        while self
-            .recent_orders_ms
-            .front()
-            .is_some_and(|&sent| sent <= time_ms - 60_000)
-        {
-            self.recent_orders_ms.pop_front();
-        }
-        let context = self.context(time_ms, position, intent.price);
-        let decision = self.gate.check(intent, &context);
-        if decision.checked.verdict == Verdict::Rejected {
-            self.rejected += 1;
-            tracing::debug!(
-                intent_id = %decision.checked.intent.intent_id,
-                time_ms,
-                "backtest order intent rejected by the risk gate"
-            );
-        }
-        self.risk_checks.push(decision.checked);
-        if decision.approved.is_some() {
-            self.recent_orders_ms.push_back(time_ms);
-        }
-        decision.approved
-    }
-
-    fn context(&self, time_ms: i64, position: f64, last_price: Option<Decimal>) -> RiskContext {
-        let account = &self.account;
-        RiskContext {
-            position: to_decimal(position),
-            leverage: to_decimal(self.config.leverage),
-            last_price,
-            open_positions: u32::from(position != 0.0),
-            orders_last_minute: u32::try_from(self.recent_orders_ms.len()).unwrap_or(u32::MAX),
-            day_start_equity: to_decimal(account.day_start_equity()),
-            peak_equity: to_decimal(account.peak_equity()),
-            ..RiskContext::new(
-                BotMode::Backtest,
-                bar_time(time_ms),
-                to_decimal(account.equity()),
-            )
-        }
-    }
-
-    /// Closes an open position at the last bar's close, through the gate like any other order.
-    fn close_at_end(&mut self, index: usize, last: &Candle) {
-        if self.account.side() == PositionSide::Flat {
+        let end_ms = next_open_ms.unwrap_or(candle.open_time_ms + self.stats.bar_interval_ms());
+        if next.time_ms >= end_ms {
             return;
         }
-        let id = intent_id(&self.config.run_id, index, IntentRole::FinalClose);
-        let intent = self.close_position_intent(id, to_decimal(last.close));
-        let position = self.account.signed_quantity();
-        if let Some(order) = self.check(intent, last.open_time_ms, position) {
-            self.fill(&order, last.close, last.open_time_ms, ExitReason::EndOfData);
-            self.account.mark(last.close);
+        let due = self.funding.partition_point(|rate| rate.time_ms < end_ms);
+        for rate in &self.funding[..due] {
+            if rate.time_ms >= candle.open_time_ms {
+                self.exchange.charge_funding(rate.rate, candle.open);
+            }
         }
+        self.funding = &self.funding[due..];
+    }
+
+    /// Records every evaluation, then submits the approved orders in order.
+    fn submit_evaluations(&mut self) {
+        for evaluation in self.evaluations.drain(..) {
+            self.sink.record(&evaluation);
+            self.risk_checks += 1;
+            match evaluation.into_approved() {
+                Some(order) => self.exchange.submit(&order),
+                None => self.rejected += 1,
+            }
+        }
+    }
+
+    fn account_view(&self, equity: f64, position: f64) -> AccountView {
+        AccountView {
+            equity: to_decimal(equity),
+            position: to_decimal(position),
+            day_start_equity: to_decimal(self.stats.day_start_equity()),
+            peak_equity: to_decimal(self.stats.peak_equity()),
+            open_positions: u32::from(position != 0.0),
+        }
+    }
+
+    /// Cancels what has not filled and closes an open position through the gate.
+    fn close_at_end(&mut self, index: usize, last: &Candle) {
+        self.exchange.cancel_all();
+        let position = self.exchange.position();
+        if position == 0.0 {
+            return;
+        }
+        let price = match self.final_fill {
+            FinalFill::LastClose => last.close,
+            FinalFill::LastOpen => last.open,
+        };
+        let account = self.account_view(self.exchange.equity(price), position);
+        let ids = self.ids.at(index as u64);
+        let time = last.open_time_ms;
+        self.handler.close_position(
+            &account,
+            to_decimal(price),
+            time,
+            ids,
+            &mut self.evaluations,
+        );
+        for evaluation in self.evaluations.drain(..) {
+            self.sink.record(&evaluation);
+            self.risk_checks += 1;
+            match evaluation.into_approved() {
+                Some(order) => self.exchange.fill_now(&order, price, time, &mut self.fills),
+                None => self.rejected += 1,
+            }
+        }
+        self.fills.clear();
+        self.stats.replace_last(self.exchange.equity(last.close));
+    }
+
+    fn into_report(
+        self,
+        config: &BacktestConfig,
+        first: &Candle,
+        last: &Candle,
+        bars: usize,
+    ) -> BacktestReport {
+        let fees_paid = self.exchange.fees_paid();
+        let funding_paid = self.exchange.funding_paid();
+        let final_equity = self.stats.last_equity();
+        let trade_list = self.exchange.into_trades();
+        report::build(report::Totals {
+            bars: bars as u64,
+            trade_list,
+            initial_cash: config.cash,
+            final_equity,
+            fees_paid,
+            funding_paid,
+            risk_checks: self.risk_checks,
+            rejected_intents: self.rejected,
+            first_bar_time: bar_time(first.open_time_ms),
+            last_bar_time: bar_time(last.open_time_ms),
+            stats: self.stats,
+        })
+    }
+}
+
+fn side_of(position: f64) -> PositionSide {
+    if position > 0.0 {
+        PositionSide::Long
+    } else if position < 0.0 {
+        PositionSide::Short
+    } else {
+        PositionSide::Flat
     }
 }
 

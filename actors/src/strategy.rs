@@ -5,6 +5,7 @@ mod sma;
 
 pub use sma::{MAX_WINDOW, SmaCross};
 
+use keyward_events::bot::StrategySpec;
 use keyward_events::market::Candle;
 
 /// Direction of the bot's position.
@@ -54,4 +55,53 @@ pub struct StrategyError {
     pub name: &'static str,
     pub value: String,
     pub allowed: String,
+}
+
+/// A strategy built from a bot's [`StrategySpec`]; one variant per strategy name.
+#[derive(Clone, Debug)]
+pub enum ConfiguredStrategy {
+    /// `{"name": "sma", "params": {"fast": N, "slow": M}}`.
+    Sma(SmaCross),
+}
+
+impl Strategy for ConfiguredStrategy {
+    fn on_bar(&mut self, candle: &Candle, position: PositionSide) -> Signal {
+        match self {
+            Self::Sma(sma) => sma.on_bar(candle, position),
+        }
+    }
+}
+
+/// Builds the strategy a spec names, with its parameters checked.
+///
+/// Parameters of the order handling (`position_size`, `leverage`, `long_only`,
+/// `take_profit_pct`) are read by [`crate::trading::TradeSettings::from_spec`] instead.
+///
+/// # Errors
+/// Returns an unknown strategy name, or the first missing or invalid parameter.
+pub fn from_spec(spec: &StrategySpec) -> Result<ConfiguredStrategy, StrategyError> {
+    match spec.name.as_str() {
+        "sma" => {
+            let fast = window_param(spec, "fast")?;
+            let slow = window_param(spec, "slow")?;
+            Ok(ConfiguredStrategy::Sma(SmaCross::new(fast, slow)?))
+        }
+        other => Err(StrategyError {
+            name: "name",
+            value: format!("{other:?}"),
+            allowed: "\"sma\"".to_owned(),
+        }),
+    }
+}
+
+fn window_param(spec: &StrategySpec, name: &'static str) -> Result<usize, StrategyError> {
+    let value = spec.params.get(name);
+    value
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|bars| usize::try_from(bars).ok())
+        .ok_or_else(|| StrategyError {
+            name,
+            value: value.map_or_else(|| "missing".to_owned(), ToString::to_string),
+            allowed: "a whole number of bars".to_owned(),
+        })
 }

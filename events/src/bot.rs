@@ -145,4 +145,34 @@ pub struct BacktestCompleted {
     pub total_return: f64,
     pub max_drawdown: f64,
     pub completed_at: DateTime<Utc>,
+    /// Figures and hashes added after the first release; absent from older events. Boxed so
+    /// that this event does not make every bot event larger.
+    #[serde(default)]
+    pub details: Option<Box<BacktestDetails>>,
+}
+
+/// The report figures and input hashes of a backtest beside its headline numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BacktestDetails {
+    /// Annualized Sharpe ratio of the per-bar returns.
+    pub sharpe: Option<f64>,
+    /// Annualized Sortino ratio of the per-bar returns.
+    pub sortino: Option<f64>,
+    /// Fraction of trades with a positive PnL.
+    pub win_rate: Option<f64>,
+    /// Gross profit over gross loss of the trades.
+    pub profit_factor: Option<f64>,
+    /// Fraction of bars that closed with a position open.
+    pub exposure: f64,
+    pub fees_paid: f64,
+    /// Funding paid; negative when more was received.
+    pub funding_paid: f64,
+    /// Verdicts the risk gate gave during the run.
+    pub risk_checks: u64,
+    /// Name of the funding-rate file charged during the run, if any.
+    pub funding_name: Option<String>,
+    /// Hex SHA-256 of the funding-rate file's bytes.
+    pub funding_hash: Option<String>,
+    /// Hex SHA-256 of the trade list as JSON: equal runs give equal hashes.
+    pub trade_list_hash: String,
 }

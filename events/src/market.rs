@@ -1,12 +1,16 @@
-//! Market data shared by backtests, paper trading and the emulator's price feed, and the parser
-//! of the Binance kline CSV layout it is read from.
+//! Market data shared by backtests, paper trading and the emulator's price feed, and the parsers
+//! of the Binance kline and funding-rate CSV layouts it is read from.
 //!
 //! The parser works on bytes that the caller has already read, so this crate stays free of I/O.
 //! It walks each line once, splits fields in place and allocates only for the output vector and
 //! for an error.
 
+mod funding;
+
 use std::fmt;
 use std::io::BufRead;
+
+pub use funding::{FUNDING_COLUMNS, FundingCsvError, FundingRate, parse_funding_rates};
 
 /// One candle (kline) of the Binance kline CSV layout.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,20 +1,26 @@
-//! `keyward backtest`: runs a strategy and the risk gate over kline CSV files and prints the
-//! report.
+//! `keyward backtest`: runs a bot configuration (strategy, risk gate and order handling) over
+//! kline CSV files and prints the report, or runs a parameter sweep and prints a ranked table.
 
-use std::path::PathBuf;
+mod output;
+mod params;
+mod plot;
+mod progress;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
+use keyward_actors::backtest::BacktestConfig;
 use keyward_actors::backtest::{
-    BacktestConfig, BacktestError, BacktestOutcome, BacktestReport, DEFAULT_FEE, load_candles,
-    run_backtest,
+    DEFAULT_FEE, DEFAULT_MAKER_FEE, DataFiles, FinalFill, MarketData, RankBy, RunOptions,
+    RunSettings, RunSpec, load_candles, load_funding, run_files, run_sweep, window,
 };
-use keyward_actors::strategy::{SmaCross, StrategyError};
-use keyward_risk::RiskGate;
-use serde::Serialize;
-use uuid::Uuid;
+use keyward_events::bot::StrategySpec;
+use keyward_risk::RiskConfig;
+
+pub use params::WindowParam;
+use progress::Progress;
 
 /// Options of `keyward backtest`.
 #[derive(Debug, clap::Args)]
@@ -23,39 +29,72 @@ pub struct BacktestArgs {
     /// Kline CSV file, or a folder whose `*.csv` files are read in name order as one series.
     #[arg(long, value_name = "CSV|DIR")]
     pub data: PathBuf,
+    /// Funding-rate CSV file (calc_time,funding_interval_hours,last_funding_rate); open
+    /// positions pay or receive funding at each funding time.
+    #[arg(long, value_name = "FILE")]
+    pub funding: Option<PathBuf>,
     /// Strategy to run.
     #[arg(long, value_enum)]
     pub strategy: StrategyName,
-    /// Fast moving average window, in bars.
-    #[arg(long, value_name = "N")]
+    /// Fast moving average window in bars, or a range A..B[:STEP] to sweep.
+    #[arg(long, value_name = "N|A..B[:STEP]")]
     pub fast: WindowParam,
-    /// Slow moving average window, in bars; must be greater than --fast.
-    #[arg(long, value_name = "M")]
+    /// Slow moving average window in bars (greater than --fast), or a range to sweep.
+    #[arg(long, value_name = "M|A..B[:STEP]")]
     pub slow: WindowParam,
-    /// Taker fee as a fraction of each fill's notional (0.0004 is 0.04%).
+    /// Step of the ranges that do not give their own.
+    #[arg(long, value_name = "BARS", default_value_t = 1)]
+    pub step: usize,
+    /// Risk configuration of a bot as JSON (the `risk` object of the bots API). Without it,
+    /// the limits are derived from --position-size, --leverage and --stop-loss-pct.
+    #[arg(long, value_name = "FILE", conflicts_with = "stop_loss_pct")]
+    pub risk: Option<PathBuf>,
+    /// Taker fee as a fraction of each market or stop fill's notional (0.0004 is 0.04%).
     #[arg(long, value_name = "RATE", default_value_t = DEFAULT_FEE)]
     pub fee: f64,
+    /// Maker fee as a fraction of each limit fill's notional.
+    #[arg(long, value_name = "RATE", default_value_t = DEFAULT_MAKER_FEE)]
+    pub maker_fee: f64,
+    /// Slippage of market and stop fills against their side, in basis points (1 is 0.01%).
+    #[arg(long, value_name = "BPS", default_value_t = 0.0)]
+    pub slippage_bps: f64,
     /// Starting cash in the quote currency.
     #[arg(long, value_name = "AMOUNT", default_value_t = 10_000.0)]
     pub cash: f64,
-    /// Fraction of equity used as margin for each entry (1 puts all equity in).
-    #[arg(long, value_name = "FRACTION", default_value_t = 1.0)]
-    pub position_size: f64,
-    /// Distance of the protective stop from the entry price, in percent (2 is 2%).
-    #[arg(long, value_name = "PCT", default_value_t = 2.0)]
-    pub stop_loss_pct: f64,
-    /// Leverage on the margin, from 1 to 125.
-    #[arg(long, value_name = "X", default_value_t = 1.0)]
-    pub leverage: f64,
+    /// Fraction of equity used as margin for each entry; 1 puts all equity in [default: 1, or
+    /// max_position_pct of --risk].
+    #[arg(long, value_name = "FRACTION")]
+    pub position_size: Option<f64>,
+    /// Distance of the protective stop from the entry price, in percent [default: 2].
+    #[arg(long, value_name = "PCT")]
+    pub stop_loss_pct: Option<f64>,
+    /// Distance of a take-profit limit order from the entry price, in percent.
+    #[arg(long, value_name = "PCT")]
+    pub take_profit_pct: Option<f64>,
+    /// Leverage on the margin, from 1 to 125 [default: 1].
+    #[arg(long, value_name = "X")]
+    pub leverage: Option<f64>,
     /// Never go short: a cross down only closes the long.
     #[arg(long)]
     pub long_only: bool,
+    /// Price at which a position still open after the last bar is closed.
+    #[arg(long, value_enum, default_value_t = FinalFillArg::LastClose)]
+    pub final_fill: FinalFillArg,
     /// Symbol the candles belong to, recorded on each order intent.
     #[arg(long, default_value = "BTCUSDT")]
     pub symbol: String,
     /// Print one JSON object instead of a readable summary.
     #[arg(long)]
     pub json: bool,
+    /// Write the equity curve and its drawdown as an SVG picture to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Metric a sweep ranks its runs by: return, sharpe, sortino, drawdown or profit-factor.
+    #[arg(long, value_name = "METRIC", default_value = "return")]
+    pub rank_by: RankBy,
+    /// Rows of a sweep's ranked table to print (all of them with --json).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
 }
 
 /// Strategies `keyward backtest` can run.
@@ -65,169 +104,235 @@ pub enum StrategyName {
     Sma,
 }
 
-/// A window parameter of the command line: one number of bars.
-// TODO: accept ranges (`A..B[:STEP]`) and run a sweep over them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WindowParam {
-    Single(usize),
+/// `--final-fill` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FinalFillArg {
+    /// The last bar's close.
+    LastClose,
+    /// The last bar's open, as the `backtesting` Python package finalizes trades.
+    LastOpen,
 }
 
-impl FromStr for WindowParam {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.contains("..") {
-            return Err("parameter ranges are not supported yet; give one number of bars".into());
-        }
-        let bars = text
-            .trim()
-            .parse()
-            .map_err(|_| format!("{text:?} is not a number of bars"))?;
-        Ok(Self::Single(bars))
-    }
-}
-
-impl WindowParam {
-    fn bars(self) -> usize {
-        match self {
-            Self::Single(bars) => bars,
-        }
-    }
-}
-
-/// Runs the backtest and prints its report.
+/// Runs the backtest or the sweep and prints its report.
 ///
 /// # Errors
 /// Fails on an invalid flag (naming it), on data that cannot be read or parsed (naming the
 /// file and line), and on empty data.
 pub fn run(args: BacktestArgs) -> anyhow::Result<ExitCode> {
-    let mut strategy = build_strategy(&args)?;
-    let config = backtest_config(&args)?;
-    // TODO: accept a bot's risk configuration as a file, so that its loss limits apply here.
-    let gate = RiskGate::new(config.risk_config_allowing(args.stop_loss_pct))
-        .map_err(|err| anyhow::anyhow!("invalid risk setting derived from the flags: {err}"))?;
+    let spec = run_spec(&args)?;
+    if args.fast.is_range() || args.slow.is_range() {
+        return sweep(&args, &spec);
+    }
+    single(&args, &spec)
+}
 
+fn single(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let candles = load_candles(&args.data)?.candles;
-    let parsed = Instant::now();
-    let outcome = run_backtest(&candles, &mut strategy, &gate, &config).map_err(flag_error)?;
-    let finished = Instant::now();
-
-    let run_seconds = (finished - parsed).as_secs_f64();
+    let files = DataFiles {
+        candles: Some(&args.data),
+        funding: args.funding.as_deref(),
+        ..DataFiles::default()
+    };
+    let bars_hint = estimated_bars(&args.data);
+    let progress = Progress::on_terminal(bars_hint, "bars");
+    let mut report_progress = |done: usize| {
+        if let Some(progress) = &progress {
+            progress.update(done);
+        }
+    };
+    let options = RunOptions {
+        record_equity: args.plot.is_some(),
+        progress: Some(&mut report_progress),
+    };
+    let result = run_files(spec, &files, options).map_err(output::flag_error);
+    if let Some(progress) = &progress {
+        progress.finish();
+    }
+    let run = result?;
     tracing::info!(
-        bars = candles.len(),
-        load_ms = (parsed - started).as_millis() as u64,
-        run_ms = (run_seconds * 1000.0) as u64,
-        bars_per_second = (candles.len() as f64 / run_seconds.max(1e-9)) as u64,
+        bars = run.report.bars,
+        trades = run.report.trades,
+        elapsed_ms = started.elapsed().as_millis() as u64,
         "backtest finished"
     );
-    print_outcome(&args, &outcome)?;
+
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{} {} {}",
+            args.symbol,
+            output::describe(spec),
+            run.data_hash.get(..12).unwrap_or("")
+        );
+        let labels = plot::PlotLabels {
+            title: &title,
+            first_bar: run.report.first_bar_time,
+            last_bar: run.report.last_bar_time,
+        };
+        let svg = plot::equity_svg(&run.report.equity_curve, &labels);
+        std::fs::write(path, svg).with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    output::print_single(args, spec, &run)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn build_strategy(args: &BacktestArgs) -> anyhow::Result<SmaCross> {
-    let (fast, slow) = (args.fast.bars(), args.slow.bars());
-    match args.strategy {
-        StrategyName::Sma => SmaCross::new(fast, slow).map_err(|err| {
-            let StrategyError {
-                name,
-                value,
-                allowed,
-            } = err;
-            anyhow::anyhow!("invalid --{name} {value}: expected {allowed}")
-        }),
+fn sweep(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
+    let fast = args
+        .fast
+        .values(args.step)
+        .map_err(|e| anyhow::anyhow!("invalid --fast: {e}"))?;
+    let slow = args
+        .slow
+        .values(args.step)
+        .map_err(|e| anyhow::anyhow!("invalid --slow: {e}"))?;
+    let runs = fast
+        .iter()
+        .map(|f| slow.iter().filter(|s| *s > f).count())
+        .sum::<usize>();
+    if runs == 0 {
+        bail!("the ranges --fast and --slow give no pair with fast below slow");
     }
+
+    let started = Instant::now();
+    let loaded = load_candles(&args.data)?;
+    let funding = args.funding.as_deref().map(load_funding).transpose()?;
+    let loaded_at = Instant::now();
+    let data = MarketData {
+        candles: window(&loaded.candles, None, None),
+        funding: funding.as_ref().map_or(&[], |funding| &funding.rates),
+    };
+    let progress = Progress::on_terminal(runs, "runs");
+    let report_progress = |done: usize| {
+        if let Some(progress) = &progress {
+            progress.update(done);
+        }
+    };
+    let windows = (fast.as_slice(), slow.as_slice());
+    let results = run_sweep(
+        data,
+        spec,
+        &loaded.data_hash,
+        windows,
+        args.rank_by,
+        args.json,
+        &report_progress,
+    );
+    if let Some(progress) = &progress {
+        progress.finish();
+    }
+    let results = results.map_err(|err| anyhow::anyhow!("invalid sweep: {err}"))?;
+    tracing::info!(
+        runs,
+        bars = loaded.candles.len(),
+        load_ms = (loaded_at - started).as_millis() as u64,
+        sweep_ms = loaded_at.elapsed().as_millis() as u64,
+        threads = rayon_threads(),
+        "sweep finished"
+    );
+    output::print_sweep(args, &loaded.data_hash, &results)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-fn backtest_config(args: &BacktestArgs) -> anyhow::Result<BacktestConfig> {
-    let stop = args.stop_loss_pct;
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Builds the run from the flags: the strategy spec a bot would carry and its risk
+/// configuration, from `--risk` or derived from the sizing flags.
+fn run_spec(args: &BacktestArgs) -> anyhow::Result<RunSpec> {
+    let StrategyName::Sma = args.strategy;
+    let mut params = serde_json::Map::new();
+    let first = |param: WindowParam| match param {
+        WindowParam::Single(bars) => bars,
+        WindowParam::Range { start, .. } => start,
+    };
+    params.insert("fast".to_owned(), first(args.fast).into());
+    params.insert("slow".to_owned(), first(args.slow).into());
+    let optional = [
+        ("position_size", args.position_size),
+        ("leverage", args.leverage),
+        ("take_profit_pct", args.take_profit_pct),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            params.insert(name.to_owned(), number(name, value)?);
+        }
+    }
+    if args.long_only {
+        params.insert("long_only".to_owned(), true.into());
+    }
+
+    let risk = match &args.risk {
+        Some(path) => read_risk(path)?,
+        None => derived_risk(args)?,
+    };
+    let settings = RunSettings {
+        cash: args.cash,
+        fee: args.fee,
+        maker_fee: args.maker_fee,
+        slippage_bps: args.slippage_bps,
+        final_fill: match args.final_fill {
+            FinalFillArg::LastClose => FinalFill::LastClose,
+            FinalFillArg::LastOpen => FinalFill::LastOpen,
+        },
+    };
+    Ok(RunSpec {
+        strategy: StrategySpec {
+            name: "sma".to_owned(),
+            params,
+        },
+        risk,
+        symbol: args.symbol.clone(),
+        settings,
+    })
+}
+
+fn number(name: &str, value: f64) -> anyhow::Result<serde_json::Value> {
+    serde_json::Number::from_f64(value)
+        .map(serde_json::Value::Number)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid --{} {value}: expected a finite number",
+                name.replace('_', "-")
+            )
+        })
+}
+
+fn read_risk(path: &Path) -> anyhow::Result<RiskConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read risk configuration {}", path.display()))?;
+    let risk: RiskConfig = serde_json::from_str(&text)
+        .with_context(|| format!("invalid risk configuration in {}", path.display()))?;
+    risk.validate()
+        .with_context(|| format!("invalid risk configuration in {}", path.display()))?;
+    Ok(risk)
+}
+
+/// The default limits widened to let the flags' entries through, with daily loss and
+/// drawdown limits that never stop a run.
+fn derived_risk(args: &BacktestArgs) -> anyhow::Result<RiskConfig> {
+    let stop = args.stop_loss_pct.unwrap_or(2.0);
     if !(stop > 0.0 && stop < 100.0) {
         bail!("invalid --stop-loss-pct {stop}: expected a percent above 0 and below 100");
     }
-
-    // Equal flags give the same run id, so equal inputs give equal intent ids.
-    let description = format!(
-        "keyward backtest {:?} fast={} slow={} data={}",
-        args.strategy,
-        args.fast.bars(),
-        args.slow.bars(),
-        args.data.display()
-    );
-    let config = BacktestConfig {
-        run_id: Uuid::new_v5(&Uuid::NAMESPACE_URL, description.as_bytes()),
-        symbol: args.symbol.clone(),
-        cash: args.cash,
-        fee: args.fee,
-        position_size: args.position_size,
-        leverage: args.leverage,
-        long_only: args.long_only,
+    let sizing = BacktestConfig {
+        position_size: args.position_size.unwrap_or(1.0),
+        leverage: args.leverage.unwrap_or(1.0),
+        ..BacktestConfig::default()
     };
-    config.validate().map_err(flag_error)?;
-    Ok(config)
+    sizing.validate().map_err(output::setting_error)?;
+    Ok(sizing.risk_config_allowing(stop))
 }
 
-/// Names the flag behind a setting error: field `position_size` is `--position-size`.
-fn flag_error(err: BacktestError) -> anyhow::Error {
-    match &err {
-        BacktestError::InvalidSetting {
-            name,
-            value,
-            allowed,
-        } => {
-            let flag = name.replace('_', "-");
-            anyhow::anyhow!("invalid --{flag} {value}: expected {allowed}")
-        }
-        BacktestError::NoCandles => anyhow::Error::new(err),
-    }
-}
-
-/// Reads a kline CSV file, or every `*.csv` file of a folder in name order as one series.
-/// The `--json` output: the report plus the run's parameters and verdict count.
-#[derive(Serialize)]
-struct JsonOutput<'a> {
-    strategy: &'static str,
-    fast: usize,
-    slow: usize,
-    #[serde(flatten)]
-    report: &'a BacktestReport,
-    /// Number of `OrderRiskChecked` verdicts recorded.
-    risk_checks: usize,
-}
-
-fn print_outcome(args: &BacktestArgs, outcome: &BacktestOutcome) -> anyhow::Result<()> {
-    let report = &outcome.report;
-    if args.json {
-        let output = JsonOutput {
-            strategy: "sma",
-            fast: args.fast.bars(),
-            slow: args.slow.bars(),
-            report,
-            risk_checks: outcome.risk_checks.len(),
-        };
-        println!("{}", serde_json::to_string(&output)?);
-        return Ok(());
-    }
-
-    println!(
-        "sma fast={} slow={} over {} bars, {} to {}",
-        args.fast.bars(),
-        args.slow.bars(),
-        report.bars,
-        report.first_bar_time.to_rfc3339(),
-        report.last_bar_time.to_rfc3339()
-    );
-    println!(
-        "trades:       {} ({} risk checks, {} intents rejected)",
-        report.trades,
-        outcome.risk_checks.len(),
-        report.rejected_intents
-    );
-    println!(
-        "final equity: {:.2} from {:.2}",
-        report.final_equity, report.initial_cash
-    );
-    println!("total return: {:.2}%", report.total_return * 100.0);
-    println!("max drawdown: {:.2}%", report.max_drawdown * 100.0);
-    println!("fees paid:    {:.2}", report.fees_paid);
-    Ok(())
+/// Estimates the bars in a file or folder from its size, for the progress bar only.
+fn estimated_bars(data: &Path) -> usize {
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
+    let bytes = if data.is_dir() {
+        std::fs::read_dir(data)
+            .map(|entries| entries.flatten().map(|entry| size(&entry.path())).sum())
+            .unwrap_or(0)
+    } else {
+        size(data)
+    };
+    // A row of the layout with empty optional columns is about 75 bytes.
+    (bytes / 75).max(1) as usize
 }

@@ -1,8 +1,10 @@
-//! Loading candles from kline CSV files for backtests.
+//! Loading candles from kline CSV files and funding rates from funding CSV files for backtests.
 
 use std::path::{Path, PathBuf};
 
-use keyward_events::market::{Candle, KlineCsvError, KlineParser};
+use keyward_events::market::{
+    Candle, FundingCsvError, FundingRate, KlineCsvError, KlineParser, parse_funding_rates,
+};
 use sha2::{Digest, Sha256};
 
 /// Why candles could not be loaded.
@@ -19,6 +21,12 @@ pub enum DataError {
         path: PathBuf,
         #[source]
         source: KlineCsvError,
+    },
+    #[error("invalid funding data in {path}: {source}")]
+    InvalidFunding {
+        path: PathBuf,
+        #[source]
+        source: FundingCsvError,
     },
     #[error("no *.csv files in data folder {0}")]
     EmptyFolder(PathBuf),
@@ -91,4 +99,30 @@ fn csv_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
     }
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     Ok(files)
+}
+
+/// Funding rates loaded from one file, with the SHA-256 of its bytes.
+pub struct LoadedFunding {
+    pub rates: Vec<FundingRate>,
+    /// Hex SHA-256 of the file's bytes.
+    pub data_hash: String,
+}
+
+/// Loads a funding-rate CSV file.
+///
+/// # Errors
+/// Fails when the file cannot be read or parsed, naming the file and line.
+pub fn load_funding(path: &Path) -> Result<LoadedFunding, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let rates = parse_funding_rates(&bytes).map_err(|source| DataError::InvalidFunding {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(LoadedFunding {
+        rates,
+        data_hash: hex::encode(Sha256::digest(&bytes)),
+    })
 }

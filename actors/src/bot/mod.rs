@@ -6,21 +6,25 @@
 
 mod state;
 
-use std::path::Path;
+use std::path::PathBuf;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use keyward_eventlog::{
     AppendError, Appended, EventLog, ExpectedVersion, ReadError, read_whole_stream,
 };
-use keyward_events::bot::{BacktestCompleted, BotConfigured, BotCreated, BotEvent, StrategySpec};
+use keyward_events::bot::{
+    BacktestCompleted, BacktestDetails, BotConfigured, BotCreated, BotEvent, StrategySpec,
+};
 use keyward_events::codec::derive_event_id;
 use keyward_events::{Category, DomainEvent, EventCodecError, Exchange, Metadata, StreamName};
-use keyward_risk::{RiskConfig, RiskGate};
-use sha2::{Digest, Sha256};
+use keyward_risk::RiskConfig;
 use uuid::Uuid;
 
-use crate::backtest::{BacktestConfig, DataError, load_candles, run_backtest};
-use crate::strategy::SmaCross;
+use crate::backtest::{
+    DataFiles, FileRun, FileRunError, RunOptions, RunSettings, RunSpec, Trade, run_files,
+};
+use crate::strategy;
+use crate::trading::{TradeSettings, config_hash};
 pub use state::BotState;
 
 /// A bot as the user describes it.
@@ -44,7 +48,7 @@ pub enum BotCommandError {
     #[error("invalid risk configuration: {0}")]
     InvalidRisk(String),
     #[error(transparent)]
-    Data(#[from] DataError),
+    Data(#[from] FileRunError),
     #[error("backtest failed: {0}")]
     Backtest(String),
     #[error(transparent)]
@@ -75,10 +79,10 @@ impl BotService {
         bot: NewBot,
         metadata: Metadata,
     ) -> Result<(Uuid, Appended), BotCommandError> {
-        sma_from_spec(&bot.strategy)?;
         bot.risk
             .validate()
             .map_err(|e| BotCommandError::InvalidRisk(e.to_string()))?;
+        check_strategy(&bot.strategy, &bot.risk)?;
         let bot_id = Uuid::now_v7();
         let now = Utc::now();
         let created = BotEvent::BotCreated(BotCreated {
@@ -120,45 +124,41 @@ impl BotService {
         Ok(state)
     }
 
-    /// Runs the bot's strategy and risk gate over a kline CSV and records `BacktestCompleted`
-    /// with the hashes of the configuration and the data.
+    /// Runs the bot's strategy, risk gate and order handling over a kline CSV and records
+    /// `BacktestCompleted` with the summary and the hashes of the configuration and the data.
     ///
     /// # Errors
     /// Fails for an unknown bot, unreadable data, or when the log cannot append.
     pub async fn backtest(
         &self,
         bot_id: Uuid,
-        data: &Path,
-        data_name: &str,
+        request: BacktestRequest,
         metadata: Metadata,
-    ) -> Result<(BacktestCompleted, Appended), BotCommandError> {
+    ) -> Result<BotBacktest, BotCommandError> {
         let bot = self
             .load(bot_id)
             .await?
             .ok_or(BotCommandError::NotFound(bot_id))?;
-        let path = data.to_path_buf();
-        let strategy = bot.strategy.clone();
-        let risk = bot.risk.clone();
-        let symbol = bot.symbol.clone();
-        let run =
-            tokio::task::spawn_blocking(move || run_over_file(&path, &strategy, risk, symbol))
-                .await
-                .map_err(|e| BotCommandError::Backtest(e.to_string()))??;
-        let (report, data_hash) = run;
-        let completed = BacktestCompleted {
-            backtest_id: Uuid::now_v7(),
-            config_hash: bot.config_hash.clone(),
-            data_hash,
-            data_name: data_name.to_owned(),
-            bars: report.bars,
-            trades: report.trades,
-            first_bar_at: report.first_bar_time,
-            last_bar_at: report.last_bar_time,
-            final_equity: report.final_equity,
-            total_return: report.total_return,
-            max_drawdown: report.max_drawdown,
-            completed_at: Utc::now(),
+        let spec = RunSpec {
+            strategy: bot.strategy.clone(),
+            risk: bot.risk.clone(),
+            symbol: bot.symbol.clone(),
+            settings: request.settings,
         };
+        let files = request.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let data_files = DataFiles {
+                candles: Some(&files.data),
+                funding: files.funding.as_deref(),
+                from_ms: files.from.map(|time| time.timestamp_millis()),
+                to_ms: files.to.map(|time| time.timestamp_millis()),
+            };
+            run_files(&spec, &data_files, RunOptions::default())
+        })
+        .await
+        .map_err(|e| BotCommandError::Backtest(e.to_string()))??;
+
+        let completed = completed_event(&bot, &request, &run);
         let event = BotEvent::BacktestCompleted(completed.clone());
         let new_event = event.to_new_event(derive_event_id(Uuid::now_v7(), 0), metadata);
         let stream = StreamName::new(Category::Bot, bot_id);
@@ -170,54 +170,82 @@ impl BotService {
                 vec![new_event],
             )
             .await?;
-        Ok((completed, appended))
+        Ok(BotBacktest {
+            completed,
+            trade_list: run.report.trade_list,
+            appended,
+        })
     }
 }
 
-fn run_over_file(
-    path: &Path,
-    strategy: &StrategySpec,
-    risk: RiskConfig,
-    symbol: String,
-) -> Result<(crate::backtest::BacktestReport, String), BotCommandError> {
-    let loaded = load_candles(path)?;
-    let mut sma = sma_from_spec(strategy)?;
-    let gate = RiskGate::new(risk).map_err(|e| BotCommandError::InvalidRisk(e.to_string()))?;
-    let config = BacktestConfig {
-        run_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, loaded.data_hash.as_bytes()),
-        symbol,
-        ..BacktestConfig::default()
-    };
-    let outcome = run_backtest(&loaded.candles, &mut sma, &gate, &config)
-        .map_err(|e| BotCommandError::Backtest(e.to_string()))?;
-    Ok((outcome.report, loaded.data_hash))
+/// What a server-side backtest reads.
+#[derive(Clone, Debug)]
+pub struct BacktestRequest {
+    /// The kline CSV file.
+    pub data: PathBuf,
+    /// The name the data is recorded under.
+    pub data_name: String,
+    /// A funding-rate CSV file charged during the run.
+    pub funding: Option<PathBuf>,
+    pub funding_name: Option<String>,
+    /// Keep candles opening at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Keep candles opening before this time.
+    pub to: Option<DateTime<Utc>>,
+    pub settings: RunSettings,
 }
 
-/// Builds the SMA crossover from `{"name": "sma", "params": {"fast": N, "slow": M}}`.
-fn sma_from_spec(spec: &StrategySpec) -> Result<SmaCross, BotCommandError> {
-    if spec.name != "sma" {
-        return Err(BotCommandError::InvalidStrategy(format!(
-            "unknown strategy {:?}; expected \"sma\"",
-            spec.name
-        )));
+/// A recorded server-side backtest.
+#[derive(Debug)]
+pub struct BotBacktest {
+    pub completed: BacktestCompleted,
+    pub trade_list: Vec<Trade>,
+    pub appended: Appended,
+}
+
+fn completed_event(bot: &BotState, request: &BacktestRequest, run: &FileRun) -> BacktestCompleted {
+    let report = &run.report;
+    BacktestCompleted {
+        backtest_id: Uuid::now_v7(),
+        config_hash: bot.config_hash.clone(),
+        data_hash: run.data_hash.clone(),
+        data_name: request.data_name.clone(),
+        bars: report.bars,
+        trades: report.trades,
+        first_bar_at: report.first_bar_time,
+        last_bar_at: report.last_bar_time,
+        final_equity: report.final_equity,
+        total_return: report.total_return,
+        max_drawdown: report.max_drawdown,
+        completed_at: Utc::now(),
+        details: Some(Box::new(BacktestDetails {
+            sharpe: report.sharpe,
+            sortino: report.sortino,
+            win_rate: report.win_rate,
+            profit_factor: report.profit_factor,
+            exposure: report.exposure,
+            fees_paid: report.fees_paid,
+            funding_paid: report.funding_paid,
+            risk_checks: report.risk_checks,
+            funding_name: request.funding_name.clone(),
+            funding_hash: run.funding_hash.clone(),
+            trade_list_hash: report.trade_list_hash(),
+        })),
     }
-    let window = |name: &str| {
-        spec.params
-            .get(name)
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| {
-                BotCommandError::InvalidStrategy(format!(
-                    "params.{name} is missing or not a whole number of bars"
-                ))
-            })
-    };
-    SmaCross::new(window("fast")?, window("slow")?).map_err(|e| {
-        BotCommandError::InvalidStrategy(format!(
+}
+
+/// Checks that a spec names a known strategy with valid parameters and order settings.
+fn check_strategy(spec: &StrategySpec, risk: &RiskConfig) -> Result<(), BotCommandError> {
+    let invalid = |message: String| BotCommandError::InvalidStrategy(message);
+    strategy::from_spec(spec).map_err(|e| {
+        invalid(format!(
             "params.{} = {}: expected {}",
             e.name, e.value, e.allowed
         ))
-    })
+    })?;
+    TradeSettings::from_spec(spec, risk, "", rust_decimal::Decimal::ZERO)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(())
 }
 
 /// The configuration event, with the hash of the canonical strategy and risk JSON.
@@ -226,10 +254,8 @@ fn configuration(
     risk: &RiskConfig,
     now: chrono::DateTime<Utc>,
 ) -> BotConfigured {
+    let config_hash = config_hash(&strategy, risk);
     let risk = serde_json::to_value(risk).unwrap_or_default();
-    // serde_json maps keep keys sorted, so equal configurations serialize to equal bytes.
-    let canonical = serde_json::json!({"strategy": strategy, "risk": risk});
-    let config_hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
     BotConfigured {
         strategy,
         risk,

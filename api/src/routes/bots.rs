@@ -6,7 +6,9 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use keyward_actors::bot::{BotCommandError, NewBot};
+use chrono::{DateTime, Utc};
+use keyward_actors::backtest::RunSettings;
+use keyward_actors::bot::{BacktestRequest as BotBacktestRequest, BotCommandError, NewBot};
 use keyward_events::bot::StrategySpec;
 use keyward_events::{Exchange, Metadata};
 use keyward_risk::RiskConfig;
@@ -35,8 +37,21 @@ pub struct CreateBotRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestRequest {
-    /// A file name inside the server's market data folder.
+    /// A kline CSV file name inside the server's market data folder.
     data: String,
+    /// A funding-rate CSV file name inside the market data folder, charged during the run.
+    #[serde(default)]
+    funding: Option<String>,
+    /// Keep candles opening at or after this time (RFC 3339).
+    #[serde(default)]
+    from: Option<DateTime<Utc>>,
+    /// Keep candles opening before this time (RFC 3339).
+    #[serde(default)]
+    to: Option<DateTime<Utc>>,
+    /// Settings of the simulated account: `cash`, `fee`, `maker_fee`, `slippage_bps`,
+    /// `final_fill`.
+    #[serde(default)]
+    settings: RunSettings,
 }
 
 /// `POST /api/v1/bots`.
@@ -119,13 +134,31 @@ pub async fn backtest(
             .with_hint("start keyward serve with --market-data-dir DIR"));
     };
     let path = market_file(folder, &request.data)?;
-    let (completed, appended) = state
+    let funding = match request.funding.as_deref() {
+        Some(name) => Some(market_file(folder, name)?),
+        None => None,
+    };
+    let command = BotBacktestRequest {
+        data: path,
+        data_name: request.data,
+        funding,
+        funding_name: request.funding,
+        from: request.from,
+        to: request.to,
+        settings: request.settings,
+    };
+    let done = state
         .bots
-        .backtest(bot_id, &path, &request.data, Metadata::default())
+        .backtest(bot_id, command, Metadata::default())
         .await
         .map_err(bot_error)?;
-    state.consistency.wrote(appended.last_position);
-    let body = json!({"backtest": completed, "position": appended.last_position});
+    let position = done.appended.last_position;
+    state.consistency.wrote(position);
+    let body = json!({
+        "backtest": done.completed,
+        "trade_list": done.trade_list,
+        "position": position,
+    });
     Ok((StatusCode::CREATED, Json(body)))
 }
 

@@ -1,0 +1,298 @@
+//! The bot's order handling: it turns a strategy's signals and the exchange's fills into order
+//! intents, sizes them, and passes each through the risk gate.
+//!
+//! Backtests, paper trading and live bots call this same code; only where the approved orders go
+//! differs. [`OrderHandler`] returns every [`Evaluation`] in order, and the caller records each
+//! one (as `OrderRiskChecked`) before it sends the approved orders, so nothing reaches an exchange
+//! ahead of its verdict. Deciding is synchronous and reads no clock: the caller passes the time.
+
+mod config;
+mod orders;
+
+use std::collections::VecDeque;
+
+use chrono::DateTime;
+use keyward_events::bot::{BotMode, OrderIntent, OrderKind, Side};
+use keyward_risk::{Evaluation, RiskContext, RiskGate};
+use rust_decimal::Decimal;
+
+pub use config::{SettingsError, TradeSettings, config_hash};
+pub use orders::{IntentIds, IntentRole, to_decimal};
+
+use crate::strategy::{PositionSide, Signal};
+
+const MINUTE_MS: i64 = 60_000;
+
+/// The account as the bot sees it when it decides, in the quote currency.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccountView {
+    /// Wallet balance plus unrealized PnL.
+    pub equity: Decimal,
+    /// Signed position in the bot's symbol: positive long, negative short.
+    pub position: Decimal,
+    /// Equity at the start of the current UTC day.
+    pub day_start_equity: Decimal,
+    /// Highest equity seen so far.
+    pub peak_equity: Decimal,
+    /// Positions open across the account, this one included.
+    pub open_positions: u32,
+}
+
+impl AccountView {
+    fn side(&self) -> PositionSide {
+        if self.position > Decimal::ZERO {
+            PositionSide::Long
+        } else if self.position < Decimal::ZERO {
+            PositionSide::Short
+        } else {
+            PositionSide::Flat
+        }
+    }
+}
+
+/// A fill of an order that opened or added to a position, which the handler protects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EntryFill {
+    /// Side of the filled order.
+    pub side: Side,
+    /// Position quantity once the fill is applied, always positive.
+    pub position_quantity: Decimal,
+    pub price: Decimal,
+    /// Stop loss the entry intent carried, as the gate approved it.
+    pub stop_loss: Option<Decimal>,
+}
+
+/// Sizes, builds and checks the orders of one bot.
+#[derive(Clone, Debug)]
+pub struct OrderHandler {
+    gate: RiskGate,
+    settings: TradeSettings,
+    mode: BotMode,
+    /// Times of the orders approved in the last minute, oldest first.
+    recent_orders_ms: VecDeque<i64>,
+}
+
+impl OrderHandler {
+    /// Creates the handler of a bot running in `mode`.
+    pub fn new(gate: RiskGate, settings: TradeSettings, mode: BotMode) -> Self {
+        Self {
+            gate,
+            settings,
+            mode,
+            recent_orders_ms: VecDeque::new(),
+        }
+    }
+
+    /// Returns the gate every intent passes.
+    pub fn gate(&self) -> &RiskGate {
+        &self.gate
+    }
+
+    /// Returns the sizing and order settings.
+    pub fn settings(&self) -> &TradeSettings {
+        &self.settings
+    }
+
+    /// Turns a signal taken at `price` into intents: a reduce-only market order closing the
+    /// position when the signal leaves it, then a market entry with its stop loss. Appends the
+    /// evaluations to `out` in order. The entry is skipped when the close is rejected.
+    pub fn on_signal(
+        &mut self,
+        signal: Signal,
+        account: &AccountView,
+        price: Decimal,
+        now_ms: i64,
+        ids: IntentIds,
+        out: &mut Vec<Evaluation>,
+    ) {
+        let Some(target) = signal.target(self.settings.long_only) else {
+            return;
+        };
+        let current = account.side();
+        if target == current {
+            return;
+        }
+
+        let mut position = account.position;
+        if current != PositionSide::Flat {
+            let close = self.close_intent(ids.id(IntentRole::Close), account.position, price);
+            let evaluation = self.evaluate(close, account, position, price, now_ms);
+            let closed = evaluation.is_approved();
+            out.push(evaluation);
+            if !closed {
+                return;
+            }
+            position = Decimal::ZERO;
+        }
+
+        let side = match target {
+            PositionSide::Flat => return,
+            PositionSide::Long => Side::Buy,
+            PositionSide::Short => Side::Sell,
+        };
+        let entry = self.entry_intent(ids.id(IntentRole::Entry), side, account.equity, price);
+        out.push(self.evaluate(entry, account, position, price, now_ms));
+    }
+
+    /// Protects a filled entry: a reduce-only stop market order at the entry's approved stop
+    /// loss, and a reduce-only limit order at the take-profit price when one is set.
+    pub fn on_entry_filled(
+        &mut self,
+        fill: &EntryFill,
+        account: &AccountView,
+        now_ms: i64,
+        ids: IntentIds,
+        out: &mut Vec<Evaluation>,
+    ) {
+        let exit_side = opposite(fill.side);
+        if let Some(stop) = fill.stop_loss {
+            let intent = self.protective_intent(
+                ids.id(IntentRole::StopLoss),
+                exit_side,
+                OrderKind::StopMarket,
+                fill.position_quantity,
+                stop,
+            );
+            out.push(self.evaluate(intent, account, account.position, fill.price, now_ms));
+        }
+        if let Some(target) = self.settings.take_profit_price(fill.side, fill.price) {
+            let intent = self.protective_intent(
+                ids.id(IntentRole::TakeProfit),
+                exit_side,
+                OrderKind::Limit,
+                fill.position_quantity,
+                target,
+            );
+            out.push(self.evaluate(intent, account, account.position, fill.price, now_ms));
+        }
+    }
+
+    /// Closes the whole position with a reduce-only market order at `price`, as at the end of a
+    /// backtest; does nothing when flat.
+    pub fn close_position(
+        &mut self,
+        account: &AccountView,
+        price: Decimal,
+        now_ms: i64,
+        ids: IntentIds,
+        out: &mut Vec<Evaluation>,
+    ) {
+        if account.position.is_zero() {
+            return;
+        }
+        let close = self.close_intent(ids.id(IntentRole::FinalClose), account.position, price);
+        out.push(self.evaluate(close, account, account.position, price, now_ms));
+    }
+
+    fn close_intent(
+        &self,
+        intent_id: uuid::Uuid,
+        position: Decimal,
+        price: Decimal,
+    ) -> OrderIntent {
+        let side = if position > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        OrderIntent {
+            intent_id,
+            symbol: self.settings.symbol.clone(),
+            side,
+            kind: OrderKind::Market,
+            quantity: position.abs(),
+            price: Some(price),
+            stop_loss: None,
+            reduce_only: true,
+        }
+    }
+
+    fn entry_intent(
+        &self,
+        intent_id: uuid::Uuid,
+        side: Side,
+        equity: Decimal,
+        price: Decimal,
+    ) -> OrderIntent {
+        let stop_loss_pct = self.gate.config().stop_loss_pct;
+        let risk_pct = self.gate.config().risk_per_trade_pct;
+        let quantity = self
+            .settings
+            .entry_quantity(equity, price, stop_loss_pct, risk_pct);
+        OrderIntent {
+            intent_id,
+            symbol: self.settings.symbol.clone(),
+            side,
+            kind: OrderKind::Market,
+            quantity,
+            price: Some(price),
+            stop_loss: orders::stop_price(side, price, stop_loss_pct),
+            reduce_only: false,
+        }
+    }
+
+    fn protective_intent(
+        &self,
+        intent_id: uuid::Uuid,
+        side: Side,
+        kind: OrderKind,
+        quantity: Decimal,
+        price: Decimal,
+    ) -> OrderIntent {
+        OrderIntent {
+            intent_id,
+            symbol: self.settings.symbol.clone(),
+            side,
+            kind,
+            quantity,
+            price: Some(price),
+            stop_loss: None,
+            reduce_only: true,
+        }
+    }
+
+    /// Passes an intent through the gate as if the position were `position`, with `last_price`
+    /// as the market's last price, and counts it against the order rate when approved.
+    fn evaluate(
+        &mut self,
+        intent: OrderIntent,
+        account: &AccountView,
+        position: Decimal,
+        last_price: Decimal,
+        now_ms: i64,
+    ) -> Evaluation {
+        while self
+            .recent_orders_ms
+            .front()
+            .is_some_and(|&sent| sent <= now_ms - MINUTE_MS)
+        {
+            self.recent_orders_ms.pop_front();
+        }
+        let now = DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+        let context = RiskContext {
+            position,
+            leverage: self.settings.leverage,
+            last_price: Some(last_price),
+            open_positions: account.open_positions,
+            orders_last_minute: u32::try_from(self.recent_orders_ms.len()).unwrap_or(u32::MAX),
+            day_start_equity: account.day_start_equity,
+            peak_equity: account.peak_equity,
+            ..RiskContext::new(self.mode, now, account.equity)
+        };
+        let evaluation = self.gate.evaluate(intent, &context);
+        if evaluation.is_approved() {
+            self.recent_orders_ms.push_back(now_ms);
+        }
+        evaluation
+    }
+}
+
+fn opposite(side: Side) -> Side {
+    match side {
+        Side::Buy => Side::Sell,
+        Side::Sell => Side::Buy,
+    }
+}
+
+#[cfg(test)]
+mod tests;
