@@ -172,3 +172,182 @@ fn bad_input_exits_with_two() {
         );
     }
 }
+
+#[test]
+fn sweep_prints_ranked_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 400));
+
+    let output = backtest(
+        &file,
+        &["--fast", "2..6:2", "--slow", "8..12", "--step", "2"],
+    );
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("9 runs over 400 bars, ranked by Return"),
+        "{stdout}"
+    );
+    let rows: Vec<&str> = stdout.lines().skip(2).collect();
+    assert_eq!(rows.len(), 9, "{stdout}");
+    assert!(rows[0].trim_start().starts_with("1 "), "{stdout}");
+
+    let json = backtest(&file, &["--fast", "2..6:2", "--slow", "8..12:2", "--json"]);
+    let sweep = json_of(&json);
+    assert_eq!(sweep["runs"], 9);
+    let returns: Vec<f64> = sweep["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["total_return"].as_f64().unwrap())
+        .collect();
+    assert!(
+        returns.windows(2).all(|pair| pair[0] >= pair[1]),
+        "{returns:?}"
+    );
+    assert!(sweep["results"][0]["trade_list_hash"].is_string());
+}
+
+#[test]
+fn sweep_ranges_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 50));
+    let cases: [(&[&str], &str); 3] = [
+        (&["--fast", "9..3", "--slow", "20"], "ends before it starts"),
+        (
+            &["--fast", "20..30", "--slow", "5..10"],
+            "no pair with fast below slow",
+        ),
+        (
+            &["--fast", "1..2", "--slow", "3", "--rank-by", "luck"],
+            "is not a ranking",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let output = backtest(&file, extra);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        let stderr = stderr_of(&output);
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+    }
+}
+
+#[test]
+fn plot_writes_equity_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 300));
+    let svg = dir.path().join("equity.svg");
+
+    let output = backtest(&file, &["--plot", svg.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg"), "{picture}");
+    assert!(picture.contains("<polyline"));
+    assert!(picture.contains("drawdown"));
+}
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 200));
+    let output = backtest(&file, &["--json"]);
+    assert!(output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+    assert!(!stderr.contains("bars ["), "{stderr:?}");
+}
+
+#[test]
+fn funding_file_is_charged() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 400));
+    let funding = dir.path().join("funding.csv");
+    let mut text = "calc_time,funding_interval_hours,last_funding_rate\n".to_owned();
+    for hour in (0..33).step_by(8) {
+        text.push_str(&format!("{},8,0.001\n", START_MS + hour * 3_600_000));
+    }
+    std::fs::write(&funding, text).unwrap();
+
+    let without = json_of(&backtest(&file, &["--json"]));
+    let with = json_of(&backtest(
+        &file,
+        &["--json", "--funding", funding.to_str().unwrap()],
+    ));
+    assert_eq!(without["funding_paid"], 0.0);
+    assert_ne!(with["funding_paid"], 0.0);
+    assert!(with["funding_hash"].is_string());
+    assert_ne!(with["final_equity"], without["final_equity"]);
+
+    let broken = dir.path().join("broken.csv");
+    std::fs::write(
+        &broken,
+        "calc_time,funding_interval_hours,last_funding_rate\n1,8,x\n",
+    )
+    .unwrap();
+    let output = backtest(&file, &["--funding", broken.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("line 2, column last_funding_rate"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn report_has_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 400));
+    let report = json_of(&backtest(&file, &["--json", "--slippage-bps", "2"]));
+    for field in [
+        "sharpe",
+        "sortino",
+        "win_rate",
+        "profit_factor",
+        "exposure",
+        "fees_paid",
+        "funding_paid",
+        "trade_list_hash",
+        "config_hash",
+        "data_hash",
+    ] {
+        let present = report.as_object().unwrap().contains_key(field);
+        assert!(present, "{field} missing: {report}");
+    }
+    // The sine wave never loses, so there is no profit factor to divide by.
+    assert_eq!(report["win_rate"], 1.0);
+    assert!(report["profit_factor"].is_null());
+    assert!(report["sharpe"].as_f64().unwrap() > 0.0);
+}
+
+/// Runs a small sweep under `script`, which gives the process a pseudo-terminal, and checks
+/// that the progress bar is drawn there.
+#[test]
+fn progress_bar_on_a_terminal() {
+    let has_script = Command::new("script").arg("--version").output();
+    if !has_script.is_ok_and(|output| output.status.success()) {
+        eprintln!("skipped: the `script` command (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 300));
+    let command = format!(
+        "{} backtest --data {} --strategy sma --fast 2..4 --slow 8 >/dev/null",
+        env!("CARGO_BIN_EXE_keyward"),
+        file.display()
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert!(terminal.contains("3/3 runs"), "{terminal:?}");
+    assert!(terminal.contains('\r'), "{terminal:?}");
+}

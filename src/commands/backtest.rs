@@ -286,7 +286,12 @@ fn run_spec(args: &BacktestArgs) -> anyhow::Result<RunSpec> {
     })
 }
 
+/// Writes a flag's value into the spec the way a bot's JSON carries it: a whole number as an
+/// integer (`4`, not `4.0`), so that equal configurations hash equally.
 fn number(name: &str, value: f64) -> anyhow::Result<serde_json::Value> {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        return Ok((value as i64).into());
+    }
     serde_json::Number::from_f64(value)
         .map(serde_json::Value::Number)
         .ok_or_else(|| {
