@@ -154,9 +154,9 @@ pub struct BacktestCompleted {
 /// The report figures and input hashes of a backtest beside its headline numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BacktestDetails {
-    /// Annualized Sharpe ratio of the per-bar returns.
+    /// Annualized Sharpe ratio of the daily returns.
     pub sharpe: Option<f64>,
-    /// Annualized Sortino ratio of the per-bar returns.
+    /// Annualized Sortino ratio of the daily returns.
     pub sortino: Option<f64>,
     /// Fraction of trades with a positive PnL.
     pub win_rate: Option<f64>,

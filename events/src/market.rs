@@ -6,6 +6,7 @@
 //! for an error.
 
 mod funding;
+mod number;
 
 use std::fmt;
 use std::io::BufRead;
@@ -146,6 +147,45 @@ pub fn read_klines(reader: impl BufRead) -> Result<Vec<Candle>, KlineCsvError> {
     Ok(candles)
 }
 
+impl KlineCsvError {
+    /// Adds `offset` to the line number, for an error found in a part of a file that starts
+    /// after line `offset`.
+    pub fn with_line_offset(self, offset: usize) -> Self {
+        match self {
+            Self::Field {
+                line,
+                column,
+                value,
+                problem,
+            } => Self::Field {
+                line: line + offset,
+                column,
+                value,
+                problem,
+            },
+            Self::ColumnCount { line, found } => Self::ColumnCount {
+                line: line + offset,
+                found,
+            },
+            Self::Header {
+                line,
+                position,
+                found,
+                expected,
+            } => Self::Header {
+                line: line + offset,
+                position,
+                found,
+                expected,
+            },
+            Self::Read { line, source } => Self::Read {
+                line: line + offset,
+                source,
+            },
+        }
+    }
+}
+
 /// Incremental parser of the Binance kline CSV layout.
 ///
 /// The header row is optional (Binance spot files have none) and is recognised by a first field
@@ -159,6 +199,8 @@ pub struct KlineParser {
     /// Whether a header or a row has been seen, after which no header may follow.
     started: bool,
     previous_open_time_ms: Option<i64>,
+    /// Line of the first data row, once seen.
+    first_row_line: Option<usize>,
 }
 
 impl KlineParser {
@@ -174,6 +216,26 @@ impl KlineParser {
             previous_open_time_ms: Some(open_time_ms),
             ..Self::default()
         }
+    }
+
+    /// Creates a parser for a part of a file that starts after its first line, so that a
+    /// header there is an error. Parts are parsed apart and joined by the caller, which checks
+    /// the time order where they meet and adds each part's line offset to its errors.
+    pub fn for_later_part() -> Self {
+        Self {
+            started: true,
+            ..Self::default()
+        }
+    }
+
+    /// Returns the number of lines consumed so far.
+    pub fn lines(&self) -> usize {
+        self.line
+    }
+
+    /// Returns the line number of the first data row, once one has been parsed.
+    pub fn first_row_line(&self) -> Option<usize> {
+        self.first_row_line
     }
 
     /// Parses `input` and appends its candles to `out`.
@@ -268,6 +330,7 @@ impl KlineParser {
             return Err(field_error(self.line, 0, fields[0], problem));
         }
         self.previous_open_time_ms = Some(candle.open_time_ms);
+        self.first_row_line.get_or_insert(self.line);
         Ok(Some(candle))
     }
 }
@@ -376,8 +439,9 @@ impl RowReader<'_> {
     }
 
     fn integer(&self, index: usize) -> Result<i64, KlineCsvError> {
-        let value = as_str(self.fields[index])
-            .and_then(|text| text.parse::<i64>().ok())
+        let field = self.fields[index];
+        let value = number::plain_integer(field)
+            .or_else(|| as_str(field).and_then(|text| text.parse::<i64>().ok()))
             .ok_or_else(|| self.error(index, FieldProblem::NotAnInteger))?;
         if value < 0 {
             return Err(self.error(index, FieldProblem::Negative));
@@ -403,8 +467,9 @@ impl RowReader<'_> {
 
     /// Reads a finite decimal number; `NaN` and infinities are rejected.
     fn number(&self, index: usize) -> Result<f64, KlineCsvError> {
-        as_str(self.fields[index])
-            .and_then(|text| text.parse::<f64>().ok())
+        let field = self.fields[index];
+        number::plain_decimal(field)
+            .or_else(|| as_str(field).and_then(|text| text.parse::<f64>().ok()))
             .filter(|value| value.is_finite())
             .ok_or_else(|| self.error(index, FieldProblem::NotANumber))
     }

@@ -3,8 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use keyward_events::market::{
-    Candle, FundingCsvError, FundingRate, KlineCsvError, KlineParser, parse_funding_rates,
+    Candle, FieldProblem, FundingCsvError, FundingRate, KlineCsvError, KlineParser,
+    parse_funding_rates,
 };
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// Why candles could not be loaded.
@@ -58,17 +60,20 @@ pub fn load_candles(data: &Path) -> Result<LoadedCandles, DataError> {
             path: file.clone(),
             source,
         })?;
-        hasher.update(&bytes);
-        let mut parser = match candles.last() {
-            Some(last) => KlineParser::continuing_after(last.open_time_ms),
-            None => KlineParser::new(),
-        };
-        parser
-            .parse_slice(&bytes, &mut candles)
-            .map_err(|source| DataError::Invalid {
-                path: file.clone(),
-                source,
-            })?;
+        let previous = candles.last().map(|last| last.open_time_ms);
+        let (_, parsed) = rayon::join(
+            || hasher.update(&bytes),
+            || parse_in_parts(&bytes, previous),
+        );
+        let parsed = parsed.map_err(|source| DataError::Invalid {
+            path: file.clone(),
+            source,
+        })?;
+        if candles.is_empty() {
+            candles = parsed;
+        } else {
+            candles.extend_from_slice(&parsed);
+        }
     }
     if candles.is_empty() {
         return Err(DataError::NoCandles(data.to_path_buf()));
@@ -77,6 +82,77 @@ pub fn load_candles(data: &Path) -> Result<LoadedCandles, DataError> {
         candles,
         data_hash: hex::encode(hasher.finalize()),
     })
+}
+
+/// Files smaller than this are parsed on one thread.
+const PARALLEL_FROM_BYTES: usize = 1 << 20;
+
+/// Parses a kline file on all cores: the bytes are split at line ends into one part per
+/// thread, the parts are parsed apart, and the time order is checked where they meet. Errors
+/// carry the line number within the whole file. `previous` is the last open time of the file
+/// before, for a folder read as one series.
+fn parse_in_parts(bytes: &[u8], previous: Option<i64>) -> Result<Vec<Candle>, KlineCsvError> {
+    let parts = split_at_lines(bytes, rayon::current_num_threads());
+    let results: Vec<(KlineParser, Result<Vec<Candle>, KlineCsvError>)> = parts
+        .par_iter()
+        .enumerate()
+        .map(|(index, part)| {
+            let mut parser = match (index, previous) {
+                (0, Some(previous)) => KlineParser::continuing_after(previous),
+                (0, None) => KlineParser::new(),
+                _ => KlineParser::for_later_part(),
+            };
+            let mut candles = Vec::new();
+            let result = parser.parse_slice(part, &mut candles).map(|()| candles);
+            (parser, result)
+        })
+        .collect();
+
+    let mut candles: Vec<Candle> = Vec::with_capacity(bytes.len() / 64);
+    let mut line_offset = 0;
+    for (parser, result) in results {
+        let part = result.map_err(|err| err.with_line_offset(line_offset))?;
+        let last = candles.last().map(|candle| candle.open_time_ms);
+        if let (Some(last), Some(first)) = (last, part.first())
+            && first.open_time_ms <= last
+        {
+            let line = parser.first_row_line().unwrap_or(1) + line_offset;
+            return Err(out_of_order(line, first.open_time_ms, last));
+        }
+        candles.extend_from_slice(&part);
+        line_offset += parser.lines();
+    }
+    Ok(candles)
+}
+
+/// Splits `bytes` into up to `parts` slices that each end at a line end (or the input's end).
+/// The split consumes the `\n`, so each part's lines are counted as in the whole file.
+fn split_at_lines(bytes: &[u8], parts: usize) -> Vec<&[u8]> {
+    if bytes.len() < PARALLEL_FROM_BYTES || parts < 2 {
+        return vec![bytes];
+    }
+    let mut slices = Vec::with_capacity(parts);
+    let mut rest = bytes;
+    let target = bytes.len() / parts;
+    while slices.len() + 1 < parts && rest.len() > target {
+        let Some(newline) = rest[target..].iter().position(|&byte| byte == b'\n') else {
+            break;
+        };
+        let end = target + newline;
+        slices.push(&rest[..end]);
+        rest = &rest[end + 1..];
+    }
+    slices.push(rest);
+    slices
+}
+
+fn out_of_order(line: usize, open_time_ms: i64, previous: i64) -> KlineCsvError {
+    KlineCsvError::Field {
+        line,
+        column: "open_time",
+        value: open_time_ms.to_string(),
+        problem: FieldProblem::NotAfterPrevious(previous),
+    }
 }
 
 fn csv_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
@@ -125,4 +201,94 @@ pub fn load_funding(path: &Path) -> Result<LoadedFunding, DataError> {
         rates,
         data_hash: hex::encode(Sha256::digest(&bytes)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward_events::market::parse_klines;
+
+    use super::*;
+
+    const HEADER: &str = "open_time,open,high,low,close,volume,close_time,quote_volume,count,\
+                          taker_buy_volume,taker_buy_quote_volume,ignore";
+
+    /// A file of `rows` 5-minute candles, large enough to be parsed in parts from 14,000 rows.
+    fn kline_file(rows: usize) -> String {
+        let mut text = format!("{HEADER}\r\n");
+        for index in 0..rows {
+            let time = 1_758_240_000_000_i64 + index as i64 * 300_000;
+            let price = 60_000.0 + (index % 1000) as f64 / 10.0;
+            text.push_str(&format!(
+                "{time},{price:.1},{:.1},{:.1},{price:.1},1.5,{},,,,,0\r\n",
+                price + 1.0,
+                price - 1.0,
+                time + 299_999
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn parts_join_into_the_whole_file() {
+        let text = kline_file(30_000);
+        assert!(text.len() > 2 * PARALLEL_FROM_BYTES);
+        let whole = parse_klines(text.as_bytes()).unwrap();
+        for parts in [2, 3, 7] {
+            let slices = split_at_lines(text.as_bytes(), parts);
+            assert_eq!(slices.len(), parts);
+            let lines: usize = slices
+                .iter()
+                .map(|part| part.split(|&b| b == b'\n').count())
+                .sum();
+            assert_eq!(lines, text.split('\n').count(), "{parts} parts");
+        }
+        assert_eq!(parse_in_parts(text.as_bytes(), None).unwrap(), whole);
+    }
+
+    #[test]
+    fn errors_in_later_parts_name_the_file_line() {
+        let text = kline_file(30_000);
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        let broken = lines[25_000].replacen(",1.5,", ",lots,", 1);
+        lines[25_000] = &broken;
+        let err = parse_in_parts(lines.join("\n").as_bytes(), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("line 25001, column volume: \"lots\""),
+            "{err}"
+        );
+
+        let text = kline_file(30_000);
+        let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+        let middle = text.len() / 2;
+        let mut offset = 0;
+        let boundary = lines
+            .iter()
+            .position(|line| {
+                offset += line.len() + 1;
+                offset > middle
+            })
+            .unwrap()
+            + 1;
+        lines[boundary] = lines[boundary - 2].clone();
+        let err = parse_in_parts(lines.join("\n").as_bytes(), None).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("line {}, column open_time", boundary + 1)),
+            "{message}"
+        );
+        assert!(message.contains("ascending time order"), "{message}");
+    }
+
+    #[test]
+    fn later_part_rejects_a_second_header() {
+        let mut text = kline_file(30_000);
+        text.push_str(HEADER);
+        text.push('\n');
+        let err = parse_in_parts(text.as_bytes(), None).unwrap_err();
+        assert!(
+            err.to_string().starts_with("line 30002, column open_time"),
+            "{err}"
+        );
+    }
 }

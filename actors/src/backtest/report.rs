@@ -23,9 +23,10 @@ pub struct BacktestReport {
     /// Largest fall of equity from a previous peak, a positive fraction of that peak. Equity is
     /// sampled at each bar's close, so a dip inside a bar that recovers is not counted.
     pub max_drawdown: f64,
-    /// Annualized Sharpe ratio of the per-bar returns (zero risk-free rate, 365.25-day years).
+    /// Annualized Sharpe ratio of the daily returns (zero risk-free rate, 365.25-day years);
+    /// `None` under two days.
     pub sharpe: Option<f64>,
-    /// Annualized Sortino ratio of the per-bar returns.
+    /// Annualized Sortino ratio of the daily returns.
     pub sortino: Option<f64>,
     /// Fraction of trades with a positive PnL; `None` without trades.
     pub win_rate: Option<f64>,

@@ -81,7 +81,11 @@ impl SmaCross {
     fn push(&mut self, close: f64) {
         let seen = self.seen;
         if seen >= self.fast as u64 {
-            let leaving = (self.next + self.slow - self.fast) % self.slow;
+            // The close `fast` bars back, `(next - fast) mod slow` without a division.
+            let mut leaving = self.next + self.slow - self.fast;
+            if leaving >= self.slow {
+                leaving -= self.slow;
+            }
             self.fast_sum -= self.closes[leaving];
         }
         if seen >= self.slow as u64 {

@@ -1,0 +1,129 @@
+//! Fast paths for the numbers of market data files: plain decimals such as `117043.4` and
+//! plain integers such as `1758240000000`, parsed straight from bytes.
+//!
+//! Each returns `None` for anything else (a sign, an exponent, too many digits, spaces), and
+//! the caller falls back to the standard library's parser, so the result is always the same
+//! as `str::parse` would give.
+
+/// Powers of ten that an f64 holds exactly.
+const POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Largest integer below which every integer is exact in an f64.
+const EXACT_INTEGERS: u64 = 1 << 53;
+
+/// Parses `digits[.digits]` when its digits form an integer below 2^53 and it has at most 22
+/// decimal places. Both the digits and the power of ten are then exact f64 values, and IEEE
+/// division rounds their quotient correctly, which is the value the decimal text denotes
+/// rounded once, as `str::parse::<f64>` returns it.
+pub(super) fn plain_decimal(field: &[u8]) -> Option<f64> {
+    let mut mantissa: u64 = 0;
+    let mut digits = 0;
+    let mut decimals: Option<usize> = None;
+    for &byte in field {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa
+                    .checked_mul(10)?
+                    .checked_add(u64::from(byte - b'0'))?;
+                digits += 1;
+                if let Some(places) = decimals.as_mut() {
+                    *places += 1;
+                }
+            }
+            b'.' if decimals.is_none() => decimals = Some(0),
+            _ => return None,
+        }
+    }
+    let places = decimals.unwrap_or(0);
+    if digits == 0 || mantissa >= EXACT_INTEGERS || places >= POWERS_OF_TEN.len() {
+        return None;
+    }
+    Some(mantissa as f64 / POWERS_OF_TEN[places])
+}
+
+/// Parses a field of ASCII digits only, without overflow.
+pub(super) fn plain_integer(field: &[u8]) -> Option<i64> {
+    if field.is_empty() || field.len() > 18 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &byte in field {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(byte - b'0');
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_match_the_standard_parser() {
+        let cases = [
+            "117043.4",
+            "0.085497",
+            "64628.01000000",
+            "1",
+            "0",
+            "0.0",
+            "360.735",
+            ".5",
+            "5.",
+            "0.00000231",
+            "9007199254740991",
+            "123456789.123456",
+            "0.1",
+            "0.2",
+            "0.3",
+            "99999.99999999",
+        ];
+        for text in cases {
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(plain_decimal(text.as_bytes()), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn decimal_fast_path_declines_other_forms() {
+        let cases = [
+            "",
+            ".",
+            "-1",
+            "+1",
+            "1e5",
+            "1..2",
+            " 1",
+            "NaN",
+            "inf",
+            "9007199254740993",
+            "1.00000000000000000000001",
+        ];
+        for text in cases {
+            assert_eq!(plain_decimal(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn decimals_agree_on_a_sweep_of_prices() {
+        for cents in (0..2_000_000_u64).step_by(7) {
+            let text = format!("{}.{:02}", cents / 100 + 60_000, cents % 100);
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(plain_decimal(text.as_bytes()), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn integers_parse_digits_only() {
+        assert_eq!(plain_integer(b"1758240000000"), Some(1_758_240_000_000));
+        assert_eq!(plain_integer(b"0"), Some(0));
+        for text in ["", "-1", "+1", "1.5", "1_0", "1234567890123456789"] {
+            assert_eq!(plain_integer(text.as_bytes()), None, "{text}");
+        }
+    }
+}
