@@ -543,16 +543,17 @@ impl<'a, V: VerdictSink> Driver<'a, V> {
         self.funding = &self.funding[due..];
     }
 
-    /// Records every evaluation, then submits the approved orders in order.
+    /// Records each evaluation, then submits its order when approved, in order.
     fn submit_evaluations(&mut self) {
-        for evaluation in self.evaluations.drain(..) {
-            self.sink.record(&evaluation);
+        for evaluation in &self.evaluations {
+            self.sink.record(evaluation);
             self.risk_checks += 1;
-            match evaluation.into_approved() {
-                Some(order) => self.exchange.submit(&order),
+            match evaluation.approved_order() {
+                Some(order) => self.exchange.submit(order),
                 None => self.rejected += 1,
             }
         }
+        self.evaluations.clear();
     }
 
     fn account_view(&self, equity: f64, position: f64) -> AccountView {
@@ -586,14 +587,15 @@ impl<'a, V: VerdictSink> Driver<'a, V> {
             ids,
             &mut self.evaluations,
         );
-        for evaluation in self.evaluations.drain(..) {
-            self.sink.record(&evaluation);
+        for evaluation in &self.evaluations {
+            self.sink.record(evaluation);
             self.risk_checks += 1;
-            match evaluation.into_approved() {
-                Some(order) => self.exchange.fill_now(&order, price, time, &mut self.fills),
+            match evaluation.approved_order() {
+                Some(order) => self.exchange.fill_now(order, price, time, &mut self.fills),
                 None => self.rejected += 1,
             }
         }
+        self.evaluations.clear();
         self.fills.clear();
         self.stats.replace_last(self.exchange.equity(last.close));
     }

@@ -102,20 +102,20 @@ pub struct RiskDecision {
 
 /// The outcome of [`RiskGate::evaluate`]: the intent with every rule's result, held as numbers
 /// so that evaluating allocates nothing. [`Evaluation::to_event`] writes the details out as the
-/// `OrderRiskChecked` to record, and [`Evaluation::into_approved`] releases the order.
-#[derive(Clone, Debug, PartialEq)]
+/// `OrderRiskChecked` to record, and [`Evaluation::approved_order`] or
+/// [`Evaluation::into_approved`] release the order when every enforced rule passed.
+#[derive(Debug, PartialEq)]
 pub struct Evaluation {
-    intent: OrderIntent,
+    /// The intent as an order, handed out only when `approved` is true.
+    order: ApprovedOrder,
     results: [RuleResult; RULE_COUNT],
     approved: bool,
-    mode: BotMode,
-    checked_at: DateTime<Utc>,
 }
 
 impl Evaluation {
     /// Returns the intent the rules were evaluated on.
     pub fn intent(&self) -> &OrderIntent {
-        &self.intent
+        &self.order.intent
     }
 
     /// Returns whether every enforced rule passed.
@@ -139,7 +139,7 @@ impl Evaluation {
 
     /// Returns the time of the check.
     pub fn checked_at(&self) -> DateTime<Utc> {
-        self.checked_at
+        self.order.checked_at
     }
 
     /// Writes the verdict out as the event to record, with every rule's detail text.
@@ -155,21 +155,23 @@ impl Evaluation {
             })
             .collect();
         OrderRiskChecked {
-            intent: self.intent.clone(),
+            intent: self.order.intent.clone(),
             verdict: self.verdict(),
             rules,
-            mode: self.mode,
-            checked_at: self.checked_at,
+            mode: self.order.mode,
+            checked_at: self.order.checked_at,
         }
+    }
+
+    /// Returns the approved order, when the verdict is approved, without giving up the
+    /// evaluation.
+    pub fn approved_order(&self) -> Option<&ApprovedOrder> {
+        self.approved.then_some(&self.order)
     }
 
     /// Releases the order when the verdict is approved.
     pub fn into_approved(self) -> Option<ApprovedOrder> {
-        self.approved.then_some(ApprovedOrder {
-            intent: self.intent,
-            mode: self.mode,
-            checked_at: self.checked_at,
-        })
+        self.approved.then_some(self.order)
     }
 
     /// Splits the evaluation into the event to record and the approved order.
@@ -215,12 +217,15 @@ impl RiskGate {
         let inputs = RuleInputs::new(&self.config, &self.limits, &intent, context);
         let results = rules::evaluate_all(&inputs);
         let approved = results.iter().all(|rule| rule.passed || !rule.enforced);
-        Evaluation {
+        let order = ApprovedOrder {
             intent,
-            results,
-            approved,
             mode: context.mode,
             checked_at: context.now,
+        };
+        Evaluation {
+            order,
+            results,
+            approved,
         }
     }
 

@@ -230,7 +230,6 @@ enum Detail {
     LossAtStopOverflow,
     RiskPerTrade {
         loss: Decimal,
-        limit: Decimal,
         limit_pct: Decimal,
         equity: Decimal,
     },
@@ -239,7 +238,6 @@ enum Detail {
     Margin {
         notional: Decimal,
         leverage: Decimal,
-        limit: Decimal,
         limit_pct: Decimal,
         equity: Decimal,
     },
@@ -326,11 +324,10 @@ impl fmt::Display for Detail {
             Self::LossAtStopOverflow => f.write_str("loss at stop overflowed"),
             Self::RiskPerTrade {
                 loss,
-                limit,
                 limit_pct,
                 equity,
             } => {
-                let limit = limit.normalize();
+                let limit = Computed(share_of(equity, limit_pct).map(|limit| limit.normalize()));
                 write!(
                     f,
                     "loss at stop {loss} against {limit} ({limit_pct}% of equity {equity})"
@@ -343,13 +340,12 @@ impl fmt::Display for Detail {
             Self::Margin {
                 notional,
                 leverage,
-                limit,
                 limit_pct,
                 equity,
             } => {
                 let margin = notional.checked_div(leverage);
                 let margin = Computed(margin.map(|margin| margin.round_dp(8).normalize()));
-                let limit = limit.normalize();
+                let limit = Computed(share_of(equity, limit_pct).map(|limit| limit.normalize()));
                 write!(
                     f,
                     "margin {margin} at leverage {leverage} against {limit} ({limit_pct}% of \
@@ -638,7 +634,6 @@ fn risk_per_trade(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     };
     let detail = Detail::RiskPerTrade {
         loss,
-        limit,
         limit_pct,
         equity,
     };
@@ -663,7 +658,6 @@ fn max_position_size(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let detail = Detail::Margin {
         notional,
         leverage,
-        limit,
         limit_pct,
         equity,
     };
