@@ -8,6 +8,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -56,12 +57,26 @@ pub fn write_key_file(dir: &Path, entries: &[serde_json::Value]) -> PathBuf {
     path
 }
 
-/// A `keyward serve` process on a free loopback port.
+/// Username of the account [`Server::login`] registers.
+pub const TEST_USERNAME: &str = "alice";
+/// Password of the account [`Server::login`] registers.
+pub const TEST_PASSWORD: &str = "correct horse battery staple 9";
+
+/// A logged-in session.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub token: String,
+    pub session_id: String,
+}
+
+/// A `keyward serve` process on a free loopback port. `get`, `post` and `delete` send the
+/// bearer token of the last [`Server::login`], if any.
 pub struct Server {
     child: Child,
     pub port: u16,
     pub log_path: PathBuf,
     client: reqwest::Client,
+    token: Mutex<Option<String>>,
 }
 
 impl Server {
@@ -93,6 +108,7 @@ impl Server {
             port,
             log_path: log_path.to_owned(),
             client: reqwest::Client::new(),
+            token: Mutex::new(None),
         };
         server.wait_healthy().await;
         server
@@ -115,37 +131,100 @@ impl Server {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Sends a JSON body and returns the status and the parsed answer.
-    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+    /// Registers [`TEST_USERNAME`] (or finds it registered) and logs in without 2FA; later
+    /// requests carry the session's bearer token.
+    pub async fn login(&self) -> Login {
+        let login = self.register_and_login(TEST_USERNAME, TEST_PASSWORD).await;
+        self.use_token(Some(&login.token));
+        login
+    }
+
+    /// Registers an account (or finds it registered) and logs it in, without changing the
+    /// token the other helpers send.
+    pub async fn register_and_login(&self, username: &str, password: &str) -> Login {
+        let account = serde_json::json!({"username": username, "password": password});
+        let (status, answer) = self
+            .send("POST", "/api/v1/accounts", Some(&account), None)
+            .await;
+        assert!(
+            status == 201 || status == 409,
+            "registration answered {status} {answer}"
+        );
+        let (status, answer) = self
+            .send("POST", "/api/v1/sessions", Some(&account), None)
+            .await;
+        assert_eq!(status, 201, "login answered {answer}");
+        Login {
+            token: answer["token"].as_str().unwrap().to_owned(),
+            session_id: answer["session_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Sets the bearer token `get`, `post`, `post_raw` and `delete` send.
+    pub fn use_token(&self, token: Option<&str>) {
+        *self.token.lock().unwrap() = token.map(str::to_owned);
+    }
+
+    fn token(&self) -> Option<String> {
+        self.token.lock().unwrap().clone()
+    }
+
+    /// Sends a request with an optional JSON body and bearer token; returns the status and
+    /// the parsed answer (`null` when the body is not JSON).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        token: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or_default())
     }
 
+    /// Sends a JSON body and returns the status and the parsed answer.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let token = self.token();
+        self.send("POST", path, Some(body), token.as_deref()).await
+    }
+
     /// Sends raw bytes as a JSON body.
     pub async fn post_raw(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let response = self
+        let mut request = self
             .client
             .post(self.url(path))
             .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap();
+            .body(body.to_owned());
+        if let Some(token) = self.token() {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or_default())
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or_default())
+        let token = self.token();
+        self.send("GET", path, None, token.as_deref()).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        let token = self.token();
+        self.send("DELETE", path, None, token.as_deref()).await
+    }
+
+    /// The underlying HTTP client, for requests the helpers do not cover (cookies, headers).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// Polls a key until its status is no longer pending, or the timeout passes.

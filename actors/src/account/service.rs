@@ -39,6 +39,8 @@ pub struct AccountConfig {
     pub session_lifetime: Duration,
     pub account_throttle: ThrottlePolicy,
     pub source_throttle: ThrottlePolicy,
+    /// Registrations per source address.
+    pub registration_throttle: ThrottlePolicy,
 }
 
 impl Default for AccountConfig {
@@ -48,6 +50,7 @@ impl Default for AccountConfig {
             session_lifetime: Duration::from_secs(12 * 60 * 60),
             account_throttle: ThrottlePolicy::ACCOUNT,
             source_throttle: ThrottlePolicy::SOURCE,
+            registration_throttle: ThrottlePolicy::REGISTRATION,
         }
     }
 }
@@ -199,18 +202,30 @@ impl AccountService {
     }
 
     /// Registers an account: claims the username, seals the password hash, records
-    /// `AccountRegistered`. Returns the account id and the event's position.
+    /// `AccountRegistered`. Returns the account id and the event's position. Registrations
+    /// from one source address are throttled.
     ///
     /// # Errors
     /// [`AccountError::InvalidUsername`], [`AccountError::InvalidPassword`],
-    /// [`AccountError::UsernameTaken`], or a storage error.
+    /// [`AccountError::UsernameTaken`], throttling errors, or a storage error.
     pub async fn register(
         &self,
         username: &str,
         password: &SecretBytes,
+        address: Option<&str>,
     ) -> Result<(Uuid, u64), AccountError> {
         let username = normalize_username(username)?;
         validate_password(password)?;
+        if let Some(address) = address {
+            let policy = self.context.config.registration_throttle;
+            let subject = [ThrottleSubject::registration(address, policy)];
+            let now = Utc::now();
+            let reserved = self
+                .context
+                .store_call(move |s| s.reserve_attempt(&subject, now))
+                .await?;
+            reserved.map_err(|refusal| refused(refusal, now, Some(address)))?;
+        }
         let account_id = Uuid::now_v7();
         let claimed_name = username.clone();
         let claimed = self

@@ -52,12 +52,10 @@ impl AccountState {
         self.version = version;
         match event {
             AccountEvent::PasswordChanged(changed) => self.password_ref = changed.password_ref,
-            AccountEvent::TwoFactorEnrollmentStarted(started) => {
-                if !self.two_factor_on() {
-                    self.two_factor = TwoFactor::Pending {
-                        seed_ref: started.seed_ref,
-                    };
-                }
+            AccountEvent::TwoFactorEnrollmentStarted(started) if !self.two_factor_on() => {
+                self.two_factor = TwoFactor::Pending {
+                    seed_ref: started.seed_ref,
+                };
             }
             AccountEvent::TwoFactorEnabled(enabled) => {
                 self.two_factor = TwoFactor::On {

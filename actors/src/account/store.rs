@@ -228,7 +228,7 @@ impl AccountStore {
         credential: &Credential,
         token_hash: &[u8; 32],
     ) -> Result<(), StoreError> {
-        let idle_ms = credential.idle_timeout.map(|d| millis(d));
+        let idle_ms = credential.idle_timeout.map(millis);
         self.conn().execute(
             "INSERT INTO credentials (credential_id, account_id, token_hash, kind, transport, \
              scope, name, device, address, created_at, last_used_at, authenticated_at, \
@@ -549,6 +549,15 @@ impl ThrottleSubject {
         ThrottleSubject {
             key: format!("user:{username}"),
             kind: SubjectKind::Username,
+            policy,
+        }
+    }
+
+    /// The registrations of a source address.
+    pub fn registration(address: &str, policy: ThrottlePolicy) -> Self {
+        ThrottleSubject {
+            key: format!("register:{address}"),
+            kind: SubjectKind::Address,
             policy,
         }
     }

@@ -47,6 +47,18 @@ impl ThrottlePolicy {
         max_wait: Duration::from_secs(60),
     };
 
+    /// Defaults for registrations per source address: 5 at once, then waits of 1 s, 2 s,
+    /// 4 s…, and none for an hour after 20. Registrations are never given back, since each one
+    /// costs a password hash and an account.
+    pub const REGISTRATION: ThrottlePolicy = ThrottlePolicy {
+        free_failures: 5,
+        lock_after: 20,
+        lock_for: Duration::from_secs(60 * 60),
+        window: Duration::from_secs(60 * 60),
+        first_wait: Duration::from_secs(1),
+        max_wait: Duration::from_secs(60),
+    };
+
     /// Counts an attempt for a subject with `record` at `now_ms`, or refuses it.
     ///
     /// # Errors

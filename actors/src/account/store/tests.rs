@@ -292,7 +292,7 @@ fn throttle_refusal_of_one_subject_counts_nothing() {
     };
     let address = ThrottleSubject::address("10.0.0.1", locked_policy);
     store
-        .reserve_attempt(&[address.clone()], now)
+        .reserve_attempt(std::slice::from_ref(&address), now)
         .unwrap()
         .unwrap();
     let user = ThrottleSubject::username("bob", ThrottlePolicy::ACCOUNT);
