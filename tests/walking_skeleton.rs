@@ -218,35 +218,12 @@ fn secret_scan_finds_every_form() {
     assert!(scan_for_secrets(dir.path(), &["NotPlanted"]).is_empty());
 }
 
-/// Writes a kline CSV of a slow sine wave, which crosses its moving averages many times.
-fn write_wave_csv(path: &std::path::Path, bars: usize) {
-    let mut text = String::from(
-        "open_time,open,high,low,close,volume,close_time,quote_volume,count,\
-         taker_buy_volume,taker_buy_quote_volume,ignore\n",
-    );
-    let start = 1_700_000_000_000_i64;
-    let mut previous = 100.0_f64;
-    for i in 0..bars {
-        let close = 100.0 + 10.0 * (i as f64 / 15.0).sin();
-        let open = previous;
-        let high = open.max(close) + 0.5;
-        let low = open.min(close) - 0.5;
-        let time = start + i as i64 * 300_000;
-        text.push_str(&format!(
-            "{time},{open:.2},{high:.2},{low:.2},{close:.2},1.0,{},,,,,0\n",
-            time + 299_999
-        ));
-        previous = close;
-    }
-    std::fs::write(path, text).unwrap();
-}
-
 #[tokio::test]
 async fn bot_backtest_reaches_the_dashboard() {
     let dir = tempfile::tempdir().unwrap();
     let market = dir.path().join("market");
     std::fs::create_dir(&market).unwrap();
-    write_wave_csv(&market.join("wave.csv"), 600);
+    common::write_wave_csv(&market.join("wave.csv"), 600);
     let market_arg = market.to_str().unwrap().to_owned();
     let server = Server::start(
         &dir.path().join("data"),

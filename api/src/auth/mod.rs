@@ -220,6 +220,48 @@ mod tests {
 
     use super::*;
 
+    fn caller(kind: CredentialKind, login_minutes_ago: i64) -> Authenticated {
+        let now = Utc::now();
+        let credential = Credential {
+            credential_id: Uuid::now_v7(),
+            account_id: Uuid::now_v7(),
+            kind,
+            transport: keyward_events::account::SessionTransport::Bearer,
+            scope: None,
+            name: String::new(),
+            device: "curl".into(),
+            address: None,
+            created_at: now,
+            last_used_at: now,
+            authenticated_at: now - chrono::TimeDelta::minutes(login_minutes_ago),
+            idle_timeout: None,
+            expires_at: now + chrono::TimeDelta::hours(1),
+        };
+        Authenticated {
+            account_id: credential.account_id,
+            credential,
+            via_cookie: false,
+            client: Client::default(),
+        }
+    }
+
+    #[test]
+    fn sensitive_actions_need_a_login_within_five_minutes() {
+        assert!(
+            caller(CredentialKind::Session, 4)
+                .require_recent_login()
+                .is_ok()
+        );
+        let stale = caller(CredentialKind::Session, 6).require_recent_login();
+        assert_eq!(stale.unwrap_err().code, "reauth_required");
+        let token = caller(CredentialKind::ApiToken, 0).require_recent_login();
+        assert_eq!(
+            token.unwrap_err().code,
+            "forbidden",
+            "API tokens never qualify"
+        );
+    }
+
     #[test]
     fn bearer_header_wins_over_cookie() {
         let mut headers = HeaderMap::new();
