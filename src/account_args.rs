@@ -25,12 +25,12 @@ pub struct AccountArgs {
     #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = parse_duration)]
     pub session_lifetime: Duration,
 
-    /// Failed logins of one username (known or not) that lock it; after 3 failures each
+    /// Failed logins of one username (known or not) that lock it. After 3 failures, each
     /// further attempt must wait 1 s, 2 s, 4 s… up to 60 s.
     #[arg(long, value_name = "N", default_value_t = ThrottlePolicy::ACCOUNT.lock_after)]
     pub login_lock_after: u32,
 
-    /// Failed logins from one source address that lock it; after 10 failures each further
+    /// Failed logins from one source address that lock it. After 10 failures, each further
     /// attempt must wait as above.
     #[arg(long, value_name = "N", default_value_t = ThrottlePolicy::SOURCE.lock_after)]
     pub login_source_lock_after: u32,

@@ -1,6 +1,6 @@
 //! Accounts end to end: registration, sessions and devices, timeouts, the browser cookie with
-//! CSRF protection, re-authentication, API tokens, password changes, and throttled logins that
-//! answer alike whether or not the account exists.
+//! CSRF protection, re-authentication, API tokens, password changes, and throttled logins whose
+//! responses are the same whether or not the account exists.
 
 mod common;
 
@@ -393,6 +393,30 @@ async fn password_change_ends_other_sessions() {
     server.stop();
 }
 
+#[tokio::test]
+async fn one_address_guessing_many_usernames_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir, &["--login-source-lock-after", "4"]).await;
+    server.login().await;
+    for i in 0..4 {
+        let body = credentials(&format!("guess{i}"), "not the password at all");
+        let (status, answer) = server
+            .send("POST", "/api/v1/sessions", Some(&body), None)
+            .await;
+        assert_eq!(status, 401, "guess {i}: {answer}");
+    }
+    let right = credentials(TEST_USERNAME, TEST_PASSWORD);
+    let (status, answer) = server
+        .send("POST", "/api/v1/sessions", Some(&right), None)
+        .await;
+    assert_eq!(
+        status, 423,
+        "the address is locked, even for a right password: {answer}"
+    );
+    assert_eq!(answer["error"], "locked");
+    server.stop();
+}
+
 /// Median duration of `attempts`, in milliseconds.
 fn median_ms(mut attempts: Vec<Duration>) -> f64 {
     attempts.sort_unstable();
@@ -433,7 +457,7 @@ async fn unknown_and_known_usernames_answer_alike() {
 }
 
 /// Sends a JSON POST as if from `address`, through the trusted proxy on loopback; returns
-/// the status and how long the answer took.
+/// the status and how long the response took.
 async fn post_from(server: &Server, path: &str, body: &Value, address: &str) -> (u16, Duration) {
     let started = Instant::now();
     let response = server

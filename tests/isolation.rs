@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "IsolationGoodSecret77";
 
-/// Whether an answer says the route itself is not served (no handler for that path or method),
-/// as opposed to a handler that found nothing.
+/// Whether a response means the route itself is not served (no handler for that path or
+/// method), as opposed to a handler that found nothing.
 fn route_not_served(status: u16, body: &Value) -> bool {
     status == 405
         || (status == 404
@@ -110,8 +110,8 @@ fn fill_unknown(path: &str) -> String {
         .replace("{token}", unknown)
 }
 
-/// Sends every matrix row with `token` and checks that the answer is the one an unknown id
-/// gets, and (for a login session) that it is 404. Returns the rows not served yet.
+/// Sends every matrix row with `token` and checks that the response equals the one for an
+/// unknown id, and (for a login session) that it is 404. Returns the rows not served yet.
 async fn try_matrix(server: &Server, owner: &Owner, token: &str, session: bool) -> Vec<String> {
     let mut not_served = Vec::new();
     for (method, template, body) in matrix() {
@@ -190,7 +190,33 @@ async fn second_account_gets_404_everywhere() {
 
     assert_lists_are_own(&server, &intruder).await;
     assert_owner_untouched(&server, &owner).await;
+    let (_, account) = server.get("/api/v1/account").await;
+    let owner_account = account["account_id"].as_str().unwrap().to_owned();
     server.stop();
+    assert_events_name_their_account(&dir.path().join("data"), &owner, &owner_account);
+}
+
+/// Checks that every event of a key, bot or account stream names its account in the
+/// metadata, because event streams filter on it, and that the owner's streams name the owner.
+fn assert_events_name_their_account(data: &std::path::Path, owner: &Owner, account: &str) {
+    let owned = [
+        format!("key-{}", owner.key_id),
+        format!("bot-{}", owner.bot_id),
+    ];
+    let events = common::stored_events(data);
+    assert!(events.len() > 10, "{} events", events.len());
+    for event in &events {
+        let metadata = event.parsed_metadata();
+        let Some(account_id) = metadata.account_id else {
+            panic!(
+                "{} at {} names no account",
+                event.event_type, event.position
+            );
+        };
+        if owned.contains(&event.stream.as_str().to_owned()) {
+            assert_eq!(account_id.to_string(), account, "{}", event.event_type);
+        }
+    }
 }
 
 async fn assert_lists_are_own(server: &Server, intruder: &Login) {

@@ -19,8 +19,8 @@ fn login_body(totp_code: Option<&str>) -> Value {
     body
 }
 
-/// Waits until the account actor has recorded what it does after answering: a read of the
-/// account queues behind those appends.
+/// Waits until the account actor has appended the events it records after replying, because
+/// a read of the account queues behind those appends.
 async fn flush_account_events(server: &Server) {
     let (status, _) = server.get("/api/v1/account").await;
     assert_eq!(status, 200);

@@ -170,7 +170,7 @@ impl Server {
     }
 
     /// Sends a request with an optional JSON body and bearer token; returns the status and
-    /// the parsed answer (`null` when the body is not JSON).
+    /// the parsed response body (`null` when it is not JSON).
     pub async fn send(
         &self,
         method: &str,

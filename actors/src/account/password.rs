@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 /// Shortest password accepted, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
-/// Longest password accepted, in bytes; hashing cost grows with length.
+/// Maximum password length accepted, in bytes, because hashing cost grows with length.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Argon2id cost parameters.
@@ -60,10 +60,10 @@ pub enum PasswordError {
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    /// Bounds how many hashes run at once, since each holds `memory_kib` of memory.
+    /// Bounds how many hashes run at once, since each one uses `memory_kib` of memory.
     permits: Arc<Semaphore>,
     /// A hash of a random password, verified against when a username is unknown so that the
-    /// answer takes as long as for a known one.
+    /// response takes as long as for a known one.
     dummy_hash: Arc<String>,
 }
 

@@ -111,7 +111,7 @@ pub struct IssuedSession {
     pub position: u64,
 }
 
-/// A started TOTP enrollment: the URI holds the seed and is shown once.
+/// A started TOTP enrollment. The URI contains the seed and is shown once.
 pub struct Enrollment {
     pub otpauth_uri: Zeroizing<String>,
     pub position: u64,
@@ -313,6 +313,8 @@ impl AccountService {
         let result = self
             .throttled(&username, address.as_deref(), account, &metadata, attempt)
             .await;
+        // NOTE: an unknown username has no account stream, so its failed logins are counted by
+        // the throttle and logged here but recorded as no event.
         if account.is_none() && result.is_err() {
             tracing::info!(
                 address = address.as_deref().unwrap_or("unknown"),
@@ -520,7 +522,7 @@ impl AccountService {
     /// The account's state from its actor.
     ///
     /// # Errors
-    /// Fails when the actor cannot start or answer.
+    /// Fails when the actor cannot start or reply.
     pub async fn state(&self, account_id: Uuid) -> Result<Option<AccountState>, AccountError> {
         let actor = self.actor(account_id).await?;
         call_outcome(actor.call(AccountMsg::State, Some(CALL_TIMEOUT)).await)
@@ -667,10 +669,10 @@ fn call_outcome<T, M>(
     match reply {
         Ok(ractor::rpc::CallResult::Success(value)) => Ok(value),
         Ok(ractor::rpc::CallResult::Timeout) => Err(AccountError::Actor(
-            "the account actor did not answer in time".into(),
+            "the account actor did not reply in time".into(),
         )),
         Ok(ractor::rpc::CallResult::SenderError) => Err(AccountError::Actor(
-            "the account actor stopped before answering".into(),
+            "the account actor stopped before replying".into(),
         )),
         Err(err) => Err(AccountError::Actor(err.to_string())),
     }

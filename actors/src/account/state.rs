@@ -3,7 +3,7 @@
 use keyward_events::account::{AccountEvent, AccountRegistered};
 use uuid::Uuid;
 
-/// Where an account's two-factor authentication stands.
+/// The state of an account's two-factor authentication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TwoFactor {
     Off,
@@ -17,8 +17,8 @@ pub enum TwoFactor {
     },
 }
 
-/// An account as its actor knows it. Sessions are not part of it: they live in the account
-/// store.
+/// An account as its actor rebuilds it from the stream. Sessions are not part of it, because
+/// they live in the account store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountState {
     pub account_id: Uuid,

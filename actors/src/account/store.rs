@@ -1,6 +1,6 @@
 //! The account store (`accounts.db`): the strongly consistent state that authentication reads.
 //!
-//! It holds what must be checked on every request or changed atomically: usernames, session and
+//! It contains what must be checked on every request or changed atomically: usernames, session and
 //! API token hashes with their timeouts, the last TOTP step used, recovery code hashes and the
 //! throttle counts. Every change commits (`synchronous=FULL`) before the call returns, so a
 //! session ended here is refused by the very next check. Plaintext tokens and codes never

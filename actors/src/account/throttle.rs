@@ -1,7 +1,7 @@
 //! Throttling of credential checks: a few free failures, then a doubling wait between
 //! attempts, then a lock for a while.
 //!
-//! Subjects are usernames (known or not, so the answers do not reveal which exist) and source
+//! Subjects are usernames (known or not, so the responses do not reveal which exist) and source
 //! addresses. An attempt is counted as a failure before its credentials are checked and given
 //! back when they match, so concurrent attempts cannot slip past the count.
 

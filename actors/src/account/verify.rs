@@ -37,11 +37,11 @@ impl From<keyward_vault::VaultError> for Denial {
     }
 }
 
-/// A command's answer, and the failure event to record after answering.
+/// A command's result, and the failure event to record after replying.
 pub(super) type Judged<T> = (Result<T, AccountError>, Option<AccountEvent>);
 
 impl Denial {
-    /// The error for the caller, and the event recording a refused credential.
+    /// Converts into the error for the caller and the event recording a refused credential.
     pub(super) fn judge<T>(
         self,
         event: impl FnOnce(CredentialFailure) -> AccountEvent,

@@ -1,4 +1,4 @@
-//! Who is on the other end of a request: source address, device, and whether TLS carried it.
+//! The client of a request: source address, device, and whether TLS carried it.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -6,7 +6,7 @@ use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-/// Longest user agent kept, in characters.
+/// Maximum length of a header value kept, in characters.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// Settings of the HTTP authentication layer.
@@ -17,7 +17,7 @@ pub struct AuthSettings {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
-/// The client of a request as the server sees it.
+/// The client of a request, from the connection and the headers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Client {
     /// The source address: the peer, or the last hop a trusted proxy added.

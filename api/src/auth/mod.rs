@@ -7,7 +7,7 @@
 //! request.
 //!
 //! A route gets account scoping by taking `auth: Authenticated` as an argument, passing
-//! `auth.account_id` into every command and filtering every read by it (answering 404 for
+//! `auth.account_id` into every command and filtering every read by it (404 for
 //! another account's resources), and recording `auth.metadata()` with its events. Sensitive
 //! actions call `auth.require_recent_login()?` first.
 
@@ -30,7 +30,7 @@ pub use client::{AuthSettings, Client, device_name};
 
 use crate::{ApiError, AppState};
 
-/// How recent a login or re-authentication must be for a sensitive action.
+/// Maximum age of the login or re-authentication behind a sensitive action.
 pub const RECENT_LOGIN: Duration = Duration::from_secs(5 * 60);
 
 /// The caller of a request, authenticated by a session or an API token.
@@ -98,6 +98,14 @@ impl Authenticated {
         )
         .with_hint("POST /api/v1/reauth with your password (and TOTP code), then retry"))
     }
+}
+
+/// Whether a stored event belongs to `account_id`, for routes that stream or list events: its
+/// metadata names the account. Routes record `Authenticated::metadata`, key actors their key's
+/// account and account actors their own, so every event written on behalf of an account
+/// carries it. Events without an account belong to no one.
+pub fn event_belongs_to(record: &keyward_events::RecordedEvent, account_id: Uuid) -> bool {
+    record.parsed_metadata().account_id == Some(account_id)
 }
 
 /// The client as the account actors record it.
@@ -260,6 +268,34 @@ mod tests {
             "forbidden",
             "API tokens never qualify"
         );
+    }
+
+    #[test]
+    fn events_belong_to_the_account_in_their_metadata() {
+        let account = Uuid::now_v7();
+        let record = |metadata: Metadata| keyward_events::RecordedEvent {
+            position: 1,
+            stream: keyward_events::StreamName::new(keyward_events::Category::Key, Uuid::now_v7()),
+            version: 0,
+            event_id: Uuid::now_v7(),
+            event_type: "KeyAdded".into(),
+            schema_version: 1,
+            recorded_at_us: 0,
+            metadata: serde_json::to_vec(&metadata).unwrap(),
+            payload: b"{}".to_vec(),
+            hash: [0; 32],
+        };
+        let own = Metadata {
+            account_id: Some(account),
+            ..Metadata::default()
+        };
+        let other = Metadata {
+            account_id: Some(Uuid::now_v7()),
+            ..Metadata::default()
+        };
+        assert!(event_belongs_to(&record(own), account));
+        assert!(!event_belongs_to(&record(other), account));
+        assert!(!event_belongs_to(&record(Metadata::default()), account));
     }
 
     #[test]

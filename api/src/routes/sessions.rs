@@ -144,8 +144,8 @@ pub async fn reauthenticate(
     ))
 }
 
-/// The answer to a login or re-authentication: the token in the body for API clients, in the
-/// HttpOnly cookie for browsers.
+/// Builds the response to a login or re-authentication: the token in the body for API clients,
+/// in the HttpOnly cookie for browsers.
 fn session_answer(
     state: &AppState,
     issued: &IssuedSession,

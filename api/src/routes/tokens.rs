@@ -64,7 +64,7 @@ pub async fn list(
     Ok(Json(json!({"tokens": views})))
 }
 
-/// `POST /api/v1/tokens`: creates a token; its value is in this answer only.
+/// `POST /api/v1/tokens`: creates a token, whose value appears in this response only.
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
