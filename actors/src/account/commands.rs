@@ -335,16 +335,9 @@ impl AccountActorState {
         metadata: &Metadata,
     ) -> Result<(u32, u64), AccountError> {
         let account_id = self.account()?.account_id;
-        let hash = self.context.passwords.hash(&change.new).await?;
-        let owner = SecretOwner {
-            account_id: Some(account_id),
-            record_id: account_id,
-            kind: SecretKind::PasswordHash,
-            context: String::new(),
-        };
         // NOTE: the previous hash stays sealed in the keyring because the vault has no delete
         // operation for single secrets yet; no event refers to it any more.
-        let password_ref = self.context.vault.seal(&owner, hash.expose())?;
+        let password_ref = self.context.seal_password(account_id, &change.new).await?;
         let now = Utc::now();
         let keep = Some(change.session_id);
         let ended = self

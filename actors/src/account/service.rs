@@ -65,6 +65,22 @@ pub struct AccountContext {
 }
 
 impl AccountContext {
+    /// Hashes a password and seals the hash in the vault; returns the vault id.
+    pub(super) async fn seal_password(
+        &self,
+        account_id: Uuid,
+        password: &SecretBytes,
+    ) -> Result<Uuid, AccountError> {
+        let hash = self.passwords.hash(password).await?;
+        let owner = SecretOwner {
+            account_id: Some(account_id),
+            record_id: account_id,
+            kind: SecretKind::PasswordHash,
+            context: String::new(),
+        };
+        Ok(self.vault.seal(&owner, hash.expose())?)
+    }
+
     /// Runs a store operation on the blocking pool, since SQLite commits wait for fsync.
     pub(super) async fn store_call<T: Send + 'static>(
         &self,
@@ -253,14 +269,7 @@ impl AccountService {
         username: &str,
         password: &SecretBytes,
     ) -> Result<u64, AccountError> {
-        let hash = self.context.passwords.hash(password).await?;
-        let owner = SecretOwner {
-            account_id: Some(account_id),
-            record_id: account_id,
-            kind: SecretKind::PasswordHash,
-            context: String::new(),
-        };
-        let password_ref = self.context.vault.seal(&owner, hash.expose())?;
+        let password_ref = self.context.seal_password(account_id, password).await?;
         let registered = AccountRegistered {
             account_id,
             username: username.to_owned(),
