@@ -22,6 +22,9 @@ use super::throttle::{
 /// File name of the account store inside a data dir.
 pub const ACCOUNT_STORE_FILE: &str = "accounts.db";
 
+/// Maximum length of a username kept in a throttle key; registered usernames are shorter.
+const MAX_SUBJECT_CHARS: usize = 128;
+
 /// A session's `last_used_at` is written at most this often, so reads rarely write.
 const LAST_USED_RESOLUTION_MS: i64 = 1_000;
 
@@ -546,6 +549,9 @@ pub struct ThrottleSubject {
 impl ThrottleSubject {
     /// The subject of a (normalized) username, whether or not an account has it.
     pub fn username(username: &str, policy: ThrottlePolicy) -> Self {
+        // Longer names cannot exist, so cutting them keeps the key short without merging real
+        // usernames.
+        let username: String = username.chars().take(MAX_SUBJECT_CHARS).collect();
         ThrottleSubject {
             key: format!("user:{username}"),
             kind: SubjectKind::Username,

@@ -164,7 +164,10 @@ fn presented_token(headers: &HeaderMap) -> Option<(String, bool)> {
     let bearer = headers
         .get("authorization")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
         .map(|token| token.trim().to_owned())
         .filter(|token| !token.is_empty());
     if let Some(token) = bearer {

@@ -144,6 +144,43 @@ fn idle_and_absolute_timeouts_end_sessions() {
 }
 
 #[test]
+fn api_token_has_no_idle_timeout_but_expires() {
+    let (_dir, store) = open();
+    let now = Utc::now();
+    let token = Credential {
+        kind: CredentialKind::ApiToken,
+        scope: Some(TokenScope::Read),
+        idle_timeout: None,
+        expires_at: now + TimeDelta::days(2),
+        ..session(Uuid::now_v7(), now)
+    };
+    store.insert_credential(&token, &[9u8; 32]).unwrap();
+    let day_later = now + TimeDelta::days(1);
+    let TokenCheck::Valid(found) = store.check_token(&[9u8; 32], day_later).unwrap() else {
+        panic!("an API token unused for a day is still valid");
+    };
+    assert_eq!(found.scope, Some(TokenScope::Read));
+    let check = store
+        .check_token(&[9u8; 32], now + TimeDelta::days(2))
+        .unwrap();
+    assert!(
+        matches!(
+            check,
+            TokenCheck::TimedOut {
+                kind: CredentialKind::ApiToken,
+                reason: SessionEnd::Expired,
+                ..
+            }
+        ),
+        "{check:?}"
+    );
+    let sessions = store
+        .active_credentials(token.account_id, CredentialKind::Session, now)
+        .unwrap();
+    assert!(sessions.is_empty(), "API tokens are not listed as sessions");
+}
+
+#[test]
 fn ending_other_sessions_keeps_the_current_one() {
     let (_dir, store) = open();
     let now = Utc::now();
