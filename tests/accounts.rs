@@ -135,14 +135,15 @@ async fn sessions_are_listed_and_end_at_once() {
 async fn idle_and_absolute_timeouts_end_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = ["--session-idle-timeout", "2s", "--session-lifetime", "4s"];
+    // The store writes last use at most once a second, so the idle timeout is 3 s, not 1 s.
+    let args = ["--session-idle-timeout", "3s", "--session-lifetime", "5s"];
     let server = start(&dir, &args).await;
     let busy = server.login().await;
     let idle = server
         .register_and_login(TEST_USERNAME, TEST_PASSWORD)
         .await;
     let started = Instant::now();
-    for second in 1..=3 {
+    for second in 1..=4 {
         tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
         let (status, _) = server.get("/api/v1/keys").await;
         assert_eq!(status, 200, "busy session at {second} s");
@@ -150,12 +151,12 @@ async fn idle_and_absolute_timeouts_end_sessions() {
     let (status, _) = server
         .send("GET", "/api/v1/keys", None, Some(&idle.token))
         .await;
-    assert_eq!(status, 401, "idle for 3 s with a 2 s idle timeout");
-    tokio::time::sleep_until((started + Duration::from_millis(4_300)).into()).await;
+    assert_eq!(status, 401, "idle for 4 s with a 3 s idle timeout");
+    tokio::time::sleep_until((started + Duration::from_millis(5_300)).into()).await;
     let (status, _) = server
         .send("GET", "/api/v1/keys", None, Some(&busy.token))
         .await;
-    assert_eq!(status, 401, "past the 4 s lifetime");
+    assert_eq!(status, 401, "past the 5 s lifetime");
     let fresh = server
         .register_and_login(TEST_USERNAME, TEST_PASSWORD)
         .await;

@@ -25,7 +25,8 @@ pub const ACCOUNT_STORE_FILE: &str = "accounts.db";
 /// Maximum length of a username kept in a throttle key; registered usernames are shorter.
 const MAX_SUBJECT_CHARS: usize = 128;
 
-/// A session's `last_used_at` is written at most this often, so reads rarely write.
+/// A session's `last_used_at` is written at most this often, so reads rarely write; an idle
+/// timeout may therefore end a session up to this much early.
 const LAST_USED_RESOLUTION_MS: i64 = 1_000;
 
 const SCHEMA: &str = "
