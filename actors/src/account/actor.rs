@@ -20,6 +20,7 @@ use super::service::{
 };
 use super::state::AccountState;
 use super::store::CredentialKind;
+use super::verify::Judged;
 
 /// Reply port of a command.
 pub type Reply<T> = RpcReplyPort<Result<T, AccountError>>;
@@ -117,38 +118,27 @@ impl AccountActorState {
                 let _ = reply.send(self.register(*registered).await);
             }
             AccountMsg::Login(request, metadata, reply) => {
-                let (result, failure) = self.login(*request, &metadata).await;
-                let _ = reply.send(result);
-                self.record_after_reply(failure, &metadata).await;
+                let judged = self.login(*request, &metadata).await;
+                self.reply_then_record(judged, reply, &metadata).await;
             }
             AccountMsg::ReAuthenticate(request, metadata, reply) => {
-                let (result, failure) = self.reauthenticate(*request, &metadata).await;
-                let _ = reply.send(result);
-                self.record_after_reply(failure, &metadata).await;
+                let judged = self.reauthenticate(*request, &metadata).await;
+                self.reply_then_record(judged, reply, &metadata).await;
             }
             AccountMsg::StartEnrollment(metadata, reply) => {
                 let _ = reply.send(self.start_enrollment(&metadata).await);
             }
             AccountMsg::ConfirmTwoFactor(code, metadata, reply) => {
-                let (result, failure) = self.confirm_two_factor(&code, &metadata).await;
-                let _ = reply.send(result);
-                self.record_after_reply(failure, &metadata).await;
+                let judged = self.confirm_two_factor(&code, &metadata).await;
+                self.reply_then_record(judged, reply, &metadata).await;
             }
             AccountMsg::DisableTwoFactor(code, metadata, reply) => {
-                let (result, failure) = self.disable_two_factor(&code, &metadata).await;
-                let _ = reply.send(result);
-                self.record_after_reply(failure, &metadata).await;
+                let judged = self.disable_two_factor(&code, &metadata).await;
+                self.reply_then_record(judged, reply, &metadata).await;
             }
-            other => self.handle_management(other).await,
-        }
-    }
-
-    async fn handle_management(&mut self, message: AccountMsg) {
-        match message {
             AccountMsg::ChangePassword(change, metadata, reply) => {
-                let (result, failure) = self.change_password(*change, &metadata).await;
-                let _ = reply.send(result);
-                self.record_after_reply(failure, &metadata).await;
+                let judged = self.change_password(*change, &metadata).await;
+                self.reply_then_record(judged, reply, &metadata).await;
             }
             AccountMsg::CreateApiToken(token, metadata, reply) => {
                 let _ = reply.send(self.create_api_token(token, &metadata).await);
@@ -160,18 +150,34 @@ impl AccountActorState {
                 self.record_timeout(session_id, reason).await;
             }
             AccountMsg::RecordLock(failures, until, metadata) => {
-                let locked = AccountEvent::AccountLocked(AccountLocked {
-                    failures,
-                    locked_until: until,
-                    locked_at: Utc::now(),
-                });
-                self.record_after_reply(Some(locked), &metadata).await;
+                self.record_lock(failures, until, &metadata).await;
             }
             AccountMsg::State(reply) => {
                 let _ = reply.send(self.account.clone());
             }
-            _ => {}
         }
+    }
+
+    /// Replies first, then records the failure event, so that the response to a refused
+    /// credential takes no longer than the check itself.
+    async fn reply_then_record<T>(
+        &mut self,
+        judged: Judged<T>,
+        reply: Reply<T>,
+        metadata: &Metadata,
+    ) {
+        let (result, failure) = judged;
+        let _ = reply.send(result);
+        self.record_after_reply(failure, metadata).await;
+    }
+
+    async fn record_lock(&mut self, failures: u32, until: DateTime<Utc>, metadata: &Metadata) {
+        let locked = AccountEvent::AccountLocked(AccountLocked {
+            failures,
+            locked_until: until,
+            locked_at: Utc::now(),
+        });
+        self.record_after_reply(Some(locked), metadata).await;
     }
 
     /// The account, or `NotFound` when the stream is empty.
