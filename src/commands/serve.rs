@@ -153,6 +153,8 @@ async fn start_sandbox(args: &ServeArgs) -> anyhow::Result<keyward_emulator::Run
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         keys,
         market_data: args.sandbox_market_data.clone(),
+        speed: args.sandbox_speed,
+        ..keyward_emulator::EmulatorConfig::default()
     };
     let running = keyward_emulator::Emulator::start(config).await?;
     tracing::warn!(emulator = %running.base_url(), "sandbox mode: every exchange is the local emulator");
