@@ -88,6 +88,7 @@ async fn cli_sweep_and_route_give_equal_trades() {
         &["--sandbox", "--market-data-dir", &market_arg],
     )
     .await;
+    server.login().await;
     let bot = json!({"label": "identity", "exchange": "binance", "symbol": "BTCUSDT",
                      "strategy": {"name": "sma",
                                   "params": {"fast": 10, "slow": 30, "take_profit_pct": 2}},

@@ -2,6 +2,7 @@
 //! handling, the simulated exchange, and the backtest driver that runs a bot's own decision code
 //! over historical candles.
 
+pub mod account;
 pub mod backtest;
 pub mod bot;
 pub mod key;

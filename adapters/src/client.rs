@@ -1,14 +1,21 @@
-//! The exchange-neutral face of an adapter: [`ExchangeClient`] and what a key probe reports.
+//! The exchange-neutral face of an adapter: [`ExchangeClient`], its options, and what a key
+//! probe reports.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use keyward_events::{Exchange, KeyPermissions};
 
 use crate::binance::BinanceClient;
 use crate::credentials::Credentials;
+use crate::domain::{
+    AccountStream, Balance, ClientOrderId, Instrument, LeverageBracket, LeverageSet, MarketStream,
+    MarketSubscription, OrderAck, OrderRequest, OrderStatus, Position, PositionMode,
+};
 use crate::error::AdapterError;
 use crate::hosts::ExchangeHosts;
+use crate::orders::OrderRetryPolicy;
 
 /// Result of probing an API key.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,7 +32,12 @@ pub struct ProbeReport {
     pub exchange_host: String,
 }
 
-/// One exchange's REST API, as the rest of keyward uses it.
+/// One exchange's API (REST and websocket), as the rest of keyward uses it.
+///
+/// Symbols are keyward's (`BTCUSDT`) on every exchange; quantities are in the base asset and
+/// prices in the quote asset, as `rust_decimal` values. Orders go out only as an
+/// [`OrderRequest`], which only an approved order from the risk gate can produce. Signed calls
+/// take the key's [`Credentials`]; the client holds no secret.
 #[async_trait::async_trait]
 pub trait ExchangeClient: Send + Sync {
     /// Returns the exchange this client talks to.
@@ -41,43 +53,224 @@ pub trait ExchangeClient: Send + Sync {
     /// Returns [`AdapterError`] when the exchange cannot be reached or returns an invalid response.
     async fn server_time(&self) -> Result<i64, AdapterError>;
 
-    /// Reads what an API key may do, from the exchange's key-permission endpoint.
+    /// Reads what an API key may do, from the exchange's key-permission endpoint. It needs
+    /// read access only.
     ///
     /// # Errors
-    /// Returns [`AdapterError`]: an unknown key, a wrong secret, clock skew, rate limits,
-    /// timeouts, server and transport failures, or an response that does not decode.
+    /// Returns [`AdapterError`]: an unknown key, a wrong secret or passphrase, an address
+    /// outside the allowlist, clock skew, rate limits, timeouts, server and transport failures,
+    /// or a response that does not decode.
     async fn probe(&self, credentials: &Credentials) -> Result<ProbeReport, AdapterError>;
+
+    /// Reads the rules of every USDT-margined perpetual the exchange lists.
+    ///
+    /// # Errors
+    /// As [`ExchangeClient::server_time`].
+    async fn instruments(&self) -> Result<Vec<Instrument>, AdapterError>;
+
+    /// Reads the rules of one instrument.
+    ///
+    /// # Errors
+    /// Returns [`AdapterError::UnknownSymbol`] when the exchange does not list it, otherwise as
+    /// [`ExchangeClient::server_time`].
+    async fn instrument(&self, symbol: &str) -> Result<Instrument, AdapterError> {
+        let instruments = self.instruments().await?;
+        instruments
+            .into_iter()
+            .find(|instrument| instrument.symbol == symbol)
+            .ok_or_else(|| AdapterError::UnknownSymbol {
+                exchange: self.exchange(),
+                symbol: symbol.to_owned(),
+            })
+    }
+
+    /// Reads the leverage tiers of one instrument as they apply to this account.
+    ///
+    /// # Errors
+    /// As [`ExchangeClient::probe`], or [`AdapterError::UnknownSymbol`].
+    async fn leverage_brackets(
+        &self,
+        credentials: &Credentials,
+        symbol: &str,
+    ) -> Result<Vec<LeverageBracket>, AdapterError>;
+
+    /// Reads the futures account's balances.
+    ///
+    /// # Errors
+    /// As [`ExchangeClient::probe`].
+    async fn balances(&self, credentials: &Credentials) -> Result<Vec<Balance>, AdapterError>;
+
+    /// Reads the account's open positions, of one instrument or of all.
+    ///
+    /// # Errors
+    /// As [`ExchangeClient::probe`].
+    async fn positions(
+        &self,
+        credentials: &Credentials,
+        symbol: Option<&str>,
+    ) -> Result<Vec<Position>, AdapterError>;
+
+    /// Sets an instrument's leverage. An answer that it was already set counts as success,
+    /// with [`LeverageSet::changed`] false.
+    ///
+    /// # Errors
+    /// Returns [`AdapterError::InvalidLeverage`] when the leverage is outside the bracket,
+    /// otherwise as [`ExchangeClient::probe`].
+    async fn set_leverage(
+        &self,
+        credentials: &Credentials,
+        symbol: &str,
+        leverage: u32,
+    ) -> Result<LeverageSet, AdapterError>;
+
+    /// Reads the account's position mode.
+    ///
+    /// # Errors
+    /// As [`ExchangeClient::probe`].
+    async fn position_mode(&self, credentials: &Credentials) -> Result<PositionMode, AdapterError>;
+
+    /// Makes sure the account trades in one-way mode: reads the mode, switches a hedge-mode
+    /// account to one-way where the exchange allows it, and otherwise refuses with the reason.
+    ///
+    /// # Errors
+    /// Returns [`AdapterError::PositionModeRefused`] when the account stays in hedge mode (for
+    /// example, because it has open positions or orders), otherwise as
+    /// [`ExchangeClient::probe`].
+    async fn ensure_one_way(&self, credentials: &Credentials) -> Result<(), AdapterError>;
+
+    /// Places an order, at most once: after a lost response the order is looked up by its
+    /// client order id before any retry.
+    ///
+    /// # Errors
+    /// Returns the exchange's rejection ([`AdapterError::FilterRejected`],
+    /// [`AdapterError::InsufficientMargin`], ...), or, when the outcome stays unknown after
+    /// every retry, [`AdapterError::ExecutionUnknown`] or the last transient failure.
+    async fn place_order(
+        &self,
+        credentials: &Credentials,
+        order: &OrderRequest,
+    ) -> Result<OrderAck, AdapterError>;
+
+    /// Cancels an order by its client order id and returns its final state; an order that
+    /// filled meanwhile comes back filled.
+    ///
+    /// # Errors
+    /// Returns [`AdapterError::OrderNotFound`] when the exchange has no such order, otherwise
+    /// as [`ExchangeClient::probe`].
+    async fn cancel_order(
+        &self,
+        credentials: &Credentials,
+        symbol: &str,
+        client_order_id: &ClientOrderId,
+    ) -> Result<OrderStatus, AdapterError>;
+
+    /// Reads an order by its client order id.
+    ///
+    /// # Errors
+    /// Returns [`AdapterError::OrderNotFound`] when the exchange has no such order, otherwise
+    /// as [`ExchangeClient::probe`].
+    async fn query_order(
+        &self,
+        credentials: &Credentials,
+        symbol: &str,
+        client_order_id: &ClientOrderId,
+    ) -> Result<OrderStatus, AdapterError>;
+
+    /// Reads the account's open orders, of one instrument or of all.
+    ///
+    /// # Errors
+    /// As [`ExchangeClient::probe`].
+    async fn open_orders(
+        &self,
+        credentials: &Credentials,
+        symbol: Option<&str>,
+    ) -> Result<Vec<OrderStatus>, AdapterError>;
+
+    /// Opens a public market data stream. It pings as the exchange requires, reconnects with
+    /// backoff and subscribes again after every reconnect, reporting each in
+    /// [`crate::domain::MarketEvent::Status`].
+    ///
+    /// # Errors
+    /// Returns [`AdapterError::UnknownSymbol`] or an invalid subscription before connecting;
+    /// connection failures are reported in the stream and retried.
+    async fn market_stream(
+        &self,
+        subscriptions: &[MarketSubscription],
+    ) -> Result<MarketStream, AdapterError>;
+
+    /// Opens the account's private stream of orders, fills, positions and balances, with the
+    /// exchange's login or listen-key scheme, kept alive as it requires. After every
+    /// (re)connect it first sends an [`crate::domain::AccountEvent::Reconciled`] snapshot read
+    /// over REST, so nothing that happened while disconnected is missed.
+    ///
+    /// # Errors
+    /// Returns [`AdapterError`] when the first login fails for a reason a retry cannot fix
+    /// (an invalid key); later failures are reported in the stream and retried.
+    async fn account_stream(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<AccountStream, AdapterError>;
 }
 
-/// Builds the client of one exchange against the configured hosts.
+/// Settings shared by every exchange client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientOptions {
+    /// Time allowed for one REST request, from sending to the last byte of the response.
+    pub request_timeout: Duration,
+    /// Receive window sent with signed requests where the exchange takes one, in ms.
+    pub recv_window_ms: u64,
+    /// Age after which the measured clock offset is measured again.
+    pub clock_offset_max_age: Duration,
+    /// Retries and lookups of order placement and cancellation.
+    pub orders: OrderRetryPolicy,
+    /// First pause after a rate-limit answer without `Retry-After`; it doubles per answer.
+    pub rate_limit_backoff: Duration,
+    /// First pause before reconnecting a websocket; it doubles per failed attempt.
+    pub reconnect_first_delay: Duration,
+    /// Longest pause before reconnecting a websocket.
+    pub reconnect_max_delay: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            request_timeout: Duration::from_secs(5),
+            recv_window_ms: 5000,
+            clock_offset_max_age: Duration::from_secs(600),
+            orders: OrderRetryPolicy::default(),
+            rate_limit_backoff: Duration::from_secs(1),
+            reconnect_first_delay: Duration::from_millis(500),
+            reconnect_max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Builds the client of one exchange against the configured hosts, with default options.
 ///
 /// # Errors
-/// Returns [`AdapterError::Unsupported`] for Bybit and OKX, which have no adapter yet.
+/// Returns [`AdapterError::Unsupported`] for an exchange this build has no adapter for.
 pub fn client_for(
     exchange: Exchange,
     hosts: &ExchangeHosts,
     http: reqwest::Client,
 ) -> Result<Arc<dyn ExchangeClient>, AdapterError> {
+    client_with_options(exchange, hosts, http, ClientOptions::default())
+}
+
+/// Builds the client of one exchange against the configured hosts.
+///
+/// # Errors
+/// Returns [`AdapterError::Unsupported`] for an exchange this build has no adapter for.
+pub fn client_with_options(
+    exchange: Exchange,
+    hosts: &ExchangeHosts,
+    http: reqwest::Client,
+    options: ClientOptions,
+) -> Result<Arc<dyn ExchangeClient>, AdapterError> {
     match exchange {
-        Exchange::Binance => Ok(Arc::new(BinanceClient::new(hosts, http))),
+        Exchange::Binance => Ok(Arc::new(BinanceClient::new(hosts, http, options))),
         // TODO: Bybit (/v5/user/query-api) and OKX (/api/v5/account/config) adapters.
         Exchange::Bybit | Exchange::Okx => Err(AdapterError::Unsupported { exchange }),
-    }
-}
-
-/// A source of wall-clock time, replaceable in tests.
-pub trait Clock: Send + Sync {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        chrono::Utc::now().timestamp_millis()
     }
 }
 

@@ -7,8 +7,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
+use keyward_events::Exchange;
 use sha2::Sha256;
 use zeroize::Zeroizing;
+
+use crate::error::AdapterError;
 
 /// Signs with a key's secret without handing the secret out.
 pub trait Signer: Send + Sync {
@@ -71,6 +74,83 @@ pub fn mask_api_key(api_key: &str) -> String {
     let head: String = chars[..4].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{head}…{tail}")
+}
+
+/// Quote characters a credential is often pasted between.
+const QUOTES: [(char, char); 5] = [
+    ('"', '"'),
+    ('\'', '\''),
+    ('`', '`'),
+    ('\u{201c}', '\u{201d}'),
+    ('\u{2018}', '\u{2019}'),
+];
+
+/// A credential as pasted, cleaned of surrounding whitespace and quotes.
+#[derive(PartialEq, Eq)]
+pub struct PastedCredential {
+    /// The cleaned value, in a buffer zeroed on drop.
+    pub value: Zeroizing<String>,
+    /// What was removed, for a warning to the user; `None` when the value was clean. It never
+    /// contains the value.
+    pub warning: Option<String>,
+}
+
+impl fmt::Debug for PastedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PastedCredential")
+            .field("value", &"[redacted]")
+            .field("warning", &self.warning)
+            .finish()
+    }
+}
+
+/// Removes whitespace and matching quotes around a pasted API key, secret or passphrase:
+/// `  "abc" ` becomes `abc`. `field` names it in the warning (`api_secret`).
+pub fn clean_pasted(field: &str, pasted: &str) -> PastedCredential {
+    let mut value = pasted.trim();
+    let mut removed = Vec::new();
+    if value.len() != pasted.len() {
+        removed.push("surrounding spaces");
+    }
+    loop {
+        let quoted = QUOTES.iter().find(|(open, close)| {
+            value.len() >= open.len_utf8() + close.len_utf8()
+                && value.starts_with(*open)
+                && value.ends_with(*close)
+        });
+        let Some((open, close)) = quoted else { break };
+        value = value[open.len_utf8()..value.len() - close.len_utf8()].trim();
+        if !removed.contains(&"surrounding quotes") {
+            removed.push("surrounding quotes");
+        }
+    }
+    let warning = (!removed.is_empty()).then(|| {
+        format!(
+            "removed {} from {field}; check that the rest was copied whole",
+            removed.join(" and ")
+        )
+    });
+    PastedCredential {
+        value: Zeroizing::new(value.to_owned()),
+        warning,
+    }
+}
+
+/// Checks that a passphrase is present exactly where the exchange has one: OKX keys require
+/// it, Binance and Bybit keys have none.
+///
+/// # Errors
+/// Returns [`AdapterError::InvalidCredentials`] naming what is wrong, never the passphrase.
+pub fn check_passphrase(exchange: Exchange, passphrase: Option<&str>) -> Result<(), AdapterError> {
+    let given = passphrase.is_some_and(|passphrase| !passphrase.trim().is_empty());
+    let reason = match (exchange.requires_passphrase(), given) {
+        (true, false) => {
+            format!("{exchange} keys need the passphrase chosen when the key was created")
+        }
+        (false, true) => format!("{exchange} keys have no passphrase; leave it out"),
+        _ => return Ok(()),
+    };
+    Err(AdapterError::InvalidCredentials { exchange, reason })
 }
 
 /// A signer that keeps the secret in memory, for tests and command-line tools.
@@ -149,6 +229,60 @@ mod tests {
     #[test]
     fn mask_hides_short_keys_entirely() {
         assert_eq!(mask_api_key("short"), "…");
+    }
+
+    #[test]
+    fn pasted_credentials_lose_spaces_and_quotes() {
+        let cases = [
+            ("abc", "abc", None),
+            (
+                "  abc\n",
+                "abc",
+                Some("removed surrounding spaces from api_key"),
+            ),
+            (
+                "\"abc\"",
+                "abc",
+                Some("removed surrounding quotes from api_key"),
+            ),
+            (
+                " '\u{201c}abc\u{201d}' ",
+                "abc",
+                Some("removed surrounding spaces and surrounding quotes from api_key"),
+            ),
+            ("a\"b", "a\"b", None),
+            ("\"", "\"", None),
+        ];
+        for (pasted, expected, warning) in cases {
+            let cleaned = clean_pasted("api_key", pasted);
+            assert_eq!(cleaned.value.as_str(), expected, "{pasted:?}");
+            let got = cleaned.warning.as_deref();
+            assert_eq!(
+                got.map(|w| w.split(';').next().unwrap_or(w)),
+                warning,
+                "{pasted:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pasted_credential_debug_hides_value() {
+        let cleaned = clean_pasted("api_secret", " \"hunter2-secret\" ");
+        let printed = format!("{cleaned:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!cleaned.warning.unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn passphrase_only_for_okx() {
+        assert!(check_passphrase(Exchange::Okx, Some("pass")).is_ok());
+        assert!(check_passphrase(Exchange::Binance, None).is_ok());
+        assert!(check_passphrase(Exchange::Bybit, Some("  ")).is_ok());
+        let missing = check_passphrase(Exchange::Okx, None).unwrap_err();
+        assert_eq!(missing.code(), "invalid_credentials");
+        let extra = check_passphrase(Exchange::Binance, Some("pass")).unwrap_err();
+        assert!(extra.to_string().contains("no passphrase"), "{extra}");
+        assert!(!extra.to_string().contains("pass\""));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! REST base URLs per exchange host name, with the production hosts as defaults.
+//! REST and websocket base URLs per exchange host name, with the production hosts as defaults.
 //!
 //! The host names are fixed: `binance` (USDT-M futures), `binance-spot` (the host of the key
-//! restrictions call), `bybit` and `okx`. This is server configuration, never a per-user field,
-//! so no user can aim keyward's signed requests at another host.
+//! restrictions call), `bybit` and `okx` for REST, and `binance-ws`, `bybit-ws` and `okx-ws`
+//! for websockets. This is server configuration, never a per-user field, so no user can aim
+//! keyward's signed requests at another host.
 
 use std::collections::BTreeMap;
 
@@ -16,19 +17,35 @@ pub const BINANCE_SPOT: &str = "binance-spot";
 pub const BYBIT: &str = "bybit";
 /// Host name of the OKX v5 API.
 pub const OKX: &str = "okx";
+/// Host name of Binance USDT-M futures websockets (routes `/public`, `/market`, `/private`).
+pub const BINANCE_WS: &str = "binance-ws";
+/// Host name of Bybit v5 websockets (paths `/v5/public/linear`, `/v5/private`).
+pub const BYBIT_WS: &str = "bybit-ws";
+/// Host name of OKX v5 websockets (paths `/ws/v5/public`, `/ws/v5/private`,
+/// `/ws/v5/business`).
+pub const OKX_WS: &str = "okx-ws";
 
-const DEFAULTS: [(&str, &str); 4] = [
+const DEFAULTS: [(&str, &str); 7] = [
     (BINANCE, "https://fapi.binance.com"),
     (BINANCE_SPOT, "https://api.binance.com"),
     (BYBIT, "https://api.bybit.com"),
     (OKX, "https://www.okx.com"),
+    (BINANCE_WS, "wss://fstream.binance.com"),
+    (BYBIT_WS, "wss://stream.bybit.com"),
+    (OKX_WS, "wss://ws.okx.com:8443"),
 ];
+
+/// Returns whether a host name is one of the websocket hosts, whose URLs are `ws` or `wss`.
+fn is_websocket(name: &str) -> bool {
+    matches!(name, BINANCE_WS | BYBIT_WS | OKX_WS)
+}
 
 /// A host name or base URL that [`ExchangeHosts`] does not accept.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HostsError {
     #[error(
-        "unknown exchange host name {name:?}; expected one of binance, binance-spot, bybit, okx"
+        "unknown exchange host name {name:?}; expected one of binance, binance-spot, bybit, \
+         okx, binance-ws, bybit-ws, okx-ws"
     )]
     UnknownName { name: String },
     #[error("invalid base URL {url:?} for exchange host {name}: {reason}")]
@@ -47,7 +64,7 @@ pub enum HostsError {
     InvalidAssignment { arg: String },
 }
 
-/// The REST base URL of every exchange host name.
+/// The base URL of every exchange host name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeHosts {
     urls: BTreeMap<&'static str, String>,
@@ -64,13 +81,18 @@ impl Default for ExchangeHosts {
 }
 
 impl ExchangeHosts {
-    /// Points every host name at one base URL, as the sandbox does with the emulator.
+    /// Points every host name at one `http` base URL, as the sandbox does with the emulator:
+    /// websocket hosts get the same address with `ws` (or `wss` for `https`).
     ///
     /// # Errors
     /// Returns [`HostsError`] when `url` is not a valid base URL.
     pub fn all_at(url: &str) -> Result<Self, HostsError> {
         let mut hosts = ExchangeHosts::default();
+        let ws_url = url
+            .strip_prefix("http")
+            .map_or_else(|| url.to_owned(), |rest| format!("ws{rest}"));
         for (name, _) in DEFAULTS {
+            let url = if is_websocket(name) { &ws_url } else { url };
             hosts.set(name, url)?;
         }
         Ok(hosts)
@@ -78,7 +100,7 @@ impl ExchangeHosts {
 
     /// Sets the base URL of one host name.
     ///
-    /// The URL must be `http` or `https` with a host, and without path, query, fragment or
+    /// The URL must be `http` or `https` (`ws` or `wss` for websocket hosts) with a host, and without path, query, fragment or
     /// credentials. It is stored as its origin, e.g. `http://127.0.0.1:9000`.
     ///
     /// # Errors
@@ -107,7 +129,7 @@ impl ExchangeHosts {
         self.set(name.trim(), url.trim())
     }
 
-    /// Returns the base URL of a host name, or `""` for a name that is not one of the four.
+    /// Returns the base URL of a host name, or `""` for a name that is not one of the seven.
     pub fn get(&self, name: &str) -> &str {
         self.urls.get(name).map_or("", String::as_str)
     }
@@ -125,7 +147,11 @@ fn validate_base_url(name: &str, url: &str) -> Result<String, HostsError> {
             name: name.to_owned(),
         });
     }
-    if !matches!(parsed.scheme(), "http" | "https") {
+    if is_websocket(name) {
+        if !matches!(parsed.scheme(), "ws" | "wss") {
+            return Err(invalid("the scheme of a websocket host must be ws or wss"));
+        }
+    } else if !matches!(parsed.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
     }
     if parsed.host().is_none() {
@@ -139,7 +165,21 @@ fn validate_base_url(name: &str, url: &str) -> Result<String, HostsError> {
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(invalid("a base URL has no query or fragment"));
     }
-    Ok(parsed.origin().ascii_serialization())
+    Ok(origin(&parsed))
+}
+
+/// Serializes scheme, host and port; `Url::origin` is opaque for `ws` schemes.
+fn origin(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
 }
 
 #[cfg(test)]
@@ -221,10 +261,30 @@ mod tests {
     }
 
     #[test]
-    fn all_at_points_every_name_at_one_url() {
+    fn all_at_points_every_name_at_one_address() {
         let hosts = ExchangeHosts::all_at("http://127.0.0.1:7000").unwrap();
         for (name, _) in DEFAULTS {
-            assert_eq!(hosts.get(name), "http://127.0.0.1:7000");
+            let expected = if is_websocket(name) {
+                "ws://127.0.0.1:7000"
+            } else {
+                "http://127.0.0.1:7000"
+            };
+            assert_eq!(hosts.get(name), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn websocket_hosts_take_ws_schemes_only() {
+        let mut hosts = ExchangeHosts::default();
+        hosts
+            .set(BINANCE_WS, "wss://fstream.binancefuture.com")
+            .unwrap();
+        assert_eq!(hosts.get(BINANCE_WS), "wss://fstream.binancefuture.com");
+        hosts.set(OKX_WS, "ws://[::1]:9000").unwrap();
+        assert_eq!(hosts.get(OKX_WS), "ws://[::1]:9000");
+        let err = hosts.set(BYBIT_WS, "https://stream.bybit.com").unwrap_err();
+        assert!(matches!(err, HostsError::InvalidUrl { .. }), "{err:?}");
+        let err = hosts.set(BYBIT, "wss://stream.bybit.com").unwrap_err();
+        assert!(matches!(err, HostsError::InvalidUrl { .. }), "{err:?}");
     }
 }

@@ -8,9 +8,6 @@ use reqwest::header::HeaderMap;
 
 use crate::error::AdapterError;
 
-/// Time allowed for one REST request, from sending to the last byte of the response.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Bodies longer than this are cut when quoted in an error.
 const EXCERPT_CHARS: usize = 200;
 
@@ -21,15 +18,16 @@ pub(crate) struct ReadResponse {
     pub body: Vec<u8>,
 }
 
-/// Sends `request` and reads the whole response. `endpoint` names the request in errors and
-/// must not contain the query string, which carries the signature.
+/// Sends `request` and reads the whole response within `timeout`. `endpoint` names the
+/// request in errors and must not contain the query string, which carries the signature.
 pub(crate) async fn send(
     exchange: Exchange,
     endpoint: &str,
     request: reqwest::RequestBuilder,
+    timeout: Duration,
 ) -> Result<ReadResponse, AdapterError> {
     let response = request
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(timeout)
         .send()
         .await
         .map_err(|err| transport_error(exchange, endpoint, err))?;
@@ -67,6 +65,11 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
         excerpt.push('…');
     }
     excerpt
+}
+
+/// Reads a numeric header, e.g. `X-MBX-USED-WEIGHT-1M`.
+pub(crate) fn numeric_header(headers: &HeaderMap, name: &str) -> Option<u32> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Reads the `Retry-After` header in seconds, when present and numeric.

@@ -114,12 +114,12 @@ fn expected_error(name: &str) -> (&'static str, &'static str) {
         }
         "error.-1022.bad-signature.json" => ("invalid_signature", "-1022"),
         "error.-2015.invalid-key-ip-or-permission.json" => ("invalid_key", "-2015"),
-        "error.-1111.precision.json" => ("exchange_rejected", "-1111"),
-        "error.-2019.margin-insufficient.json" => ("exchange_rejected", "-2019"),
-        "error.-4014.price-not-multiple-of-tick.json" => ("exchange_rejected", "-4014"),
-        "error.-4023.qty-not-multiple-of-step.json" => ("exchange_rejected", "-4023"),
-        "error.-4028.invalid-leverage.json" => ("exchange_rejected", "-4028"),
-        "error.-4164.min-notional.json" => ("exchange_rejected", "-4164"),
+        "error.-1111.precision.json" => ("filter_rejected", "-1111"),
+        "error.-2019.margin-insufficient.json" => ("insufficient_margin", "-2019"),
+        "error.-4014.price-not-multiple-of-tick.json" => ("filter_rejected", "-4014"),
+        "error.-4023.qty-not-multiple-of-step.json" => ("filter_rejected", "-4023"),
+        "error.-4028.invalid-leverage.json" => ("invalid_leverage", "-4028"),
+        "error.-4164.min-notional.json" => ("filter_rejected", "-4164"),
         other => panic!("no expected error for fixture {other}; add it to the table"),
     }
 }

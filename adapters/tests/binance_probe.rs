@@ -6,8 +6,8 @@ use std::sync::Arc;
 use keyward_adapters::binance::BinanceClient;
 use keyward_adapters::hosts::{BINANCE, BINANCE_SPOT};
 use keyward_adapters::{
-    AdapterError, Clock, Credentials, ExchangeClient, ExchangeHosts, PlainSigner, client_for,
-    http_client_builder,
+    AdapterError, ClientOptions, Clock, Credentials, ExchangeClient, ExchangeHosts, PlainSigner,
+    client_for, http_client_builder,
 };
 use keyward_emulator::{Emulator, EmulatorConfig, RunningEmulator, parse_keys};
 use keyward_events::Exchange;
@@ -43,6 +43,7 @@ async fn start_emulator() -> RunningEmulator {
         listen,
         keys,
         market_data: None,
+        ..EmulatorConfig::default()
     };
     Emulator::start(config).await.expect("emulator starts")
 }
@@ -197,8 +198,12 @@ impl Clock for LaggingClock {
 async fn skewed_local_clock_is_corrected() {
     let emulator = start_emulator().await;
     let url = emulator.base_url();
-    let client =
-        BinanceClient::new(&hosts(&url, &url), http()).with_clock(Arc::new(LaggingClock(300_000)));
+    let client = BinanceClient::with_clock(
+        &hosts(&url, &url),
+        http(),
+        ClientOptions::default(),
+        Arc::new(LaggingClock(300_000)),
+    );
     let report = client
         .probe(&credentials("good-key", SECRET))
         .await

@@ -143,7 +143,7 @@ pub struct EmulatorKey {
     /// Addresses the key works from; empty means any address.
     pub ip_allowlist: Vec<IpRule>,
     pub expires_at: Option<DateTime<Utc>>,
-    // NOTE: stored but not enforced yet, because the emulator has no separate testnet mode.
+    /// A testnet key: it works only against an emulator started as a testnet.
     pub testnet: bool,
     /// A name for people reading the key list, e.g. `read-only`.
     pub label: Option<String>,

@@ -1,21 +1,35 @@
-//! Starting, embedding and stopping the emulator.
+//! Starting, embedding and stopping the emulator, and its router: every dialect's routes
+//! behind the middleware that counts requests and injects faults.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::admin;
-use crate::binance::{self, route_weight};
+use crate::binance::Binance;
+use crate::dialect::Dialect;
+use crate::engine::feed::{FeedError, load_feed, spawn_feed};
+use crate::engine::{InstrumentFileError, default_instruments, load_instruments};
+use crate::faults::{FaultKind, with_visibility_delay};
 use crate::keys::EmulatorKey;
 use crate::state::EmulatorState;
+
+/// Every dialect the emulator speaks, one line each.
+const DIALECTS: &[&dyn Dialect] = &[&Binance];
+
+/// Returns the dialect that owns a path.
+fn dialect_for(path: &str) -> Option<&'static dyn Dialect> {
+    DIALECTS.iter().copied().find(|dialect| dialect.owns(path))
+}
 
 /// How long [`RunningEmulator::shutdown`] waits for open connections before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -26,8 +40,27 @@ pub struct EmulatorConfig {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
     pub keys: Vec<EmulatorKey>,
-    /// A kline CSV (Binance layout) to replay as the price feed.
+    /// A kline CSV (Binance layout) or trades CSV to replay as the price feed.
     pub market_data: Option<PathBuf>,
+    /// An instrument file; the built-in BTCUSDT and ETHUSDT without one.
+    pub instruments: Option<PathBuf>,
+    /// Candles (or trades) per second the price feed replays.
+    pub speed: u32,
+    /// Play a testnet, which accepts only keys marked `testnet`; otherwise only the others.
+    pub testnet: bool,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            keys: Vec::new(),
+            market_data: None,
+            instruments: None,
+            speed: 10,
+            testnet: false,
+        }
+    }
 }
 
 /// The emulator failed to start or stop.
@@ -40,6 +73,10 @@ pub enum EmulatorError {
     },
     #[error("market data file {path} does not exist or is not a file")]
     MarketData { path: PathBuf },
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    #[error(transparent)]
+    Instruments(#[from] InstrumentFileError),
     #[error("the emulator's server failed: {source}")]
     Serve { source: std::io::Error },
     #[error("the emulator's server task ended abnormally: {reason}")]
@@ -51,18 +88,25 @@ pub enum EmulatorError {
 pub struct Emulator;
 
 impl Emulator {
-    /// Binds the listen address and serves the emulator in a background task.
+    /// Binds the listen address, starts the price feed and serves the emulator in a
+    /// background task.
     ///
     /// # Errors
-    /// Returns [`EmulatorError::Bind`] when the address cannot be bound, and
-    /// [`EmulatorError::MarketData`] when the market data file is missing.
+    /// Returns [`EmulatorError::Bind`] when the address cannot be bound,
+    /// [`EmulatorError::MarketData`] or [`EmulatorError::Feed`] when the market data file is
+    /// missing or invalid, and [`EmulatorError::Instruments`] for an invalid instrument file.
     pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
-        if let Some(path) = &config.market_data {
-            // TODO: replay the CSV as a price feed; only its presence is checked so far.
-            if !path.is_file() {
+        let instruments = match &config.instruments {
+            Some(path) => load_instruments(path)?,
+            None => default_instruments(),
+        };
+        let feed = match &config.market_data {
+            Some(path) if !path.is_file() => {
                 return Err(EmulatorError::MarketData { path: path.clone() });
             }
-        }
+            Some(path) => Some(load_feed(path, &instruments)?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| EmulatorError::Bind {
@@ -76,7 +120,18 @@ impl Emulator {
                 source,
             })?;
 
-        let state = EmulatorState::new(config.keys, config.market_data);
+        let state = EmulatorState::with_instruments(
+            config.keys,
+            instruments,
+            config.market_data,
+            config.testnet,
+        );
+        let feed_task = feed.map(|feed| {
+            let clock = state.clone();
+            spawn_feed(feed, Arc::clone(state.engine()), config.speed, move || {
+                clock.now_ms()
+            })
+        });
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -92,6 +147,7 @@ impl Emulator {
             state,
             shutdown: Some(shutdown_tx),
             task: Some(task),
+            feed: feed_task,
         })
     }
 }
@@ -103,6 +159,7 @@ pub struct RunningEmulator {
     state: EmulatorState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    feed: Option<JoinHandle<()>>,
 }
 
 impl RunningEmulator {
@@ -133,6 +190,10 @@ impl RunningEmulator {
     /// # Errors
     /// Returns [`EmulatorError`] when the server failed or its task panicked.
     pub async fn shutdown(mut self) -> Result<(), EmulatorError> {
+        if let Some(feed) = self.feed.take() {
+            feed.abort();
+        }
+        self.state.disconnect_websockets();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -159,37 +220,97 @@ impl RunningEmulator {
 
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
+        if let Some(feed) = self.feed.take() {
+            feed.abort();
+        }
+        self.state.disconnect_websockets();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
     }
 }
 
-/// Builds one router with all emulator routes (Binance and admin), for embedding.
+/// Builds one router with all emulator routes (every dialect and the admin routes), for
+/// embedding.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: without connection
 /// info the client address is unknown and keys with an IP allowlist are rejected.
 pub fn router(state: EmulatorState) -> Router {
-    Router::new()
-        .merge(binance::routes())
+    let mut router = Router::new();
+    for dialect in DIALECTS {
+        router = router.merge(dialect.routes());
+    }
+    router
         .nest("/_emulator", admin::routes())
-        .layer(middleware::from_fn_with_state(state.clone(), count_weight))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            exchange_layer,
+        ))
         .with_state(state)
 }
 
-/// Counts each request's weight and reports the client's total for the minute in
-/// `X-MBX-USED-WEIGHT-1M`, on every response.
-async fn count_weight(
+/// Counts each exchange request against its dialect's limits, adds the latency fault, and
+/// injects the fault drawn for it.
+async fn exchange_layer(
     State(state): State<EmulatorState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let weight = route_weight(request.uri().path());
-    let client = binance::client_ip(request.extensions());
-    let used = state.add_weight(client, weight);
-    let mut response = next.run(request).await;
+    let path = request.uri().path().to_owned();
+    let Some(dialect) = dialect_for(&path) else {
+        return next.run(request).await;
+    };
+    let client = client_ip(request.extensions());
+    let headers = match dialect.admit(&state, client, request.method(), &path) {
+        Ok(headers) => headers,
+        Err(limited) => return *limited,
+    };
+    let config = state.faults().config();
+    if config.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
+    }
+    let is_order = dialect.is_order_placement(request.method(), &path);
+    let fault = state.faults().draw(is_order);
+    if let Some(kind) = fault {
+        tracing::debug!(path = %path, fault = ?kind, "injecting fault");
+    }
+    let mut response = match fault {
+        None => next.run(request).await,
+        Some(FaultKind::Timeout) => {
+            tokio::time::sleep(Duration::from_millis(config.stall_ms)).await;
+            dropped_connection()
+        }
+        Some(FaultKind::DroppedResponse) => {
+            let _ = next.run(request).await;
+            dropped_connection()
+        }
+        Some(FaultKind::UnknownStatus) => {
+            if state.faults().coin() {
+                let _ = next.run(request).await;
+            }
+            dialect.fault_response(FaultKind::UnknownStatus, None)
+        }
+        Some(FaultKind::DelayedVisibility) => {
+            with_visibility_delay(config.visibility_delay_ms, next.run(request)).await
+        }
+        Some(kind) => dialect.fault_response(kind, config.retry_after_s),
+    };
+    response.headers_mut().extend(headers);
     response
-        .headers_mut()
-        .insert("x-mbx-used-weight-1m", HeaderValue::from(used));
-    response
+}
+
+/// A response whose body fails at once, so the server closes the connection without a
+/// complete answer: to the client the request was lost.
+fn dropped_connection() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by a fault"))
+    });
+    Response::new(Body::from_stream(failing))
+}
+
+/// Reads the client address from axum's connection info, when the server provides it.
+pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_canonical())
 }

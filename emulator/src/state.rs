@@ -1,13 +1,16 @@
-//! The emulator's shared state: keys, the emulated clock and request weight counters.
+//! The emulator's shared state: keys, the emulated clock, faults, the engine, request weight
+//! counters and private stream tokens.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use keyward_events::Exchange;
+use tokio::sync::broadcast;
 
+use crate::engine::{AccountId, Engine, InstrumentSpec, default_instruments};
+use crate::faults::FaultPlan;
 use crate::keys::EmulatorKey;
 
 /// A key as the emulator stores it: the key plus when the emulator created it.
@@ -27,34 +30,78 @@ pub struct EmulatorState {
 #[derive(Debug)]
 struct Inner {
     keys: RwLock<Vec<StoredKey>>,
-    clock_skew_ms: AtomicI64,
+    faults: Arc<FaultPlan>,
+    engine: Arc<Engine>,
     weights: Mutex<WeightWindow>,
     market_data: Option<PathBuf>,
+    testnet: bool,
+    stream_tokens: Mutex<HashMap<String, StreamToken>>,
+    disconnect: broadcast::Sender<()>,
 }
 
-/// Request weight used per client address in the current minute.
+/// A token a private stream connects with (a Binance listen key), and whose account it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamToken {
+    pub account: AccountId,
+    /// Emulated time in ms after which the token no longer works.
+    pub expires_at_ms: i64,
+}
+
+/// Request weight used per client address and budget in the current minute.
 #[derive(Debug, Default)]
 struct WeightWindow {
     minute: i64,
-    used: HashMap<Option<IpAddr>, u32>,
+    used: HashMap<(Option<IpAddr>, &'static str), u32>,
 }
 
 impl EmulatorState {
-    /// Builds the state for a set of keys and an optional kline CSV to replay.
+    /// Builds the state for a set of keys, the default instruments and an optional market
+    /// data file to replay, as a production (not testnet) exchange.
     pub fn new(keys: Vec<EmulatorKey>, market_data: Option<PathBuf>) -> Self {
+        Self::with_instruments(keys, default_instruments(), market_data, false)
+    }
+
+    /// Builds the state with its instruments; `testnet` makes it accept only testnet keys
+    /// (otherwise only production keys).
+    pub fn with_instruments(
+        keys: Vec<EmulatorKey>,
+        instruments: Vec<InstrumentSpec>,
+        market_data: Option<PathBuf>,
+        testnet: bool,
+    ) -> Self {
         let created_at_ms = system_now_ms();
         let keys = keys
             .into_iter()
             .map(|key| StoredKey { key, created_at_ms })
             .collect();
+        let faults = Arc::new(FaultPlan::default());
         EmulatorState {
             inner: Arc::new(Inner {
                 keys: RwLock::new(keys),
-                clock_skew_ms: AtomicI64::new(0),
+                engine: Arc::new(Engine::new(instruments, Arc::clone(&faults))),
+                faults,
                 weights: Mutex::new(WeightWindow::default()),
                 market_data,
+                testnet,
+                stream_tokens: Mutex::new(HashMap::new()),
+                disconnect: broadcast::channel(16).0,
             }),
         }
+    }
+
+    /// Returns the matching engine shared by every dialect.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// Returns the fault settings shared by the middleware and the engine.
+    pub fn faults(&self) -> &Arc<FaultPlan> {
+        &self.inner.faults
+    }
+
+    /// Returns whether the emulator plays a testnet (it then accepts only testnet keys).
+    pub fn is_testnet(&self) -> bool {
+        self.inner.testnet
     }
 
     /// Reads the emulated exchange clock: the system clock plus the configured skew, in ms.
@@ -65,12 +112,75 @@ impl EmulatorState {
     /// Returns how far the emulated clock runs ahead of the system clock, in ms (negative:
     /// behind).
     pub fn clock_skew_ms(&self) -> i64 {
-        self.inner.clock_skew_ms.load(Ordering::Relaxed)
+        self.inner.faults.clock_skew_ms()
     }
 
     /// Sets the emulated clock's skew against the system clock, in ms.
     pub fn set_clock_skew_ms(&self, skew_ms: i64) {
-        self.inner.clock_skew_ms.store(skew_ms, Ordering::Relaxed);
+        self.inner.faults.set_clock_skew_ms(skew_ms);
+    }
+
+    /// Stores a private stream token for `account`, valid until `expires_at_ms`.
+    pub fn put_stream_token(&self, token: &str, account: AccountId, expires_at_ms: i64) {
+        let mut tokens = self
+            .inner
+            .stream_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        tokens.insert(
+            token.to_owned(),
+            StreamToken {
+                account,
+                expires_at_ms,
+            },
+        );
+    }
+
+    /// Looks up a private stream token that has not expired at `now_ms`.
+    pub fn stream_token(&self, token: &str, now_ms: i64) -> Option<StreamToken> {
+        let tokens = self
+            .inner
+            .stream_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        tokens
+            .get(token)
+            .filter(|entry| entry.expires_at_ms > now_ms)
+            .cloned()
+    }
+
+    /// Finds the valid token of an account, for exchanges that hand out the same listen key
+    /// while it is valid.
+    pub fn stream_token_of(&self, account: &AccountId, now_ms: i64) -> Option<String> {
+        let tokens = self
+            .inner
+            .stream_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        tokens
+            .iter()
+            .find(|(_, entry)| &entry.account == account && entry.expires_at_ms > now_ms)
+            .map(|(token, _)| token.clone())
+    }
+
+    /// Removes a private stream token.
+    pub fn remove_stream_token(&self, token: &str) {
+        let mut tokens = self
+            .inner
+            .stream_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        tokens.remove(token);
+    }
+
+    /// Closes every open websocket connection now, as a network fault would.
+    pub fn disconnect_websockets(&self) -> usize {
+        self.inner.disconnect.send(()).unwrap_or(0)
+    }
+
+    /// Follows requests to close every websocket; each connection holds one receiver.
+    pub fn websocket_disconnects(&self) -> broadcast::Receiver<()> {
+        self.inner.disconnect.subscribe()
     }
 
     /// Returns the kline CSV given at start, if any.
@@ -109,9 +219,10 @@ impl EmulatorState {
         changed
     }
 
-    /// Adds `weight` to the client's count for the current minute and returns the new count.
-    /// Counts reset when the minute on the emulated clock changes.
-    pub fn add_weight(&self, client: Option<IpAddr>, weight: u32) -> u32 {
+    /// Adds `weight` to the client's count in one budget (named by the header that reports
+    /// it) for the current minute and returns the new count. Counts reset when the minute on
+    /// the emulated clock changes.
+    pub fn add_weight(&self, client: Option<IpAddr>, budget: &'static str, weight: u32) -> u32 {
         let minute = self.now_ms().div_euclid(60_000);
         let mut window = self
             .inner
@@ -122,7 +233,7 @@ impl EmulatorState {
             window.minute = minute;
             window.used.clear();
         }
-        let used = window.used.entry(client).or_insert(0);
+        let used = window.used.entry((client, budget)).or_insert(0);
         *used = used.saturating_add(weight);
         *used
     }
@@ -149,9 +260,10 @@ mod tests {
     fn weight_accumulates_per_client() {
         let state = EmulatorState::new(Vec::new(), None);
         let local = Some(IpAddr::from([127, 0, 0, 1]));
-        assert_eq!(state.add_weight(local, 1), 1);
-        assert_eq!(state.add_weight(local, 5), 6);
-        assert_eq!(state.add_weight(None, 1), 1);
+        assert_eq!(state.add_weight(local, "fapi", 1), 1);
+        assert_eq!(state.add_weight(local, "fapi", 5), 6);
+        assert_eq!(state.add_weight(local, "sapi", 1), 1);
+        assert_eq!(state.add_weight(None, "fapi", 1), 1);
     }
 
     #[test]

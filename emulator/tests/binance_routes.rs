@@ -57,9 +57,9 @@ async fn call(state: &EmulatorState, method: &str, uri: &str, api_key: Option<&s
         .await
         .expect("router answers");
     let status = response.status();
-    let weight = response
-        .headers()
-        .get("x-mbx-used-weight-1m")
+    let weight = ["x-mbx-used-weight-1m", "x-sapi-used-ip-weight-1m"]
+        .iter()
+        .find_map(|name| response.headers().get(*name))
         .map(|value| value.to_str().expect("ASCII header").to_owned());
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await

@@ -13,6 +13,7 @@ async fn serves_then_shuts_down() -> anyhow::Result<()> {
         listen: "127.0.0.1:0".parse()?,
         keys: demo_keys(),
         market_data: None,
+        ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).await?;
     assert_ne!(emulator.local_addr().port(), 0);
@@ -44,6 +45,7 @@ async fn missing_market_data_fails_start() {
         listen: "127.0.0.1:0".parse().expect("address"),
         keys: Vec::new(),
         market_data: Some("/nonexistent/klines.csv".into()),
+        ..EmulatorConfig::default()
     };
     let result = Emulator::start(config).await;
     assert!(matches!(result, Err(EmulatorError::MarketData { .. })));
@@ -55,6 +57,7 @@ async fn unspecified_listen_address_gets_loopback_base_url() -> anyhow::Result<(
         listen: "0.0.0.0:0".parse()?,
         keys: Vec::new(),
         market_data: None,
+        ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).await?;
     assert!(

@@ -21,9 +21,21 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "FILE")]
     pub keys: Option<PathBuf>,
 
-    /// Kline CSV to replay as the price feed.
+    /// Kline CSV (Binance kline layout) or trades CSV to replay as the price feed.
     #[arg(long, value_name = "CSV")]
     pub market_data: Option<PathBuf>,
+
+    /// Candles (or trades) per second the price feed replays.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub speed: u32,
+
+    /// Instrument file (JSON array of instrument rules); without it, BTCUSDT and ETHUSDT.
+    #[arg(long, value_name = "FILE")]
+    pub instruments: Option<PathBuf>,
+
+    /// Play a testnet: accept only keys marked `"testnet": true` (otherwise only the others).
+    #[arg(long)]
+    pub testnet: bool,
 }
 
 /// Runs the emulator until SIGINT or SIGTERM.
@@ -42,6 +54,9 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             listen: args.listen,
             keys,
             market_data: args.market_data.clone(),
+            instruments: args.instruments.clone(),
+            speed: args.speed,
+            testnet: args.testnet,
         };
         let running = Emulator::start(config).await?;
         tracing::info!(address = %running.local_addr(), "emulator serving");

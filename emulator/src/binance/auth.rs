@@ -1,16 +1,19 @@
-//! Checks on signed Binance requests, in the exchange's order: API key, client address,
-//! signature, then timestamp.
+//! Checks on signed Binance requests, in the exchange's order: API key (known, not expired,
+//! of this environment), client address, signature, then timestamp.
 
-use std::net::{IpAddr, SocketAddr};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyward_events::Exchange;
 
 use super::signing::{self, SignatureProblem};
 use super::wire::ErrorResponse;
+use crate::server::client_ip;
 use crate::state::{EmulatorState, StoredKey};
 
 /// Signed requests with a larger body are rejected before any check.
@@ -32,7 +35,8 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(status: StatusCode, code: i64, msg: &str) -> Self {
+    /// A Binance error answer with this status, code and message.
+    pub fn new(status: StatusCode, code: i64, msg: &str) -> Self {
         Rejection {
             status,
             code,
@@ -68,7 +72,8 @@ impl Rejection {
         Self::new(StatusCode::BAD_REQUEST, -1021, msg)
     }
 
-    fn mandatory(name: &str) -> Self {
+    /// -1102 with HTTP 400: a required parameter is missing or malformed.
+    pub fn mandatory(name: &str) -> Self {
         let msg =
             format!("Mandatory parameter '{name}' was not sent, was empty/null, or malformed.");
         Rejection {
@@ -120,12 +125,7 @@ pub fn authenticate(
     let api_key = headers
         .get("x-mbx-apikey")
         .and_then(|value| value.to_str().ok());
-    let stored = api_key
-        .and_then(|api_key| state.find_key(Exchange::Binance, api_key))
-        .ok_or_else(Rejection::invalid_key)?;
-    if !stored.key.allows_ip(client_ip) {
-        return Err(Rejection::invalid_key());
-    }
+    let stored = known_key(state, api_key, client_ip)?;
 
     let body = std::str::from_utf8(body).map_err(|_| Rejection::bad_signature())?;
     let parts = signing::split_signature(query, body).map_err(|problem| match problem {
@@ -139,6 +139,28 @@ pub fn authenticate(
 
     check_timestamp(state.now_ms(), query, body)?;
     Ok(AuthenticatedKey(stored))
+}
+
+/// Finds the key of the `X-MBX-APIKEY` header and checks that it may be used from `client_ip`
+/// now. Binance gives an unknown key, an expired key, a key of the other environment and an
+/// address outside the allowlist the same answer.
+fn known_key(
+    state: &EmulatorState,
+    api_key: Option<&str>,
+    client_ip: Option<IpAddr>,
+) -> Result<StoredKey, Rejection> {
+    let stored = api_key
+        .and_then(|api_key| state.find_key(Exchange::Binance, api_key))
+        .ok_or_else(Rejection::invalid_key)?;
+    let expired = stored
+        .key
+        .expires_at
+        .is_some_and(|expires_at| expires_at.timestamp_millis() <= state.now_ms());
+    let other_environment = stored.key.testnet != state.is_testnet();
+    if expired || other_environment || !stored.key.allows_ip(client_ip) {
+        return Err(Rejection::invalid_key());
+    }
+    Ok(stored)
 }
 
 fn check_timestamp(server_ms: i64, query: &str, body: &str) -> Result<(), Rejection> {
@@ -172,14 +194,82 @@ fn parameter<'a>(query: &'a str, body: &'a str, name: &str) -> Option<&'a str> {
     find(query).or_else(|| find(body)).map(|(_, value)| value)
 }
 
-/// Reads the client address from axum's connection info, when the server provides it.
-pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_canonical())
+/// Decodes `application/x-www-form-urlencoded` text (a query string or a form body) into
+/// name/value pairs; a name given twice keeps its first value.
+fn decode_params(parts: &[&str], params: &mut BTreeMap<String, String>) {
+    for part in parts {
+        for pair in part.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            params
+                .entry(percent_decode(name))
+                .or_insert_with(|| percent_decode(value));
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (byte, hex) {
+            (b'%', Some(value)) => {
+                decoded.push(value);
+                index += 3;
+            }
+            (b'+', _) => {
+                decoded.push(b' ');
+                index += 1;
+            }
+            _ => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 impl FromRequest<EmulatorState> for AuthenticatedKey {
+    type Rejection = Rejection;
+
+    async fn from_request(request: Request, state: &EmulatorState) -> Result<Self, Rejection> {
+        let signed = SignedRequest::from_request(request, state).await?;
+        Ok(AuthenticatedKey(signed.key))
+    }
+}
+
+/// A signed request that passed every check: the key that signed it and its parameters from
+/// the query string and the form body (the query string wins, as on Binance).
+#[derive(Clone, Debug)]
+pub struct SignedRequest {
+    pub key: StoredKey,
+    pub params: BTreeMap<String, String>,
+}
+
+impl SignedRequest {
+    /// Returns a parameter's value.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// Returns a required parameter's value.
+    ///
+    /// # Errors
+    /// Returns -1102 naming the parameter when it is missing or empty.
+    pub fn required(&self, name: &str) -> Result<&str, Rejection> {
+        self.param(name)
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| Rejection::mandatory(name))
+    }
+}
+
+impl FromRequest<EmulatorState> for SignedRequest {
     type Rejection = Rejection;
 
     async fn from_request(request: Request, state: &EmulatorState) -> Result<Self, Rejection> {
@@ -198,7 +288,32 @@ impl FromRequest<EmulatorState> for AuthenticatedKey {
                 "rejected signed request"
             );
         }
-        result
+        let AuthenticatedKey(key) = result?;
+        let mut params = BTreeMap::new();
+        let body = String::from_utf8_lossy(&body);
+        decode_params(&[query, &body], &mut params);
+        params.remove("signature");
+        Ok(SignedRequest { key, params })
+    }
+}
+
+/// A request that carries a valid API key but no signature, as the listen key endpoints
+/// (security type `USER_STREAM`) take.
+#[derive(Clone, Debug)]
+pub struct ApiKeyRequest(pub StoredKey);
+
+impl FromRequestParts<EmulatorState> for ApiKeyRequest {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &EmulatorState,
+    ) -> Result<Self, Rejection> {
+        let api_key = parts
+            .headers
+            .get("x-mbx-apikey")
+            .and_then(|value| value.to_str().ok());
+        known_key(state, api_key, client_ip(&parts.extensions)).map(ApiKeyRequest)
     }
 }
 
@@ -236,6 +351,20 @@ mod tests {
             check_timestamp(0, "timestamp=0&recvWindow=60001", ""),
             Err(Rejection::recv_window_too_large())
         );
+    }
+
+    #[test]
+    fn params_decode_percent_and_plus() {
+        let mut params = BTreeMap::new();
+        decode_params(
+            &["symbol=BTCUSDT&id=a%2Fb", "id=ignored&note=x+y%3D"],
+            &mut params,
+        );
+        assert_eq!(params["symbol"], "BTCUSDT");
+        assert_eq!(params["id"], "a/b");
+        assert_eq!(params["note"], "x y=");
+        assert_eq!(percent_decode("%EF%BC%91"), "\u{ff11}");
+        assert_eq!(percent_decode("100%"), "100%");
     }
 
     #[test]

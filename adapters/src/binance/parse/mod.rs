@@ -1,7 +1,11 @@
 //! Binance wire types into keyward's domain types and errors.
 //!
-//! This is the only module where [`wire`](super::wire) types meet [`KeyPermissions`] and
-//! [`AdapterError`].
+//! This is the only module where [`wire`](super::wire) types meet keyward's domain types and
+//! [`AdapterError`]: REST bodies here, stream messages in [`stream`].
+
+mod account;
+mod orders;
+pub mod stream;
 
 use std::collections::BTreeMap;
 
@@ -9,6 +13,10 @@ use chrono::{DateTime, Utc};
 use keyward_events::{Exchange, KeyPermissions};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
+
+pub use account::{balances, instruments, leverage, leverage_brackets, position_mode, positions};
+pub use orders::{order, order_status, orders};
 
 use super::wire::{BinanceApiRestrictions, BinanceError, BinanceServerTime};
 use crate::error::AdapterError;
@@ -63,10 +71,7 @@ fn expiry_from_ms(ms: i64) -> Result<DateTime<Utc>, String> {
 /// [`AdapterError::Undecodable`] when it has neither shape.
 pub fn api_restrictions(endpoint: &str, body: &[u8]) -> Result<ParsedRestrictions, AdapterError> {
     let undecodable = |detail: String| undecodable(endpoint, StatusCode::OK, detail);
-    let wire: BinanceApiRestrictions = match serde_json::from_slice(body) {
-        Ok(wire) => wire,
-        Err(err) => return Err(error_in_success(endpoint, body, &err.to_string())),
-    };
+    let wire: BinanceApiRestrictions = decode(endpoint, body)?;
     let permissions = permissions(&wire).map_err(undecodable)?;
     let raw_flags = serde_json::from_slice(body)
         .map_err(|err| undecodable(format!("{err}; body: {}", excerpt(body))))?;
@@ -81,13 +86,22 @@ pub fn api_restrictions(endpoint: &str, body: &[u8]) -> Result<ParsedRestriction
 /// # Errors
 /// As [`api_restrictions`].
 pub fn server_time(endpoint: &str, body: &[u8]) -> Result<BinanceServerTime, AdapterError> {
+    decode(endpoint, body)
+}
+
+/// Decodes a successful response body into its wire type.
+///
+/// # Errors
+/// Returns the error the body carries when it is a Binance error body, and
+/// [`AdapterError::Undecodable`] when it has neither shape.
+pub fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, AdapterError> {
     serde_json::from_slice(body).map_err(|err| error_in_success(endpoint, body, &err.to_string()))
 }
 
 /// Classifies a 200 response in the wrong shape as the error it carries, or as undecodable.
 fn error_in_success(endpoint: &str, body: &[u8], reason: &str) -> AdapterError {
     match serde_json::from_slice::<BinanceError>(body) {
-        Ok(error) => error_from_code(StatusCode::OK, error),
+        Ok(error) => error_from_code(endpoint, StatusCode::OK, error),
         Err(_) => undecodable(
             endpoint,
             StatusCode::OK,
@@ -98,8 +112,9 @@ fn error_in_success(endpoint: &str, body: &[u8], reason: &str) -> AdapterError {
 
 /// Classifies a failed response by HTTP status first, then by Binance's error code.
 ///
-/// 429 and 418 are rate limits whatever the body contains, 408 is a backend timeout and 5xx a
-/// server failure. Other statuses need a Binance error body `{code, msg}`.
+/// 429 and 418 are rate limits whatever the body contains, 408 is a backend timeout. A 5xx is
+/// a server failure, unless its code says the execution status is unknown (-1006, -1007).
+/// Other statuses need a Binance error body `{code, msg}`.
 pub fn error_from_response(
     endpoint: &str,
     status: StatusCode,
@@ -121,6 +136,12 @@ pub fn error_from_response(
             exchange: EXCHANGE,
             endpoint: endpoint.to_owned(),
         },
+        500..=599 if matches!(code, Some(-1006 | -1007)) => AdapterError::ExecutionUnknown {
+            exchange: EXCHANGE,
+            endpoint: endpoint.to_owned(),
+            code,
+            msg,
+        },
         500..=599 => AdapterError::ServerError {
             exchange: EXCHANGE,
             status: status.as_u16(),
@@ -128,7 +149,7 @@ pub fn error_from_response(
             msg,
         },
         _ => match decoded {
-            Some(error) => error_from_code(status, error),
+            Some(error) => error_from_code(endpoint, status, error),
             None => undecodable(
                 endpoint,
                 status,
@@ -141,38 +162,90 @@ pub fn error_from_response(
     }
 }
 
-fn error_from_code(status: StatusCode, error: BinanceError) -> AdapterError {
-    let code = Some(error.code);
+/// Maps Binance's error codes onto [`AdapterError`] variants. Order ids and symbols are left
+/// empty; the caller adds them with [`AdapterError::for_order`].
+fn error_from_code(endpoint: &str, status: StatusCode, error: BinanceError) -> AdapterError {
+    let code = error.code;
     let msg = shorten(&error.msg);
-    match error.code {
-        // -2015: unknown key, IP not on the allowlist or missing permission; -2014: key format.
-        -2015 | -2014 => AdapterError::InvalidKey {
+    match code {
+        // -2015: unknown key, IP not on the allowlist, missing permission or a key of the
+        // other environment; -2014: key format; -2008: unknown key id.
+        -2015 | -2014 | -2008 => AdapterError::InvalidKey {
             exchange: EXCHANGE,
-            code,
+            code: Some(code),
             msg,
         },
         -1022 => AdapterError::InvalidSignature {
             exchange: EXCHANGE,
-            code,
+            code: Some(code),
             msg,
         },
         -1021 => AdapterError::ClockSkew {
             exchange: EXCHANGE,
-            code,
+            code: Some(code),
             msg,
             offset_ms: None,
         },
         -1003 => AdapterError::RateLimited {
             exchange: EXCHANGE,
             status: status.as_u16(),
-            code,
+            code: Some(code),
             msg: Some(msg),
             retry_after: None,
+        },
+        -1006 | -1007 => AdapterError::ExecutionUnknown {
+            exchange: EXCHANGE,
+            endpoint: endpoint.to_owned(),
+            code: Some(code),
+            msg: Some(msg),
+        },
+        _ => trading_error(status, code, msg),
+    }
+}
+
+/// Maps the codes of order, leverage and position mode requests.
+fn trading_error(status: StatusCode, code: i64, msg: String) -> AdapterError {
+    match code {
+        // Precision, tick, step, quantity bounds, price bounds and bands, minimum notional.
+        -1111 | -1013 | -4003 | -4004 | -4005 | -4013 | -4014 | -4016 | -4023 | -4024 | -4131
+        | -4164 => AdapterError::FilterRejected {
+            exchange: EXCHANGE,
+            code,
+            msg,
+        },
+        -2018 | -2019 | -2028 => AdapterError::InsufficientMargin {
+            exchange: EXCHANGE,
+            code,
+            msg,
+        },
+        -4028 | -2027 => AdapterError::InvalidLeverage {
+            exchange: EXCHANGE,
+            code: Some(code),
+            msg,
+        },
+        -4061 | -4067 | -4068 => AdapterError::PositionModeRefused {
+            exchange: EXCHANGE,
+            code: Some(code),
+            reason: msg,
+        },
+        -2013 | -2011 => AdapterError::OrderNotFound {
+            exchange: EXCHANGE,
+            symbol: String::new(),
+            client_order_id: String::new(),
+        },
+        -4116 => AdapterError::DuplicateOrder {
+            exchange: EXCHANGE,
+            client_order_id: String::new(),
+            code: Some(code),
+        },
+        -1121 => AdapterError::UnknownSymbol {
+            exchange: EXCHANGE,
+            symbol: String::new(),
         },
         _ => AdapterError::Rejected {
             exchange: EXCHANGE,
             status: status.as_u16(),
-            code: error.code,
+            code,
             msg,
         },
     }

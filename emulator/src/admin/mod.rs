@@ -1,19 +1,33 @@
-//! Admin routes under `/_emulator/`: change a key's flags and inject faults while running.
+//! Admin routes under `/_emulator/`: change a key's flags or expiry, inject faults, move
+//! prices, set up accounts, read what the engine did, and drop websockets, while it runs.
 //!
 //! They have no authentication: the emulator is a test and sandbox tool, meant to listen on a
 //! loopback address only.
+//!
+//! | route | does |
+//! | --- | --- |
+//! | `POST /keys/{api_key}` | changes a key's flags, allowlist or expiry |
+//! | `GET`, `POST`, `DELETE /faults` | reads, changes (fields given) or resets the faults |
+//! | `GET /stats` | engine counters and injected faults |
+//! | `GET /instruments` | the instruments listed |
+//! | `POST /prices` `{symbol, price}` | moves a price, filling the orders it reaches |
+//! | `GET`, `POST /accounts/{exchange}/{api_key}` | reads or sets up an account |
+//! | `POST /websockets/disconnect` | drops every open websocket |
+
+mod accounts;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::faults::FaultConfig;
 use crate::keys::{EmulatorKey, IpRule};
 use crate::state::EmulatorState;
 
@@ -21,7 +35,18 @@ use crate::state::EmulatorState;
 pub(crate) fn routes() -> Router<EmulatorState> {
     Router::new()
         .route("/keys/{api_key}", post(update_key))
-        .route("/faults", post(set_faults).get(get_faults))
+        .route(
+            "/faults",
+            post(set_faults).get(get_faults).delete(reset_faults),
+        )
+        .route("/stats", get(accounts::stats))
+        .route("/instruments", get(accounts::instruments))
+        .route("/prices", post(accounts::set_price))
+        .route(
+            "/accounts/{exchange}/{api_key}",
+            get(accounts::account).post(accounts::set_up_account),
+        )
+        .route("/websockets/disconnect", post(disconnect_websockets))
 }
 
 /// Changes to a key's flags; absent fields stay as they are, `"expires_at": null` clears it.
@@ -83,14 +108,6 @@ impl From<&EmulatorKey> for KeyView {
     }
 }
 
-/// Faults the emulator injects.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct Faults {
-    /// How far the emulated clock runs ahead of the system clock, in ms (negative: behind).
-    clock_skew_ms: Option<i64>,
-}
-
 /// Applies a [`KeyUpdate`] to every key with this API key and returns the keys as changed.
 async fn update_key(
     State(state): State<EmulatorState>,
@@ -106,11 +123,9 @@ async fn update_key(
         .map_err(AdminError::invalid_request)?;
     let changed = state.update_keys(&api_key, |key| apply(key, &update, ip_allowlist.as_ref()));
     if changed.is_empty() {
-        return Err(AdminError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("no key with API key {api_key:?}"),
-        });
+        return Err(AdminError::not_found(format!(
+            "no key with API key {api_key:?}"
+        )));
     }
     tracing::info!(api_key = %api_key, "changed emulator key flags");
     Ok(Json(
@@ -146,46 +161,73 @@ fn parse_allowlist(entries: &[String]) -> Result<Vec<IpRule>, String> {
     entries.iter().map(|entry| entry.parse()).collect()
 }
 
+/// Changes the fields the body gives and keeps the others, so `{"clock_skew_ms": 5000}` only
+/// moves the clock. Unknown fields and rates out of range are rejected.
 async fn set_faults(
     State(state): State<EmulatorState>,
     body: Bytes,
-) -> Result<Json<Faults>, AdminError> {
-    let faults: Faults = parse_body(&body)?;
-    if let Some(skew_ms) = faults.clock_skew_ms {
-        state.set_clock_skew_ms(skew_ms);
-        tracing::info!(clock_skew_ms = skew_ms, "set emulator clock skew");
+) -> Result<Json<FaultConfig>, AdminError> {
+    let changes: serde_json::Map<String, Value> = parse_body(&body)?;
+    let mut merged = serde_json::to_value(state.faults().config())
+        .map_err(|err| AdminError::invalid_request(err.to_string()))?;
+    if let Value::Object(fields) = &mut merged {
+        fields.extend(changes);
     }
-    Ok(current_faults(&state))
+    let config: FaultConfig = serde_json::from_value(merged)
+        .map_err(|err| AdminError::invalid_request(format!("invalid faults: {err}")))?;
+    state
+        .faults()
+        .set(config.clone())
+        .map_err(AdminError::invalid_request)?;
+    tracing::info!(faults = ?config, "changed emulator faults");
+    Ok(Json(state.faults().config()))
 }
 
-async fn get_faults(State(state): State<EmulatorState>) -> Json<Faults> {
-    current_faults(&state)
+async fn get_faults(State(state): State<EmulatorState>) -> Json<FaultConfig> {
+    Json(state.faults().config())
 }
 
-fn current_faults(state: &EmulatorState) -> Json<Faults> {
-    Json(Faults {
-        clock_skew_ms: Some(state.clock_skew_ms()),
-    })
+async fn reset_faults(State(state): State<EmulatorState>) -> Result<Json<FaultConfig>, AdminError> {
+    state
+        .faults()
+        .set(FaultConfig::default())
+        .map_err(AdminError::invalid_request)?;
+    tracing::info!("reset emulator faults");
+    Ok(Json(state.faults().config()))
 }
 
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+async fn disconnect_websockets(State(state): State<EmulatorState>) -> Json<Value> {
+    let closed = state.disconnect_websockets();
+    tracing::info!(closed, "dropped emulator websockets");
+    Json(json!({"closed": closed}))
+}
+
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     serde_json::from_slice(body)
         .map_err(|err| AdminError::invalid_request(format!("invalid JSON body: {err}")))
 }
 
 /// An admin route's error response, `{"error": code, "message"}`.
 #[derive(Debug)]
-struct AdminError {
+pub(crate) struct AdminError {
     status: StatusCode,
     code: &'static str,
     message: String,
 }
 
 impl AdminError {
-    fn invalid_request(message: String) -> Self {
+    pub(crate) fn invalid_request(message: String) -> Self {
         AdminError {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request",
+            message,
+        }
+    }
+
+    pub(crate) fn not_found(message: String) -> Self {
+        AdminError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
             message,
         }
     }
