@@ -354,6 +354,10 @@ pub struct FileRun {
     pub data_hash: String,
     /// Hex SHA-256 of the funding file's bytes.
     pub funding_hash: Option<String>,
+    /// Time spent reading, hashing and parsing the files.
+    pub load_time: std::time::Duration,
+    /// Time spent running the backtest over the loaded data.
+    pub run_time: std::time::Duration,
 }
 
 /// Why a run over files failed.
@@ -385,8 +389,10 @@ pub fn run_files(
     files: &DataFiles<'_>,
     options: RunOptions<'_>,
 ) -> Result<FileRun, FileRunError> {
+    let started = std::time::Instant::now();
     let loaded = load_candles(files.candles.ok_or(FileRunError::NoCandleData)?)?;
     let funding = files.funding.map(load_funding).transpose()?;
+    let loaded_at = std::time::Instant::now();
     let candles = window(&loaded.candles, files.from_ms, files.to_ms);
     if candles.is_empty() {
         return Err(FileRunError::EmptyWindow {
@@ -415,6 +421,8 @@ pub fn run_files(
         report,
         data_hash: loaded.data_hash,
         funding_hash: funding.map(|funding| funding.data_hash),
+        load_time: loaded_at - started,
+        run_time: loaded_at.elapsed(),
     })
 }
 

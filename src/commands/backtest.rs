@@ -149,10 +149,15 @@ fn single(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
         progress.finish();
     }
     let run = result?;
+    let bars = run.report.bars;
+    let run_seconds = run.run_time.as_secs_f64();
     tracing::info!(
-        bars = run.report.bars,
+        bars,
         trades = run.report.trades,
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        load_ms = run.load_time.as_secs_f64() * 1e3,
+        run_ms = run_seconds * 1e3,
+        bars_per_second = (bars as f64 / run_seconds.max(1e-9)).round(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
         "backtest finished"
     );
 

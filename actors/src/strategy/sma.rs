@@ -15,8 +15,10 @@ const EQUAL_WITHIN: f64 = 1e-12;
 
 /// SMA crossover over closes, with rolling sums so each bar costs O(1).
 ///
-/// A crossing needs the averages to have been on the other side first, so the first bar with
-/// both averages gives no signal. Bars where the averages are equal keep the previous side.
+/// A crossing needs the fast average strictly on one side of the slow one on the previous bar and
+/// strictly on the other side on this bar, as `crossover` of the `backtesting` Python package
+/// defines it. So the first bar with both averages gives no signal, and a bar where the
+/// averages are equal interrupts a crossing: below, equal, above gives no signal.
 #[derive(Clone, Debug)]
 pub struct SmaCross {
     fast: usize,
@@ -28,8 +30,8 @@ pub struct SmaCross {
     seen: u64,
     fast_sum: f64,
     slow_sum: f64,
-    /// Whether the fast average was last above (`1`) or below (`-1`) the slow one; `0` before
-    /// they first differ.
+    /// Whether the fast average was above (`1`), below (`-1`) or equal to (`0`) the slow one on
+    /// the previous bar; `0` before both averages exist.
     last_side: i8,
 }
 
@@ -128,7 +130,7 @@ impl Strategy for SmaCross {
         } else if difference < -tolerance {
             -1
         } else {
-            return Signal::Hold;
+            0
         };
 
         let previous = std::mem::replace(&mut self.last_side, side);
@@ -184,18 +186,21 @@ mod tests {
     #[test]
     fn crossings_on_hand_made_series() {
         // fast 2, slow 3. Averages (fast, slow) from bar 2 on: (10, 10), (11.5, 11), (10, 10),
-        // (5.5, 8), (4, 5), (7, 6), (10, 8).
+        // (5.5, 8), (4, 5), (7, 6), (10, 8). The equal bar 4 interrupts the cross down.
         let closes = [10.0, 10.0, 10.0, 13.0, 7.0, 4.0, 4.0, 10.0, 10.0];
+        let mut strategy = SmaCross::new(2, 3).unwrap();
+        let mut expected = [Signal::Hold; 9];
+        expected[7] = Signal::GoLong;
+        assert_eq!(signals(&mut strategy, &closes), expected);
+
+        // Averages from bar 2 on: (13, 12), (11.5, 11.67), (7.5, 9.67).
+        let closes = [10.0, 12.0, 14.0, 9.0, 6.0];
         let mut strategy = SmaCross::new(2, 3).unwrap();
         let expected = [
             Signal::Hold,
             Signal::Hold,
             Signal::Hold,
-            Signal::Hold,
-            Signal::Hold,
             Signal::GoShort,
-            Signal::Hold,
-            Signal::GoLong,
             Signal::Hold,
         ];
         assert_eq!(signals(&mut strategy, &closes), expected);
@@ -241,8 +246,7 @@ mod tests {
             } else if fast_mean - slow_mean < -tolerance {
                 -1
             } else {
-                out.push(Signal::Hold);
-                continue;
+                0
             };
             out.push(match (last_side, side) {
                 (-1, 1) => Signal::GoLong,
