@@ -249,13 +249,45 @@ impl KlineParser {
     ) -> Result<(), KlineCsvError> {
         // Rows are longer than 64 bytes unless most columns are empty, so this rarely regrows.
         out.reserve(input.len() / 64);
-        let input = input.strip_prefix(UTF8_BOM).unwrap_or(input);
-        for line in input.split(|&byte| byte == b'\n') {
+        let mut rest = input.strip_prefix(UTF8_BOM).unwrap_or(input);
+        loop {
+            if let Some((candle, used)) = self.common_row(rest) {
+                out.push(candle);
+                rest = &rest[used..];
+                continue;
+            }
+            let (line, next) = match rest.iter().position(|&byte| byte == b'\n') {
+                Some(end) => (&rest[..end], Some(&rest[end + 1..])),
+                None => (rest, None),
+            };
             if let Some(candle) = self.parse_line(line)? {
                 out.push(candle);
             }
+            match next {
+                Some(next) => rest = next,
+                None => return Ok(()),
+            }
         }
-        Ok(())
+    }
+
+    /// Takes the next row through the single-pass reader when it has the common form and
+    /// opens after the previous row; the header and every other case go to
+    /// [`KlineParser::parse_line`], so results and errors are the same either way.
+    fn common_row(&mut self, input: &[u8]) -> Option<(Candle, usize)> {
+        if !self.started {
+            return None;
+        }
+        let (candle, used) = number::common_row(input)?;
+        if self
+            .previous_open_time_ms
+            .is_some_and(|previous| candle.open_time_ms <= previous)
+        {
+            return None;
+        }
+        self.line += 1;
+        self.previous_open_time_ms = Some(candle.open_time_ms);
+        self.first_row_line.get_or_insert(self.line);
+        Some((candle, used))
     }
 
     /// Reads `reader` to its end and appends its candles to `out`.

@@ -127,3 +127,115 @@ mod tests {
         }
     }
 }
+
+/// Reads one row of the kline layout in a single pass, when it has the common form: plain
+/// integers and decimals, empty or plain optional columns, no spaces, times in milliseconds,
+/// and prices in order. Returns the candle and the bytes used, its line end included; anything
+/// else returns `None`, and the caller parses the line field by field instead, which also
+/// words the error.
+pub(super) fn common_row(input: &[u8]) -> Option<(super::Candle, usize)> {
+    let mut cursor = Cursor { input, at: 0 };
+    let open_time_ms = cursor.integer()?;
+    let open = cursor.decimal()?;
+    let high = cursor.decimal()?;
+    let low = cursor.decimal()?;
+    let close = cursor.decimal()?;
+    let volume = cursor.decimal()?;
+    let close_time_ms = cursor.integer()?;
+    for optional in 0..4 {
+        if cursor.peek() == Some(b',') {
+            cursor.at += 1;
+        } else if optional == 1 {
+            cursor.integer()?;
+        } else {
+            cursor.decimal()?;
+        }
+    }
+    let used = cursor.line_end()?;
+
+    let times_valid = open_time_ms <= super::MAX_TIME_MS
+        && close_time_ms <= super::MAX_TIME_MS
+        && close_time_ms >= open_time_ms;
+    let prices_valid =
+        low > 0.0 && high >= low && high >= open && high >= close && low <= open && low <= close;
+    let candle = super::Candle {
+        open_time_ms,
+        open,
+        high,
+        low,
+        close,
+        volume,
+    };
+    (times_valid && prices_valid).then_some((candle, used))
+}
+
+/// A position in the input, reading comma-terminated fields.
+struct Cursor<'a> {
+    input: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.at).copied()
+    }
+
+    /// Reads digits up to and including the next comma.
+    fn integer(&mut self) -> Option<i64> {
+        let start = self.at;
+        let mut value: i64 = 0;
+        while let Some(&byte) = self.input.get(self.at) {
+            self.at += 1;
+            match byte {
+                b'0'..=b'9' => {
+                    value = value.checked_mul(10)?.checked_add(i64::from(byte - b'0'))?
+                }
+                b',' if self.at - 1 > start => return Some(value),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Reads `digits[.digits]` up to and including the next comma, with the rules of
+    /// [`plain_decimal`].
+    fn decimal(&mut self) -> Option<f64> {
+        let mut mantissa: u64 = 0;
+        let mut digits = 0;
+        let mut places: Option<usize> = None;
+        while let Some(&byte) = self.input.get(self.at) {
+            self.at += 1;
+            match byte {
+                b'0'..=b'9' => {
+                    mantissa = mantissa
+                        .checked_mul(10)?
+                        .checked_add(u64::from(byte - b'0'))?;
+                    digits += 1;
+                    if let Some(count) = places.as_mut() {
+                        *count += 1;
+                    }
+                }
+                b'.' if places.is_none() => places = Some(0),
+                b',' => {
+                    let places = places.unwrap_or(0);
+                    let exact = digits > 0 && mantissa < EXACT_INTEGERS;
+                    let fits = places < POWERS_OF_TEN.len();
+                    return (exact && fits).then(|| mantissa as f64 / POWERS_OF_TEN[places]);
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Skips the last column (which the parser ignores) to the end of the line, and returns
+    /// the bytes used with the line end. A comma there means a 13th column.
+    fn line_end(&mut self) -> Option<usize> {
+        let rest = &self.input[self.at..];
+        match rest.iter().position(|&byte| byte == b'\n' || byte == b',') {
+            Some(index) if rest[index] == b'\n' => Some(self.at + index + 1),
+            Some(_) => None,
+            None => Some(self.input.len()),
+        }
+    }
+}

@@ -256,3 +256,62 @@ fn real_kline_files_parse_completely() {
         assert!(steps_are_5m, "{relative}");
     }
 }
+
+/// Parses line by line through `parse_line` alone, which the single-pass reader must match.
+fn parse_field_by_field(text: &str) -> Result<Vec<Candle>, KlineCsvError> {
+    let mut parser = KlineParser::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut candles = Vec::new();
+    for line in text.as_bytes().split(|&byte| byte == b'\n') {
+        if let Some(candle) = parser.parse_line(line)? {
+            candles.push(candle);
+        }
+    }
+    Ok(candles)
+}
+
+#[test]
+fn single_pass_reader_matches_field_by_field_parsing() {
+    let micro = "1735689600000000,93576.00,93610.93,93537.50,93610.93,8.21827,1735689899999999,\
+                 768978.3,1247,4.3,402600.1,0";
+    let spaced = ROW_2.replace(",117090.6,", ", 117090.6,");
+    let signed = ROW_2.replace(",178.95,", ",+178.95,");
+    let texts = [
+        format!("{HEADER}\n{ROW_1}\n{ROW_2}\n"),
+        format!("{ROW_1}\r\n{ROW_2}"),
+        format!("\u{feff}{HEADER}\r\n\n{ROW_1}\n\n"),
+        format!("{HEADER}\n{SPOT_ROW}\n"),
+        format!("{micro}\n"),
+        format!("{ROW_1}\n{spaced}\n{signed}\n"),
+        format!("{ROW_1}\n{ROW_1}\n"),
+        format!("{ROW_1},extra\n"),
+        format!("{ROW_1}\n{}\n", ROW_2.replace("117090.6", "117000.0")),
+        format!("{ROW_1}\n{}\n", ROW_2.replace(",178.95,", ",,")),
+        format!(
+            "{ROW_1}\n{}",
+            ROW_2.replacen(",,,,,0", ",1.5,7,2.5,3.5,0", 1)
+        ),
+        format!("{ROW_1}\n{}", ROW_2.replacen(",,,,,0", ",,7.5,,,0", 1)),
+        String::new(),
+    ];
+    for text in &texts {
+        let single_pass = parse(text).map_err(|err| err.to_string());
+        let by_field = parse_field_by_field(text).map_err(|err| err.to_string());
+        assert_eq!(single_pass, by_field, "{text:?}");
+    }
+}
+
+#[test]
+fn single_pass_reader_matches_on_real_files() {
+    for relative in [
+        "data/market/binance_um_BTCUSDT_5m_2025-09-19_2025-10-27.csv",
+        "data/market/binance_spot_BTCUSDT_5m_2024-08.csv",
+    ] {
+        let Some(text) = keyward_testkit::read_shared(relative) else {
+            return;
+        };
+        let single_pass = parse(&text).unwrap();
+        let by_field = parse_field_by_field(&text).unwrap();
+        assert_eq!(single_pass, by_field, "{relative}");
+    }
+}
