@@ -2,14 +2,13 @@
 //! and simulated exchange on one core, parsing excluded), and CSV parsing apart.
 //!
 //! The bars are the real Binance BTCUSDT 5-minute file from the shared market data, repeated
-//! with shifted times until there are a million; without that file the bench uses a random walk
-//! of the same length and says so. Run with `cargo bench --bench backtest`; the figures are in
+//! with shifted times until there are a million. Without that file the bench prints a note and
+//! uses a random walk of the same length. Run with `cargo bench --bench backtest`; the figures are in
 //! docs/benchmarks.md.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use keyward_actors::backtest::{
     BacktestConfig, DiscardVerdicts, MarketData, RunOptions, load_candles, run,
@@ -17,6 +16,11 @@ use keyward_actors::backtest::{
 use keyward_actors::strategy::SmaCross;
 use keyward_events::market::{Candle, parse_klines};
 use keyward_risk::RiskGate;
+
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
+use cpu_time::ThreadCpuTime;
 
 const BARS: usize = 1_000_000;
 const REAL_FILE: &str = "data/market/binance_um_BTCUSDT_5m_2025-09-19_2025-10-27.csv";
@@ -73,48 +77,6 @@ fn random_walk_csv(count: usize) -> String {
         ));
     }
     text
-}
-
-/// CPU time of the measuring thread. The machine the figures come from is shared, so wall time
-/// includes waiting for a core; the thread's CPU time counts only the work of the one core the
-/// backtest runs on.
-struct ThreadCpuTime;
-
-static WALL_TIME: WallTime = WallTime;
-
-fn thread_cpu_time() -> Duration {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
-    Duration::new(u64::try_from(now.tv_sec).unwrap_or(0), nanos)
-}
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = Duration;
-    type Value = Duration;
-
-    fn start(&self) -> Duration {
-        thread_cpu_time()
-    }
-
-    fn end(&self, started: Duration) -> Duration {
-        thread_cpu_time().saturating_sub(started)
-    }
-
-    fn add(&self, first: &Duration, second: &Duration) -> Duration {
-        *first + *second
-    }
-
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-
-    fn to_f64(&self, value: &Duration) -> f64 {
-        value.as_nanos() as f64
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        WALL_TIME.formatter()
-    }
 }
 
 fn run_sma(candles: &[Candle], fast: usize, slow: usize, long_only: bool) -> f64 {

@@ -7,11 +7,17 @@ use std::hint::black_box;
 use std::str::FromStr;
 
 use chrono::DateTime;
+use criterion::measurement::Measurement;
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyward_events::bot::{BotMode, OrderIntent, OrderKind, Side};
 use keyward_risk::{RiskConfig, RiskContext, RiskGate};
 use rust_decimal::Decimal;
 use uuid::Uuid;
+
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
+use cpu_time::ThreadCpuTime;
 
 fn dec(text: &str) -> Decimal {
     Decimal::from_str(text).expect("decimal literal")
@@ -42,7 +48,9 @@ fn context() -> RiskContext {
     }
 }
 
-fn gate_benches(c: &mut Criterion) {
+/// Runs the gate benches under one measurement: wall time, or the thread's CPU time, which
+/// leaves out the time the shared machine gives to other processes.
+fn gate_benches<M: Measurement + 'static>(c: &mut Criterion<M>, group: &str) {
     let gate = RiskGate::new(RiskConfig::default()).expect("default config is valid");
     let context = context();
     assert!(gate.evaluate(entry(), &context).is_approved());
@@ -50,16 +58,29 @@ fn gate_benches(c: &mut Criterion) {
     // Each iteration clones the intent (one short string) because the gate takes it by value,
     // as a bot hands over each new intent.
     let intent = entry();
-    c.bench_function("risk_gate/evaluate", |b| {
+    c.bench_function(&format!("{group}/evaluate"), |b| {
         b.iter(|| {
             let evaluation = gate.evaluate(black_box(intent.clone()), black_box(&context));
             evaluation.is_approved()
         })
     });
-    c.bench_function("risk_gate/evaluate_and_write_event", |b| {
+    c.bench_function(&format!("{group}/evaluate_and_write_event"), |b| {
         b.iter(|| gate.check(black_box(intent.clone()), black_box(&context)))
     });
 }
 
-criterion_group!(benches, gate_benches);
-criterion_main!(benches);
+fn wall_time(c: &mut Criterion) {
+    gate_benches(c, "risk_gate");
+}
+
+fn cpu_time(c: &mut Criterion<ThreadCpuTime>) {
+    gate_benches(c, "risk_gate_cpu");
+}
+
+criterion_group!(wall, wall_time);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = cpu_time
+}
+criterion_main!(wall, cpu);

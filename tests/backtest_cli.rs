@@ -249,7 +249,7 @@ fn plot_writes_equity_svg() {
 }
 
 #[test]
-fn no_progress_bar_when_stderr_is_not_a_terminal() {
+fn progress_bar_absent_off_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("klines.csv");
     write_csv(&file, &kline_rows(0, 200));

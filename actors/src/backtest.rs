@@ -1,7 +1,7 @@
 //! Backtest driver: runs a bot's strategy, risk gate and order handling over historical
 //! candles on a simulated clock, against the [`SimulatedExchange`].
 //!
-//! Each bar goes through the steps a live bot sees, in this order:
+//! Each bar goes through the steps a live bot goes through, in this order:
 //!
 //! 1. Market orders approved on the previous bar fill at this bar's open, and the
 //!    [`OrderHandler`] protects each filled entry with a reduce-only stop (and a take-profit
@@ -360,7 +360,7 @@ pub struct FileRun {
     pub run_time: std::time::Duration,
 }
 
-/// Why a run over files failed.
+/// Error of a run over files.
 #[derive(Debug, thiserror::Error)]
 pub enum FileRunError {
     #[error(transparent)]
@@ -532,7 +532,7 @@ impl<'a, V: VerdictSink> Driver<'a, V> {
         self.fills.clear();
     }
 
-    /// Charges the funding events from this bar's open up to the next bar's open; the last bar
+    /// Charges the funding events from this bar's open up to the next bar's open. The last bar
     /// takes those within one bar interval of its open.
     fn charge_funding(&mut self, candle: &Candle, next_open_ms: Option<i64>) {
         let Some(next) = self.funding.first() else {
@@ -581,6 +581,7 @@ impl<'a, V: VerdictSink> Driver<'a, V> {
         if position == 0.0 {
             return;
         }
+
         let price = match self.final_fill {
             FinalFill::LastClose => last.close,
             FinalFill::LastOpen => last.open,
@@ -595,6 +596,7 @@ impl<'a, V: VerdictSink> Driver<'a, V> {
             ids,
             &mut self.evaluations,
         );
+
         for evaluation in &self.evaluations {
             self.sink.record(evaluation);
             self.risk_checks += 1;

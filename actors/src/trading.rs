@@ -23,7 +23,7 @@ use crate::strategy::{PositionSide, Signal};
 
 const MINUTE_MS: i64 = 60_000;
 
-/// The account as the bot sees it when it decides, in the quote currency.
+/// The account state the bot decides on, in the quote currency.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AccountView {
     /// Wallet balance plus unrealized PnL.

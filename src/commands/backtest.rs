@@ -317,7 +317,7 @@ fn read_risk(path: &Path) -> anyhow::Result<RiskConfig> {
     Ok(risk)
 }
 
-/// The default limits widened to let the flags' entries through, with daily loss and
+/// Derives the default limits widened to let the flags' entries through, with daily loss and
 /// drawdown limits that never stop a run.
 fn derived_risk(args: &BacktestArgs) -> anyhow::Result<RiskConfig> {
     let stop = args.stop_loss_pct.unwrap_or(2.0);

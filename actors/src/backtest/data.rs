@@ -9,7 +9,7 @@ use keyward_events::market::{
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-/// Why candles could not be loaded.
+/// Error of loading candles or funding rates.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("failed to read {path}: {source}")]
@@ -46,7 +46,7 @@ pub struct LoadedCandles {
 /// Loads a kline CSV file, or every `*.csv` of a folder in name order as one series.
 ///
 /// # Errors
-/// Fails when a file cannot be read or parsed (naming the file and line) or holds no candles.
+/// Fails when a file cannot be read or parsed (naming the file and line) or has no candles.
 pub fn load_candles(data: &Path) -> Result<LoadedCandles, DataError> {
     let files = if data.is_dir() {
         csv_files(data)?
@@ -212,7 +212,7 @@ mod tests {
     const HEADER: &str = "open_time,open,high,low,close,volume,close_time,quote_volume,count,\
                           taker_buy_volume,taker_buy_quote_volume,ignore";
 
-    /// A file of `rows` 5-minute candles, large enough to be parsed in parts from 14,000 rows.
+    /// Builds a file of `rows` 5-minute candles; from 14,000 rows it is parsed in parts.
     fn kline_file(rows: usize) -> String {
         let mut text = format!("{HEADER}\r\n");
         for index in 0..rows {

@@ -165,8 +165,8 @@ impl EquityStats {
         (deviation > 0.0).then(|| mean / deviation * self.periods_per_year().sqrt())
     }
 
-    /// Annualized Sortino ratio: the mean daily return over the downside deviation (the root
-    /// mean square of the negative returns over all days); `None` without a losing day.
+    /// Annualized Sortino ratio: the mean daily return over the downside deviation, which is the
+    /// root mean square of the negative returns over all days. `None` without a losing day.
     pub(super) fn sortino(&self) -> Option<f64> {
         let returns = self.all_returns();
         if returns.count < 2 {

@@ -61,7 +61,8 @@ impl BacktestReport {
 /// Returns the hex SHA-256 of `trades` serialized as a JSON array.
 pub fn trade_list_hash(trades: &[Trade]) -> String {
     let mut hasher = Sha256::new();
-    // Serializing plain structs into a hasher cannot fail.
+    // The writer never fails and the trades hold no maps with non-string keys, so serializing
+    // cannot fail.
     let _ = serde_json::to_writer(HashWriter(&mut hasher), trades);
     hex::encode(hasher.finalize())
 }
@@ -79,7 +80,7 @@ impl std::io::Write for HashWriter<'_> {
     }
 }
 
-/// What the driver hands over at the end of a run.
+/// Totals the driver hands over at the end of a run.
 pub(super) struct Totals {
     pub bars: u64,
     pub trade_list: Vec<Trade>,

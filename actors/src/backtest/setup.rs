@@ -55,7 +55,7 @@ pub struct PreparedRun {
     pub config: BacktestConfig,
 }
 
-/// Why a run could not be prepared.
+/// Error of preparing a run.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SetupError {
     #[error(transparent)]

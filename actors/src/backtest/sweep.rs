@@ -56,8 +56,8 @@ impl RankBy {
     }
 }
 
-/// One run of a sweep. Its report keeps the summary but not the trade list, which a sweep of
-/// thousands of runs could not hold in memory; `trade_list_hash` identifies it instead.
+/// One run of a sweep. Its report keeps the summary but not the trade list, because a sweep of
+/// thousands of runs could not hold them all in memory. `trade_list_hash` identifies it instead.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepResult {
     pub fast: usize,

@@ -313,8 +313,8 @@ fn long_only_never_shorts() {
 fn verdicts_carry_backtest_mode_and_bar_time() {
     let outcome = run_with(&reversal_bars(), &BacktestConfig::default());
     let checks = &outcome.risk_checks;
-    // Entry on bar 2 and its stop at bar 3's open; close and entry on bar 5 and the new stop at
-    // bar 6's open; the final close on bar 7.
+    // The entry on bar 2, its stop at bar 3's open, the close and the new entry on bar 5, the
+    // new stop at bar 6's open, and the final close on bar 7.
     let times: Vec<_> = checks.iter().map(|check| check.checked_at).collect();
     assert_eq!(
         times,
@@ -506,7 +506,8 @@ fn report_metrics_are_consistent() {
         "{}",
         report.exposure
     );
-    assert!(report.sharpe.is_some() && report.sortino.is_some());
+    assert!(report.sharpe.is_some(), "sharpe");
+    assert!(report.sortino.is_some(), "sortino");
     assert_eq!(report.trade_list_hash().len(), 64);
 }
 

@@ -8,7 +8,8 @@
 //! - A market order fills at the open of the bar after the one it was submitted in, plus
 //!   slippage against the order's side, and pays the taker fee.
 //! - A stop market order fills inside the first bar whose range reaches its stop price, at the
-//!   stop price, or at the open when the bar opens beyond it; plus slippage, taker fee.
+//!   stop price, or at the open when the bar opens beyond it. It pays slippage and the taker
+//!   fee.
 //! - A limit order fills inside the first bar whose range reaches its limit price, at the limit
 //!   price, or at the open when the bar opens beyond it; no slippage, maker fee.
 //! - A bar's path between its open, high and low is unknown, so when one bar crosses both a

@@ -1,4 +1,4 @@
-//! How a bot sizes and protects its orders, read from its strategy parameters and risk
+//! Sizing and protection settings of a bot's orders, read from its strategy parameters and risk
 //! configuration, and the hash that identifies a configuration.
 
 use keyward_events::bot::{Side, StrategySpec};

@@ -65,10 +65,10 @@ impl IntentIds {
 /// room to spare.
 const FAST_CONVERSION_BELOW: f64 = 1e10;
 
-/// Converts a simulated amount for the gate, with at most 8 decimal places: the fewest places
-/// that represent the value to within a few units in the last place of the f64 (so `117043.4`
-/// stays `117043.4`), or the value rounded to 8 places. NaN, infinities and out-of-range values
-/// become zero, which the gate rejects as a quantity or treats as no equity.
+/// Converts a simulated amount for the gate, with at most 8 decimal places. It takes the fewest
+/// places that represent the value to within a few units in the last place of the f64, so
+/// `117043.4` stays `117043.4`, and otherwise rounds to 8 places. NaN, infinities and
+/// out-of-range values become zero, which the gate rejects as a quantity or treats as no equity.
 ///
 /// `Decimal::from_f64` gives the same digits for short decimals but costs several times more,
 /// and a backtest converts on every signal and fill.

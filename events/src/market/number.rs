@@ -130,9 +130,9 @@ mod tests {
 
 /// Reads one row of the kline layout in a single pass, when it has the common form: plain
 /// integers and decimals, empty or plain optional columns, no spaces, times in milliseconds,
-/// and prices in order. Returns the candle and the bytes used, its line end included; anything
-/// else returns `None`, and the caller parses the line field by field instead, which also
-/// words the error.
+/// and prices in order. Returns the candle and the bytes used, its line end included. Anything
+/// else returns `None`, so the caller parses the line field by field, which also words the
+/// error.
 pub(super) fn common_row(input: &[u8]) -> Option<(super::Candle, usize)> {
     let mut cursor = Cursor { input, at: 0 };
     let open_time_ms = cursor.integer()?;

@@ -1,5 +1,5 @@
-//! What `keyward backtest` prints: a readable summary or one JSON object for a run, and a
-//! ranked table or JSON for a sweep; and the mapping of errors to the flags behind them.
+//! Output of `keyward backtest`: a readable summary or one JSON object for a run, and a ranked
+//! table or JSON for a sweep. It also maps errors to the flags behind them.
 
 use keyward_actors::backtest::{
     BacktestError, BacktestReport, FileRun, FileRunError, RunSpec, SetupError, SweepResult,

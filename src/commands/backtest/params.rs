@@ -47,7 +47,7 @@ impl FromStr for WindowParam {
 }
 
 impl WindowParam {
-    /// Whether this parameter asks for a sweep.
+    /// Whether this parameter is a range, which runs a sweep.
     pub fn is_range(self) -> bool {
         matches!(self, Self::Range { .. })
     }

@@ -18,7 +18,7 @@ const DRAWDOWN_BOTTOM: f64 = 500.0;
 /// each column, so that no peak or trough is lost.
 const MAX_COLUMNS: usize = 1_000;
 
-/// What the picture shows besides the curve.
+/// Labels of the picture besides the curve.
 pub struct PlotLabels<'a> {
     pub title: &'a str,
     pub first_bar: DateTime<Utc>,
@@ -219,7 +219,8 @@ mod tests {
         assert_eq!(svg.matches("<polygon").count(), 1);
         assert!(svg.contains("sma 10/30 &lt;test&gt;"));
         assert!(svg.contains("-25.00%"), "deepest drawdown label");
-        assert!(svg.contains("120.00") && svg.contains("90.00"));
+        assert!(svg.contains("120.00"), "highest equity label");
+        assert!(svg.contains("90.00"), "lowest equity label");
     }
 
     #[test]
