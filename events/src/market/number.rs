@@ -59,75 +59,6 @@ pub(super) fn plain_integer(field: &[u8]) -> Option<i64> {
     Some(value)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimals_match_the_standard_parser() {
-        let cases = [
-            "117043.4",
-            "0.085497",
-            "64628.01000000",
-            "1",
-            "0",
-            "0.0",
-            "360.735",
-            ".5",
-            "5.",
-            "0.00000231",
-            "9007199254740991",
-            "123456789.123456",
-            "0.1",
-            "0.2",
-            "0.3",
-            "99999.99999999",
-        ];
-        for text in cases {
-            let expected: f64 = text.parse().unwrap();
-            assert_eq!(plain_decimal(text.as_bytes()), Some(expected), "{text}");
-        }
-    }
-
-    #[test]
-    fn decimal_fast_path_declines_other_forms() {
-        let cases = [
-            "",
-            ".",
-            "-1",
-            "+1",
-            "1e5",
-            "1..2",
-            " 1",
-            "NaN",
-            "inf",
-            "9007199254740993",
-            "1.00000000000000000000001",
-        ];
-        for text in cases {
-            assert_eq!(plain_decimal(text.as_bytes()), None, "{text}");
-        }
-    }
-
-    #[test]
-    fn decimals_agree_on_a_sweep_of_prices() {
-        for cents in (0..2_000_000_u64).step_by(7) {
-            let text = format!("{}.{:02}", cents / 100 + 60_000, cents % 100);
-            let expected: f64 = text.parse().unwrap();
-            assert_eq!(plain_decimal(text.as_bytes()), Some(expected), "{text}");
-        }
-    }
-
-    #[test]
-    fn integers_parse_digits_only() {
-        assert_eq!(plain_integer(b"1758240000000"), Some(1_758_240_000_000));
-        assert_eq!(plain_integer(b"0"), Some(0));
-        for text in ["", "-1", "+1", "1.5", "1_0", "1234567890123456789"] {
-            assert_eq!(plain_integer(text.as_bytes()), None, "{text}");
-        }
-    }
-}
-
 /// Reads one row of the kline layout in a single pass, when it has the common form: plain
 /// integers and decimals, empty or plain optional columns, no spaces, times in milliseconds,
 /// and prices in order. Returns the candle and the bytes used, its line end included. Anything
@@ -236,6 +167,75 @@ impl Cursor<'_> {
             Some(index) if rest[index] == b'\n' => Some(self.at + index + 1),
             Some(_) => None,
             None => Some(self.input.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_match_the_standard_parser() {
+        let cases = [
+            "117043.4",
+            "0.085497",
+            "64628.01000000",
+            "1",
+            "0",
+            "0.0",
+            "360.735",
+            ".5",
+            "5.",
+            "0.00000231",
+            "9007199254740991",
+            "123456789.123456",
+            "0.1",
+            "0.2",
+            "0.3",
+            "99999.99999999",
+        ];
+        for text in cases {
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(plain_decimal(text.as_bytes()), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn decimal_fast_path_declines_other_forms() {
+        let cases = [
+            "",
+            ".",
+            "-1",
+            "+1",
+            "1e5",
+            "1..2",
+            " 1",
+            "NaN",
+            "inf",
+            "9007199254740993",
+            "1.00000000000000000000001",
+        ];
+        for text in cases {
+            assert_eq!(plain_decimal(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn decimals_agree_on_a_sweep_of_prices() {
+        for cents in (0..2_000_000_u64).step_by(7) {
+            let text = format!("{}.{:02}", cents / 100 + 60_000, cents % 100);
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(plain_decimal(text.as_bytes()), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn integers_parse_digits_only() {
+        assert_eq!(plain_integer(b"1758240000000"), Some(1_758_240_000_000));
+        assert_eq!(plain_integer(b"0"), Some(0));
+        for text in ["", "-1", "+1", "1.5", "1_0", "1234567890123456789"] {
+            assert_eq!(plain_integer(text.as_bytes()), None, "{text}");
         }
     }
 }
