@@ -111,19 +111,19 @@ pub(crate) fn check_account(
         OrderType::StopMarket => order.stop_price.unwrap_or(market_price),
     };
     let leverage = account.leverage_of(&order.symbol);
-    let max_notional = spec.max_notional(leverage);
-    if notional_after(position, order.side, order.quantity, price) > max_notional {
-        return Err(EngineError::ExceedsLeverageBracket {
-            leverage,
-            max_notional,
-        });
-    }
     let required = order.quantity * price / Decimal::from(leverage);
     let available = account.balance(prices).available_balance;
     if required > available {
         return Err(EngineError::InsufficientMargin {
             required,
             available,
+        });
+    }
+    let max_notional = spec.max_notional(leverage);
+    if notional_after(position, order.side, order.quantity, price) > max_notional {
+        return Err(EngineError::ExceedsLeverageBracket {
+            leverage,
+            max_notional,
         });
     }
     Ok(())
