@@ -139,6 +139,11 @@ impl RateBudget {
     }
 }
 
+/// Names the budget of one host: its host name (`binance`) and base URL.
+pub fn budget_key(host_name: &str, base_url: &str) -> String {
+    format!("{host_name} {base_url}")
+}
+
 /// Returns the process-wide budget named `key` (an exchange and its base URL), creating it
 /// with `make` on first use. Clients built separately for the same host share it.
 pub fn shared_budget(key: &str, make: impl FnOnce() -> RateBudget) -> Arc<RateBudget> {

@@ -270,28 +270,36 @@ async fn exchange_layer(
         tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
     }
     let is_order = dialect.is_order_placement(request.method(), &path);
-    let fault = state.faults().draw(is_order);
-    if let Some(kind) = fault {
-        tracing::debug!(path = %path, fault = ?kind, "injecting fault");
+    let draw = state.faults().draw(is_order);
+    if draw.fault.is_some() || draw.delayed_visibility {
+        tracing::debug!(
+            path = %path,
+            fault = ?draw.fault,
+            delayed = draw.delayed_visibility,
+            "injecting fault"
+        );
     }
-    let mut response = match fault {
-        None => next.run(request).await,
+    let delay_ms = if draw.delayed_visibility {
+        config.visibility_delay_ms
+    } else {
+        0
+    };
+    let handled = with_visibility_delay(delay_ms, next.run(request));
+    let mut response = match draw.fault {
+        None => handled.await,
         Some(FaultKind::Timeout) => {
             tokio::time::sleep(Duration::from_millis(config.stall_ms)).await;
             dropped_connection()
         }
         Some(FaultKind::DroppedResponse) => {
-            let _ = next.run(request).await;
+            let _ = handled.await;
             dropped_connection()
         }
         Some(FaultKind::UnknownStatus) => {
             if state.faults().coin() {
-                let _ = next.run(request).await;
+                let _ = handled.await;
             }
             dialect.fault_response(FaultKind::UnknownStatus, None)
-        }
-        Some(FaultKind::DelayedVisibility) => {
-            with_visibility_delay(config.visibility_delay_ms, next.run(request)).await
         }
         Some(kind) => dialect.fault_response(kind, config.retry_after_s),
     };

@@ -23,7 +23,7 @@ use crate::domain::Instrument;
 use crate::error::AdapterError;
 use crate::hosts::{BINANCE, BINANCE_SPOT, BINANCE_WS, ExchangeHosts};
 use crate::http::{ReadResponse, numeric_header, send};
-use crate::rate_limit::{RateBudget, shared_budget};
+use crate::rate_limit::{RateBudget, budget_key, shared_budget};
 
 const EXCHANGE: Exchange = Exchange::Binance;
 
@@ -114,7 +114,7 @@ impl BinanceClient {
         let spot_url = hosts.get(BINANCE_SPOT).to_owned();
         let backoff = options.rate_limit_backoff;
         let budget = |name: &str, url: &str, limit: u32| {
-            shared_budget(&format!("{name} {url}"), || {
+            shared_budget(&budget_key(name, url), || {
                 RateBudget::new(limit, Duration::from_secs(60), backoff)
             })
         };
