@@ -1,5 +1,6 @@
 //! The `keyward` command: the service, the exchange emulator, backtests and audit tools.
 
+mod account_args;
 mod commands;
 mod logging;
 mod master_key;

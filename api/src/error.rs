@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub hint: Option<String>,
+    /// Seconds to send in `Retry-After` (429 and 423 answers).
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -31,6 +33,7 @@ impl ApiError {
             code: "invalid_request",
             message: message.into(),
             hint: None,
+            retry_after_secs: None,
         }
     }
 
@@ -41,6 +44,7 @@ impl ApiError {
             code: "not_found",
             message: message.into(),
             hint: None,
+            retry_after_secs: None,
         }
     }
 
@@ -51,7 +55,45 @@ impl ApiError {
             code: "conflict",
             message: message.into(),
             hint: None,
+            retry_after_secs: None,
         }
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::with_code(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::with_code(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 403 `reauth_required`: a sensitive action needs a recent login.
+    pub fn reauth_required(message: impl Into<String>) -> Self {
+        ApiError::with_code(StatusCode::FORBIDDEN, "reauth_required", message)
+    }
+
+    /// 403 `csrf_failed`: a cookie-authenticated change without a valid CSRF token.
+    pub fn csrf_failed(message: impl Into<String>) -> Self {
+        ApiError::with_code(StatusCode::FORBIDDEN, "csrf_failed", message)
+    }
+
+    /// An error with any status and code.
+    pub fn with_code(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            hint: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// Adds a `Retry-After` header.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     /// 500 `internal`; the message is logged, the client sees a generic one.
@@ -62,6 +104,7 @@ impl ApiError {
             code: "internal",
             message: "the server failed to handle the request; see its log".into(),
             hint: None,
+            retry_after_secs: None,
         }
     }
 
@@ -79,7 +122,13 @@ impl IntoResponse for ApiError {
             message: &self.message,
             hint: self.hint.as_deref(),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -2,8 +2,11 @@
 //!
 //! Commands go to the actors and answer with the log position of their last event; reads come
 //! from projections and first wait (bounded) until the projection has reached the caller's
-//! last write, so a client never reads older state than it wrote.
+//! last write, so a client never reads older state than it wrote. Every route but `/healthz`,
+//! registration and login needs a session or API token (see [`auth`]), and sees only its own
+//! account's keys, bots and sessions.
 
+pub mod auth;
 mod error;
 mod routes;
 mod state;

@@ -1,17 +1,25 @@
 //! What every handler shares.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use keyward_actors::account::AccountService;
 use keyward_actors::bot::BotService;
 use keyward_actors::key::KeyService;
 use keyward_eventlog::EventLog;
 use keyward_projections::{Dashboard, ProjectionHandle};
+use uuid::Uuid;
+
+use crate::auth::AuthSettings;
 
 /// How long a read waits for a projection to reach the position it needs.
 pub const READ_WAIT: Duration = Duration::from_secs(2);
+
+/// Sessions whose last write is remembered; past this, the oldest half is forgotten and those
+/// sessions' reads wait only for an explicit `min_position`.
+const MAX_TRACKED_SESSIONS: usize = 100_000;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -19,38 +27,53 @@ pub struct AppState {
     pub log: Arc<dyn EventLog>,
     pub keys: KeyService,
     pub bots: BotService,
+    pub accounts: AccountService,
+    pub auth: Arc<AuthSettings>,
     pub dashboard: Arc<ProjectionHandle<Dashboard>>,
     /// Folder of kline CSVs that server-side backtests may read.
     pub market_data_dir: Option<PathBuf>,
     pub consistency: Arc<ReadConsistency>,
 }
 
-/// Tracks the last position a command wrote, so later reads wait for it.
-///
-/// NOTE: without accounts and sessions there is one writer identity (loopback only), so one
-/// watermark serves every caller; with sessions it becomes per session.
+/// Tracks the last position each session (or API token) wrote, so its later reads wait for
+/// it.
 #[derive(Debug, Default)]
 pub struct ReadConsistency {
-    last_write: AtomicU64,
+    last_write: Mutex<HashMap<Uuid, u64>>,
 }
 
 impl ReadConsistency {
-    /// Records the position of a command's last event.
-    pub fn wrote(&self, position: u64) {
-        self.last_write.fetch_max(position, Ordering::AcqRel);
+    /// Records the position of a command's last event for the session that sent it.
+    pub fn wrote(&self, session_id: Uuid, position: u64) {
+        let mut last = self.last_write.lock().unwrap_or_else(|p| p.into_inner());
+        if last.len() >= MAX_TRACKED_SESSIONS && !last.contains_key(&session_id) {
+            let mut positions: Vec<u64> = last.values().copied().collect();
+            positions.sort_unstable();
+            let median = positions[positions.len() / 2];
+            last.retain(|_, p| *p > median);
+        }
+        let entry = last.entry(session_id).or_default();
+        *entry = (*entry).max(position);
     }
 
-    /// The position reads must reach: the caller's `min_position` or the last write.
-    pub fn required(&self, min_position: Option<u64>) -> u64 {
-        let last = self.last_write.load(Ordering::Acquire);
-        min_position.map_or(last, |p| p.max(last))
+    /// Forgets an ended session.
+    pub fn forget(&self, session_id: Uuid) {
+        let mut last = self.last_write.lock().unwrap_or_else(|p| p.into_inner());
+        last.remove(&session_id);
+    }
+
+    /// The position a session's read must reach: its `min_position` or its last write.
+    pub fn required(&self, session_id: Uuid, min_position: Option<u64>) -> u64 {
+        let last = self.last_write.lock().unwrap_or_else(|p| p.into_inner());
+        let written = last.get(&session_id).copied().unwrap_or(0);
+        min_position.map_or(written, |p| p.max(written))
     }
 }
 
 impl AppState {
-    /// Waits until the dashboard has reached what this read must see.
-    pub async fn dashboard_at(&self, min_position: Option<u64>) {
-        let required = self.consistency.required(min_position);
+    /// Waits until the dashboard has reached what this session's read must see.
+    pub async fn dashboard_at(&self, session_id: Uuid, min_position: Option<u64>) {
+        let required = self.consistency.required(session_id, min_position);
         if !self.dashboard.wait_for(required, READ_WAIT).await {
             tracing::warn!(
                 required,
@@ -58,5 +81,23 @@ impl AppState {
                 "dashboard read is behind"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wait_only_for_their_own_session() {
+        let consistency = ReadConsistency::default();
+        let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+        consistency.wrote(first, 7);
+        consistency.wrote(first, 5);
+        assert_eq!(consistency.required(first, None), 7);
+        assert_eq!(consistency.required(first, Some(9)), 9);
+        assert_eq!(consistency.required(second, None), 0);
+        consistency.forget(first);
+        assert_eq!(consistency.required(first, None), 0);
     }
 }

@@ -75,6 +75,34 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
+    /// The keys of one account.
+    pub fn keys_of(&self, account_id: Uuid) -> impl Iterator<Item = &KeyView> {
+        self.keys
+            .values()
+            .filter(move |view| view.state.account_id == Some(account_id))
+    }
+
+    /// One key, if it belongs to `account_id`.
+    pub fn key_of(&self, account_id: Uuid, key_id: Uuid) -> Option<&KeyView> {
+        self.keys
+            .get(&key_id)
+            .filter(|view| view.state.account_id == Some(account_id))
+    }
+
+    /// The bots of one account.
+    pub fn bots_of(&self, account_id: Uuid) -> impl Iterator<Item = &BotView> {
+        self.bots
+            .values()
+            .filter(move |view| view.account_id == Some(account_id))
+    }
+
+    /// One bot, if it belongs to `account_id`.
+    pub fn bot_of(&self, account_id: Uuid, bot_id: Uuid) -> Option<&BotView> {
+        self.bots
+            .get(&bot_id)
+            .filter(|view| view.account_id == Some(account_id))
+    }
+
     /// Applies one stored event.
     pub fn apply(&mut self, record: &RecordedEvent) {
         self.position = record.position;

@@ -17,6 +17,7 @@ use keyward_projections::ProjectionHandle;
 use keyward_vault::Vault;
 
 use super::emulator::{load_emulator_keys, print_demo_keys};
+use crate::account_args::AccountArgs;
 use crate::master_key::{self, MasterKeyArgs};
 
 /// Timeout of one request to an exchange.
@@ -29,7 +30,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", default_value = "./keyward-data")]
     pub data_dir: PathBuf,
 
-    /// Address of the HTTP API; only loopback addresses are allowed until accounts exist.
+    /// Address of the HTTP API. Beyond loopback, put a TLS-terminating proxy in front.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
@@ -64,18 +65,14 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub master_key: MasterKeyArgs,
+
+    #[command(flatten)]
+    pub accounts: AccountArgs,
 }
 
 /// Runs the service until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    if !args.listen.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {}: until accounts and logins exist, keyward serves only \
-             loopback addresses (127.0.0.1 or ::1); put a reverse proxy with authentication in \
-             front if you need remote access",
-            args.listen
-        );
-    }
+    args.accounts.config()?;
     if let Some(store) = args.event_store.as_deref().filter(|s| *s != "embedded") {
         bail!("unsupported --event-store {store:?}; only `embedded` is available in this build");
     }
@@ -103,6 +100,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hosts.set_from_arg(assignment)?;
     }
 
+    let accounts = args
+        .accounts
+        .start(&args.data_dir, Arc::clone(&log), Arc::clone(&vault))
+        .await?;
     let keys = start_keys(Arc::clone(&log), vault, &hosts).await?;
     let recovered = keys.recover().await?;
     let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
@@ -110,6 +111,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log: Arc::clone(&log),
         keys,
         bots: BotService::new(Arc::clone(&log)),
+        accounts,
+        auth: Arc::new(args.accounts.auth_settings()),
         dashboard,
         market_data_dir: args.market_data_dir.clone(),
         consistency: Arc::new(ReadConsistency::default()),
@@ -119,6 +122,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(address = %local, "listening beyond loopback; serve it only behind a TLS-terminating proxy, since tokens and passwords travel in each request");
+    }
     tracing::info!(address = %local, data_dir = %args.data_dir.display(), keys = recovered, "keyward serving");
     axum::serve(
         listener,

@@ -7,14 +7,15 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use keyward_actors::bot::{BotCommandError, NewBot};
+use keyward_events::Exchange;
 use keyward_events::bot::StrategySpec;
-use keyward_events::{Exchange, Metadata};
 use keyward_risk::RiskConfig;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::input::ReadQuery;
+use crate::auth::Authenticated;
 use crate::{ApiError, AppState};
 
 /// Body of `POST /api/v1/bots`.
@@ -39,12 +40,16 @@ pub struct BacktestRequest {
     data: String,
 }
 
-/// `POST /api/v1/bots`.
+/// `POST /api/v1/bots`: creates a bot in the caller's account, on one of its keys.
 pub async fn create(
     State(state): State<AppState>,
+    auth: Authenticated,
     body: Result<Json<CreateBotRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Json(request) = body?;
+    if let Some(key_id) = request.key_id {
+        require_own_key(&state, &auth, key_id).await?;
+    }
     let exchange: Exchange = request
         .exchange
         .parse()
@@ -57,7 +62,7 @@ pub async fn create(
         )));
     }
     let bot = NewBot {
-        account_id: None,
+        account_id: Some(auth.account_id),
         label: request.label.trim().to_owned(),
         key_id: request.key_id,
         exchange,
@@ -67,40 +72,63 @@ pub async fn create(
     };
     let (bot_id, appended) = state
         .bots
-        .create(bot, Metadata::default())
+        .create(bot, auth.metadata())
         .await
         .map_err(bot_error)?;
-    state.consistency.wrote(appended.last_position);
+    state
+        .consistency
+        .wrote(auth.credential_id(), appended.last_position);
     let body = json!({"bot_id": bot_id, "position": appended.last_position});
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-/// `GET /api/v1/bots`.
+/// Refuses a key that is not the caller's, as not found. Asks the key's actor, not a
+/// projection, because this decides what a bot may trade with.
+async fn require_own_key(
+    state: &AppState,
+    auth: &Authenticated,
+    key_id: Uuid,
+) -> Result<(), ApiError> {
+    let key = state.keys.state(key_id).await.map_err(ApiError::internal)?;
+    match key {
+        Some(key) if key.account_id == Some(auth.account_id) => Ok(()),
+        _ => Err(ApiError::not_found(format!("no key {key_id}"))),
+    }
+}
+
+/// `GET /api/v1/bots`: the caller's bots.
 pub async fn list(
     State(state): State<AppState>,
+    auth: Authenticated,
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    state.dashboard_at(query.min_position).await;
+    state
+        .dashboard_at(auth.credential_id(), query.min_position)
+        .await;
+    let account = auth.account_id;
     let body = state.dashboard.read(|d| {
-        let bots: Vec<_> = d.bots.values().collect();
+        let bots: Vec<_> = d.bots_of(account).collect();
         json!({"bots": bots, "position": d.position})
     });
     Ok(Json(body))
 }
 
-/// `GET /api/v1/bots/{bot_id}`.
+/// `GET /api/v1/bots/{bot_id}`; another account's bot is not found.
 pub async fn get_one(
     State(state): State<AppState>,
+    auth: Authenticated,
     bot_id: Result<Path<Uuid>, PathRejection>,
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(bot_id) = bot_id.map_err(|_| ApiError::not_found("no bot with that id"))?;
     let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    state.dashboard_at(query.min_position).await;
+    state
+        .dashboard_at(auth.credential_id(), query.min_position)
+        .await;
     state
         .dashboard
-        .read(|d| d.bots.get(&bot_id).map(|bot| json!(bot)))
+        .read(|d| d.bot_of(auth.account_id, bot_id).map(|bot| json!(bot)))
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no bot {bot_id}")))
 }
@@ -109,10 +137,12 @@ pub async fn get_one(
 /// server's market data folder and records `BacktestCompleted`.
 pub async fn backtest(
     State(state): State<AppState>,
+    auth: Authenticated,
     bot_id: Result<Path<Uuid>, PathRejection>,
     body: Result<Json<BacktestRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Path(bot_id) = bot_id.map_err(|_| ApiError::not_found("no bot with that id"))?;
+    require_own_bot(&state, &auth, bot_id).await?;
     let Json(request) = body?;
     let Some(folder) = state.market_data_dir.as_deref() else {
         return Err(ApiError::invalid("this server has no market data folder")
@@ -121,12 +151,27 @@ pub async fn backtest(
     let path = market_file(folder, &request.data)?;
     let (completed, appended) = state
         .bots
-        .backtest(bot_id, &path, &request.data, Metadata::default())
+        .backtest(bot_id, &path, &request.data, auth.metadata())
         .await
         .map_err(bot_error)?;
-    state.consistency.wrote(appended.last_position);
+    state
+        .consistency
+        .wrote(auth.credential_id(), appended.last_position);
     let body = json!({"backtest": completed, "position": appended.last_position});
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Refuses a bot that is not the caller's, as not found; reads the bot's stream.
+async fn require_own_bot(
+    state: &AppState,
+    auth: &Authenticated,
+    bot_id: Uuid,
+) -> Result<(), ApiError> {
+    let bot = state.bots.load(bot_id).await.map_err(bot_error)?;
+    match bot {
+        Some(bot) if bot.account_id == Some(auth.account_id) => Ok(()),
+        _ => Err(ApiError::not_found(format!("no bot {bot_id}"))),
+    }
 }
 
 /// Resolves a plain file name inside the market data folder; anything that could leave the

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use keyward_actors::key::{KeyStatus, NewKey};
 use keyward_events::key::RejectionReason;
-use keyward_events::{Exchange, KeyPermissions, Metadata};
+use keyward_events::{Exchange, KeyPermissions};
 use keyward_projections::KeyView;
 use keyward_vault::SecretBytes;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::input::{ReadQuery, SecretInput};
+use crate::auth::Authenticated;
 use crate::{ApiError, AppState};
 
 const MAX_LABEL_CHARS: usize = 100;
@@ -71,19 +72,25 @@ impl From<&KeyView> for KeyResponse {
     }
 }
 
-/// `POST /api/v1/keys`: seals the secret, records `KeyAdded`, and starts the probe.
+/// `POST /api/v1/keys`: seals the secret, records `KeyAdded`, and starts the probe. A
+/// sensitive action: it needs a recent login.
 pub async fn add(
     State(state): State<AppState>,
+    auth: Authenticated,
     body: Result<Json<AddKeyRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    auth.require_recent_login()?;
     let Json(request) = body?;
-    let key = validate(request)?;
+    let mut key = validate(request)?;
+    key.account_id = Some(auth.account_id);
     let (key_id, appended) = state
         .keys
-        .add_key(key, Metadata::default())
+        .add_key(key, auth.metadata())
         .await
         .map_err(ApiError::internal)?;
-    state.consistency.wrote(appended.last_position);
+    state
+        .consistency
+        .wrote(auth.credential_id(), appended.last_position);
     tracing::info!(%key_id, position = appended.last_position, "key added");
     let body = json!({"key_id": key_id, "position": appended.last_position});
     Ok((StatusCode::ACCEPTED, Json(body)))
@@ -148,32 +155,39 @@ fn validate_passphrase(
     }
 }
 
-/// `GET /api/v1/keys/{key_id}`.
+/// `GET /api/v1/keys/{key_id}`; another account's key is not found.
 pub async fn get_one(
     State(state): State<AppState>,
+    auth: Authenticated,
     key_id: Result<Path<Uuid>, PathRejection>,
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<KeyResponse>, ApiError> {
     let Path(key_id) = key_id.map_err(|_| ApiError::not_found("no key with that id"))?;
     let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    state.dashboard_at(query.min_position).await;
+    state
+        .dashboard_at(auth.credential_id(), query.min_position)
+        .await;
     state
         .dashboard
-        .read(|d| d.keys.get(&key_id).map(KeyResponse::from))
+        .read(|d| d.key_of(auth.account_id, key_id).map(KeyResponse::from))
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no key {key_id}")))
 }
 
-/// `GET /api/v1/keys`.
+/// `GET /api/v1/keys`: the caller's keys.
 pub async fn list(
     State(state): State<AppState>,
+    auth: Authenticated,
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    state.dashboard_at(query.min_position).await;
+    state
+        .dashboard_at(auth.credential_id(), query.min_position)
+        .await;
+    let account = auth.account_id;
     let keys: Vec<KeyResponse> = state
         .dashboard
-        .read(|d| d.keys.values().map(KeyResponse::from).collect());
+        .read(|d| d.keys_of(account).map(KeyResponse::from).collect());
     Ok(Json(
         json!({"keys": keys, "position": state.dashboard.position()}),
     ))

@@ -1,12 +1,16 @@
 //! The router.
 
+mod accounts;
 mod bots;
 mod dashboard;
 mod input;
 mod keys;
+mod sessions;
+mod tokens;
+mod two_factor;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -19,6 +23,22 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/v1/accounts", post(accounts::register))
+        .route("/api/v1/account", get(accounts::get_account))
+        .route("/api/v1/account/password", put(accounts::change_password))
+        .route(
+            "/api/v1/sessions",
+            get(sessions::list).post(sessions::login),
+        )
+        .route("/api/v1/sessions/current", delete(sessions::logout))
+        .route("/api/v1/sessions/others", delete(sessions::end_others))
+        .route("/api/v1/sessions/{session_id}", delete(sessions::end_one))
+        .route("/api/v1/reauth", post(sessions::reauthenticate))
+        .route("/api/v1/2fa/enroll", post(two_factor::enroll))
+        .route("/api/v1/2fa/confirm", post(two_factor::confirm))
+        .route("/api/v1/2fa/disable", post(two_factor::disable))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{token_id}", delete(tokens::revoke))
         .route("/api/v1/keys", get(keys::list).post(keys::add))
         .route("/api/v1/keys/{key_id}", get(keys::get_one))
         .route("/api/v1/bots", get(bots::list).post(bots::create))
