@@ -298,6 +298,15 @@ impl AdapterError {
         )
     }
 
+    /// Returns how long the exchange asked to wait before the next request, when it said so
+    /// (`Retry-After` on a rate limit).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AdapterError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Returns a stable snake_case name of the failure, for events and API responses.
     pub fn code(&self) -> &'static str {
         match self {
