@@ -59,12 +59,9 @@ impl RateBudget {
             match wait {
                 None => return,
                 Some(until) => {
-                    tracing::debug!(
-                        weight,
-                        wait_ms =
-                            until.saturating_duration_since(Instant::now()).as_millis() as u64,
-                        "waiting for the request budget"
-                    );
+                    let wait = until.saturating_duration_since(Instant::now());
+                    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    tracing::debug!(weight, wait_ms, "waiting for the request budget");
                     tokio::time::sleep_until(until).await;
                 }
             }
