@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Longest pause after repeated rate-limit answers without `Retry-After`.
+/// Maximum pause after repeated rate-limit responses without `Retry-After`.
 const MAX_BACKOFF: Duration = Duration::from_secs(120);
 
 /// A request budget: `limit` weight per `window`, plus any pause the exchange imposed.
@@ -30,13 +30,14 @@ struct BudgetState {
     window_started: Instant,
     used: u32,
     paused_until: Option<Instant>,
-    /// Rate-limit answers since the last request that was not limited.
+    /// Rate-limit responses since the last request that was not limited.
     strikes: u32,
 }
 
 impl RateBudget {
     /// Creates a budget of `limit` weight per `window`. `min_backoff` is the first pause after
-    /// a rate-limit answer without `Retry-After`; it doubles per repeated answer up to 2 min.
+    /// a rate-limit response without `Retry-After`, and it doubles per repeated response up to
+    /// 2 min.
     pub fn new(limit: u32, window: Duration, min_backoff: Duration) -> Self {
         RateBudget {
             limit: limit.max(1),
@@ -96,7 +97,7 @@ impl RateBudget {
         state.used = state.used.max(used);
     }
 
-    /// Records a successful (not rate-limited) answer, which resets the backoff.
+    /// Records a successful (not rate-limited) response, which resets the backoff.
     pub fn record_success(&self) {
         self.lock().strikes = 0;
     }

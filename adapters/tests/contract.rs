@@ -1,6 +1,6 @@
 //! One scenario run against the emulator in every exchange's dialect: the key probe,
 //! instrument rules, leverage, position mode, an order, a cancellation, and faults. Each
-//! exchange must give the same exchange-neutral answers.
+//! exchange must give the same exchange-neutral results.
 
 mod common;
 

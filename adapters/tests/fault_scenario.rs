@@ -28,7 +28,7 @@ struct BotOutcome {
     failed: Vec<String>,
 }
 
-/// One bot: places its orders one after another, as a bot acting on signals would.
+/// Places one bot's orders one after another, as a bot acting on signals would.
 async fn run_bot(client: Arc<dyn ExchangeClient>, bot: usize) -> BotOutcome {
     let credentials = credentials(BINANCE, &format!("bot-{bot}"));
     let mut outcome = BotOutcome::default();
@@ -139,6 +139,7 @@ async fn thousand_orders_at_twenty_percent_faults_place_none_twice() {
         injected as f64 >= 0.15 * requests_at_least as f64,
         "only {injected} faults injected"
     );
-    assert!(recovered > 0 && resent > 0, "both recovery paths ran");
+    assert!(recovered > 0, "no order was recovered by lookup");
+    assert!(resent > 0, "no order was sent again");
     assert_eq!(stats["engine"]["duplicate_client_order_ids"], 0);
 }

@@ -2,7 +2,7 @@
 //!
 //! Faults are drawn per request, either from a queue of one-shot faults (deterministic, for
 //! tests that need a given failure at a given request) or at random with per-kind rates from a
-//! seeded generator. Each dialect answers an injected failure in its exchange's own shape
+//! seeded generator. Each dialect responds to an injected failure in its exchange's own shape
 //! ([`crate::dialect::Dialect::fault_response`]). Faults that need the engine (an order that
 //! shows in queries only after a delay) travel with the request to the engine.
 
@@ -20,13 +20,13 @@ use serde::{Deserialize, Serialize};
 pub enum FaultKind {
     /// The request stalls for `stall_ms`, is not carried out, and the connection is dropped.
     Timeout,
-    /// An HTTP 5xx answer; the request is not carried out.
+    /// An HTTP 5xx response; the request is not carried out.
     ServerError,
     /// HTTP 429 (or the exchange's rate-limit code); not carried out.
     RateLimited,
     /// HTTP 418, an address ban; not carried out.
     IpBanned,
-    /// An order placement is carried out, then the connection is dropped before the answer.
+    /// An order placement is carried out, then the connection is dropped before the response.
     DroppedResponse,
     /// An order placement is carried out or not, at random, and the answer says the execution
     /// status is unknown.
@@ -110,7 +110,7 @@ impl Default for FaultConfig {
 }
 
 impl FaultConfig {
-    /// The rates of the faults that exclude each other: one per request at most.
+    /// Returns the rates of the faults that exclude each other: one per request at most.
     fn rates(&self) -> [(FaultKind, f64); 6] {
         [
             (FaultKind::Timeout, self.timeout_rate),

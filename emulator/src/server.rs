@@ -269,7 +269,22 @@ async fn exchange_layer(
     if config.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
     }
-    let is_order = dialect.is_order_placement(request.method(), &path);
+    let mut response = run_with_faults(&state, dialect, &path, request, next).await;
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// Runs a request with the faults drawn for it: the exclusive fault (if any) decides whether
+/// and how it runs, and a delayed visibility travels with it to the engine.
+async fn run_with_faults(
+    state: &EmulatorState,
+    dialect: &dyn Dialect,
+    path: &str,
+    request: Request,
+    next: Next,
+) -> Response {
+    let config = state.faults().config();
+    let is_order = dialect.is_order_placement(request.method(), path);
     let draw = state.faults().draw(is_order);
     if draw.fault.is_some() || draw.delayed_visibility {
         tracing::debug!(
@@ -284,8 +299,9 @@ async fn exchange_layer(
     } else {
         0
     };
+
     let handled = with_visibility_delay(delay_ms, next.run(request));
-    let mut response = match draw.fault {
+    match draw.fault {
         None => handled.await,
         Some(FaultKind::Timeout) => {
             tokio::time::sleep(Duration::from_millis(config.stall_ms)).await;
@@ -302,13 +318,11 @@ async fn exchange_layer(
             dialect.fault_response(FaultKind::UnknownStatus, None)
         }
         Some(kind) => dialect.fault_response(kind, config.retry_after_s),
-    };
-    response.headers_mut().extend(headers);
-    response
+    }
 }
 
 /// A response whose body fails at once, so the server closes the connection without a
-/// complete answer: to the client the request was lost.
+/// complete response, and to the client the request was lost.
 fn dropped_connection() -> Response {
     let failing = futures::stream::once(async {
         Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by a fault"))

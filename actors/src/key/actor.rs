@@ -32,7 +32,7 @@ pub enum KeyMsg {
     State(RpcReplyPort<Option<KeyState>>),
 }
 
-/// What one probe run did.
+/// The outcome of one probe run.
 #[derive(Debug, Default)]
 struct ProbeRun {
     /// Whether a probe ran at all (the key was due for one).

@@ -122,8 +122,8 @@ impl KeyState {
         self.status == KeyStatus::Pending
     }
 
-    /// Whether the key waits for a later probe because the exchange was unreachable within
-    /// the retry budget.
+    /// Returns whether the key waits for a later probe because the exchange was unreachable
+    /// within the retry budget.
     pub fn needs_reprobe(&self) -> bool {
         self.status == KeyStatus::Unreachable
     }
@@ -179,10 +179,10 @@ pub fn start_probe(state: &KeyState, host: &str, now: DateTime<Utc>) -> KeyEvent
     })
 }
 
-/// Decides the events a probe's outcome records, applying keyward's key policy: withdraw or
-/// transfer enabled, or futures trading missing, rejects the key; permanent errors reject it
-/// with the exchange's reason; transient errors are retried until the budget is spent, never
-/// sooner than a rate limit's `Retry-After`. `state` has the probe's `KeyProbeStarted`
+/// Decides the events a probe's outcome records, applying keyward's key policy. Withdraw or
+/// transfer enabled, or futures trading missing, rejects the key, and so does a permanent
+/// error, with the exchange's reason. A transient error is retried until the budget is spent,
+/// never sooner than a rate limit's `Retry-After`. `state` has the probe's `KeyProbeStarted`
 /// applied.
 pub fn probe_outcome(
     state: &KeyState,

@@ -30,7 +30,7 @@ pub fn dec(text: &str) -> Decimal {
     text.parse().expect("decimal literal")
 }
 
-/// A key file entry with every permission keyward wants, changed by `flags`.
+/// Builds a key file entry with every permission keyward wants, changed by `flags`.
 pub fn key(exchange: Exchange, api_key: &str, flags: Value) -> Value {
     let mut entry = json!({
         "exchange": exchange.as_str(), "api_key": api_key, "api_secret": SECRET,
@@ -79,7 +79,7 @@ pub fn fast_options() -> ClientOptions {
     }
 }
 
-/// A client of `exchange` with every host of it pointed at the emulator.
+/// Builds a client of `exchange` with every host of it pointed at the emulator.
 pub fn client(
     exchange: Exchange,
     emulator: &RunningEmulator,
@@ -97,7 +97,7 @@ pub fn credentials(exchange: Exchange, api_key: &str) -> Credentials {
     Credentials::new(api_key, Arc::new(signer))
 }
 
-/// An order intent with a protective stop 1% away on the losing side.
+/// Builds an order intent with a protective stop 1% away on the losing side.
 pub fn intent(kind: OrderKind, side: Side, quantity: &str, price: &str) -> OrderIntent {
     let price = dec(price);
     let stop = match side {
@@ -117,7 +117,7 @@ pub fn intent(kind: OrderKind, side: Side, quantity: &str, price: &str) -> Order
 }
 
 /// Runs `intent` through the risk gate with an account large enough for any test order and
-/// the last price at the intent's price; `position` is the bot's signed position.
+/// the last price at the intent's price. `position` is the bot's signed position.
 pub fn approve(intent: OrderIntent, position: Decimal) -> ApprovedOrder {
     let config = RiskConfig {
         max_orders_per_minute: 100_000,
@@ -144,7 +144,7 @@ pub async fn request(client: &dyn ExchangeClient, intent: OrderIntent) -> OrderR
     OrderRequest::from_approved(&approve(intent, Decimal::ZERO), &instrument).expect("valid order")
 }
 
-/// Calls an admin route of the emulator and returns its JSON answer.
+/// Calls an admin route of the emulator and returns its JSON response.
 pub async fn admin(emulator: &RunningEmulator, method: &str, path: &str, body: Value) -> Value {
     let url = format!("{}/_emulator{path}", emulator.base_url());
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
@@ -162,7 +162,7 @@ pub async fn admin(emulator: &RunningEmulator, method: &str, path: &str, body: V
     response.json().await.expect("admin JSON")
 }
 
-/// Every order the emulator holds for an account, hidden ones included.
+/// Returns every order the emulator holds for an account, hidden ones included.
 pub async fn orders_on_exchange(
     emulator: &RunningEmulator,
     exchange: Exchange,

@@ -103,8 +103,8 @@ pub async fn add(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
-/// Checks a new key and cleans its pasted credentials of surrounding spaces and quotes;
-/// returns the key and a warning per cleaned field (never its value).
+/// Checks a new key and cleans its pasted credentials of surrounding spaces and quotes. Returns
+/// the key and a warning per cleaned field, which never contains the field's value.
 fn validate(request: AddKeyRequest) -> Result<(NewKey, Vec<String>), ApiError> {
     let exchange: Exchange = request
         .exchange

@@ -27,7 +27,7 @@ pub(super) async fn instruments(State(state): State<EmulatorState>) -> Json<Vec<
     Json(state.engine().instruments())
 }
 
-/// The last price of every instrument, by symbol.
+/// Returns the last price of every instrument, by symbol.
 pub(super) async fn prices(State(state): State<EmulatorState>) -> Json<Value> {
     let engine = state.engine();
     let prices: serde_json::Map<String, Value> = engine

@@ -30,7 +30,7 @@ const EXCHANGE: Exchange = Exchange::Binance;
 /// How long the instrument list is reused before it is read again.
 const INSTRUMENTS_TTL: Duration = Duration::from_secs(300);
 
-/// Which Binance host a request goes to.
+/// The Binance host a request goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Host {
     /// USDT-M futures, `/fapi`.
