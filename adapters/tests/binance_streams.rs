@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use keyward_adapters::domain::{
-    AccountEvent, AccountStream, MarketChannel, MarketEvent, MarketStream, MarketSubscription,
+    AccountEvent, EventStream, MarketChannel, MarketEvent, MarketStream, MarketSubscription,
     OrderState, StreamStatus,
 };
 use keyward_emulator::RunningEmulator;
@@ -32,27 +32,8 @@ async fn move_price(emulator: &RunningEmulator, price: &str) {
     .await;
 }
 
-/// Waits for the first market event that `pick` accepts.
-async fn next_market<T>(
-    stream: &mut MarketStream,
-    mut pick: impl FnMut(MarketEvent) -> Option<T>,
-) -> T {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let event = stream.next().await.expect("the stream is open");
-            if let Some(found) = pick(event) {
-                return found;
-            }
-        }
-    })
-    .await
-    .expect("event within 5 s")
-}
-
-async fn next_account<T>(
-    stream: &mut AccountStream,
-    mut pick: impl FnMut(AccountEvent) -> Option<T>,
-) -> T {
+/// Waits for the first event of a stream that `pick` accepts.
+async fn next_event<E, T>(stream: &mut EventStream<E>, mut pick: impl FnMut(E) -> Option<T>) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
             let event = stream.next().await.expect("the stream is open");
@@ -104,7 +85,7 @@ async fn market_stream_delivers_trades_and_book_tickers() {
     let emulator = emulator().await;
     let client = client(BINANCE, &emulator, fast_options());
     let mut stream = client.market_stream(&subscriptions()).await.unwrap();
-    let connected = next_market(&mut stream, |event| match event {
+    let connected = next_event(&mut stream, |event| match event {
         MarketEvent::Status(StreamStatus::Connected { reconnects }) => Some(reconnects),
         _ => None,
     })
@@ -112,7 +93,7 @@ async fn market_stream_delivers_trades_and_book_tickers() {
     assert_eq!(connected, 0);
     trade_at(&emulator, &mut stream, "60123.4").await;
     move_price(&emulator, "60200").await;
-    let ticker = next_market(&mut stream, |event| match event {
+    let ticker = next_event(&mut stream, |event| match event {
         MarketEvent::BookTicker(ticker) if ticker.ask_price == dec("60200.1") => Some(ticker),
         _ => None,
     })
@@ -129,13 +110,13 @@ async fn market_stream_reconnects_and_subscribes_again() {
 
     let closed = admin(&emulator, "POST", "/websockets/disconnect", json!({})).await;
     assert!(closed["closed"].as_u64().unwrap() >= 1);
-    let reason = next_market(&mut stream, |event| match event {
+    let reason = next_event(&mut stream, |event| match event {
         MarketEvent::Status(StreamStatus::Disconnected { reason, .. }) => Some(reason),
         _ => None,
     })
     .await;
     assert!(reason.contains("closed"), "{reason}");
-    let reconnects = next_market(&mut stream, |event| match event {
+    let reconnects = next_event(&mut stream, |event| match event {
         MarketEvent::Status(StreamStatus::Connected { reconnects }) => Some(reconnects),
         _ => None,
     })
@@ -168,7 +149,7 @@ async fn replayed_candles_arrive_as_klines() {
         },
     }];
     let mut stream = client.market_stream(&candles).await.unwrap();
-    let closed = next_market(&mut stream, |event| match event {
+    let closed = next_event(&mut stream, |event| match event {
         MarketEvent::Candle(candle) if candle.closed => Some(candle),
         _ => None,
     })
@@ -190,7 +171,7 @@ async fn account_stream_reconciles_then_follows_orders() {
     let client = client(BINANCE, &emulator, fast_options());
     let trader = credentials(BINANCE, "trader");
     let mut stream = client.account_stream(&trader).await.unwrap();
-    let snapshot = next_account(&mut stream, |event| match event {
+    let snapshot = next_event(&mut stream, |event| match event {
         AccountEvent::Reconciled(snapshot) => Some(snapshot),
         _ => None,
     })
@@ -204,7 +185,7 @@ async fn account_stream_reconciles_then_follows_orders() {
     )
     .await;
     client.place_order(&trader, &order).await.unwrap();
-    let fill = next_account(&mut stream, |event| match event {
+    let fill = next_event(&mut stream, |event| match event {
         AccountEvent::Fill(fill) => Some(fill),
         _ => None,
     })
@@ -212,13 +193,13 @@ async fn account_stream_reconciles_then_follows_orders() {
     assert_eq!(&fill.client_order_id, order.client_order_id());
     assert_eq!(fill.quantity, dec("0.01"));
     assert_eq!(fill.fee, dec("0.3"));
-    let filled = next_account(&mut stream, |event| match event {
+    let filled = next_event(&mut stream, |event| match event {
         AccountEvent::Order(status) if status.state == OrderState::Filled => Some(status),
         _ => None,
     })
     .await;
     assert_eq!(filled.filled_quantity, dec("0.01"));
-    let position = next_account(&mut stream, |event| match event {
+    let position = next_event(&mut stream, |event| match event {
         AccountEvent::Position(position) => Some(position),
         _ => None,
     })
@@ -232,7 +213,7 @@ async fn fill_while_disconnected_is_reported_after_reconnect() {
     let client = client(BINANCE, &emulator, fast_options());
     let trader = credentials(BINANCE, "trader");
     let mut stream = client.account_stream(&trader).await.unwrap();
-    next_account(&mut stream, |event| {
+    next_event(&mut stream, |event| {
         matches!(event, AccountEvent::Reconciled(_)).then_some(())
     })
     .await;
@@ -243,21 +224,21 @@ async fn fill_while_disconnected_is_reported_after_reconnect() {
     )
     .await;
     client.place_order(&trader, &order).await.unwrap();
-    next_account(&mut stream, |event| match event {
+    next_event(&mut stream, |event| match event {
         AccountEvent::Order(status) if status.state == OrderState::New => Some(()),
         _ => None,
     })
     .await;
 
     admin(&emulator, "POST", "/websockets/disconnect", json!({})).await;
-    next_account(&mut stream, |event| match event {
+    next_event(&mut stream, |event| match event {
         AccountEvent::Status(StreamStatus::Disconnected { .. }) => Some(()),
         _ => None,
     })
     .await;
     move_price(&emulator, "58900").await;
 
-    let snapshot = next_account(&mut stream, |event| match event {
+    let snapshot = next_event(&mut stream, |event| match event {
         AccountEvent::Reconciled(snapshot) => Some(snapshot),
         _ => None,
     })
