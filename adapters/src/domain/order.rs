@@ -93,7 +93,14 @@ pub enum TimeInForce {
 /// rounded to the instrument's steps and checked against its minimums.
 ///
 /// Its fields are private and [`OrderRequest::from_approved`] is its only constructor, so an
-/// adapter cannot be handed an order that skipped the risk gate.
+/// adapter cannot be handed an order that skipped the risk gate:
+///
+/// ```compile_fail,E0451
+/// # use keyward_adapters::OrderRequest;
+/// # fn forge() -> OrderRequest {
+/// OrderRequest { symbol: "BTCUSDT".to_owned(), ..todo!() }
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrderRequest {
     intent_id: Uuid,

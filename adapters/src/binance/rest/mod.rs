@@ -294,8 +294,15 @@ impl BinanceClient {
             &response.headers,
             &response.body,
         );
-        if let AdapterError::RateLimited { retry_after, .. } = &error {
-            budget.record_limited(*retry_after);
+        if let AdapterError::RateLimited {
+            retry_after,
+            status,
+            ..
+        } = &error
+        {
+            // A 418 is a ban of at least two minutes, growing with repeats.
+            let ban = (*status == 418).then_some(Duration::from_secs(120));
+            budget.record_limited(retry_after.or(ban));
         }
         Err(error)
     }
