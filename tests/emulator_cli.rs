@@ -1,13 +1,13 @@
 //! `keyward emulator` as a user starts it: a key file, a replayed kline file and the admin
-//! routes, on a loopback port.
+//! routes, on a loopback port; and `keyward serve` pointed at it with `--exchange-url`.
 
 mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary, free_port, key_entry, write_key_file};
-use serde_json::Value;
+use common::{Server, binary, free_port, key_entry, write_key_file};
+use serde_json::{Value, json};
 
 /// Stops the emulator process when the test ends, whatever happens.
 struct Running(Child);
@@ -24,6 +24,35 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
     response.json().await.ok()
 }
 
+/// Starts `keyward emulator` on a free port with `extra` arguments and waits until it serves;
+/// returns the process guard and the base URL.
+async fn start_emulator(extra: &[&str]) -> (Running, String) {
+    let port = free_port();
+    let child = Command::new(binary())
+        .args(["emulator", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let running = Running(child);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while get_json(&http, &format!("{base}/fapi/v1/time"))
+        .await
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the emulator did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (running, base)
+}
+
 #[tokio::test]
 async fn emulator_replays_market_data_and_serves_admin_routes() {
     let dir = tempfile::tempdir().unwrap();
@@ -38,19 +67,16 @@ async fn emulator_replays_market_data_and_serves_admin_routes() {
          1758240000000,117017.1,117100.0,117010.8,117043.4,360.735\n",
     )
     .unwrap();
-    let port = free_port();
-    let child = Command::new(binary())
-        .args(["emulator", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--keys", keys.to_str().unwrap()])
-        .args(["--market-data", csv.to_str().unwrap(), "--speed", "20"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let _running = Running(child);
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (_running, base) = start_emulator(&[
+        "--keys",
+        keys.to_str().unwrap(),
+        "--market-data",
+        csv.to_str().unwrap(),
+        "--speed",
+        "20",
+    ])
+    .await;
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
 
     let started = Instant::now();
     let prices = loop {
@@ -79,4 +105,40 @@ async fn emulator_replays_market_data_and_serves_admin_routes() {
         .await
         .unwrap();
     assert_eq!(info["symbols"][0]["symbol"], "BTCUSDT");
+}
+
+#[tokio::test]
+async fn key_ends_unreachable_when_every_request_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = write_key_file(
+        dir.path(),
+        &[key_entry("downKey", "DownSecret96", true, false)],
+    );
+    let (_running, base) = start_emulator(&["--keys", keys.to_str().unwrap()]).await;
+    let faults = reqwest::Client::new()
+        .post(format!("{base}/_emulator/faults"))
+        .json(&json!({"server_error_rate": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(faults.status().is_success());
+
+    let binance = format!("binance={base}");
+    let spot = format!("binance-spot={base}");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &dir.path().join("serve.log"),
+        &["--exchange-url", &binance, "--exchange-url", &spot],
+    )
+    .await;
+    server.login().await;
+    let body = json!({"exchange": "binance", "label": "down",
+                      "api_key": "downKey", "api_secret": "DownSecret96"});
+    let (status, answer) = server.post("/api/v1/keys", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let key = server
+        .wait_key(answer["key_id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(key["status"], "unreachable", "{key}");
+    server.stop();
 }
