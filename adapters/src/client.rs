@@ -37,7 +37,7 @@ pub struct ProbeReport {
 /// Symbols are keyward's (`BTCUSDT`) on every exchange; quantities are in the base asset and
 /// prices in the quote asset, as `rust_decimal` values. Orders go out only as an
 /// [`OrderRequest`], which only an approved order from the risk gate can produce. Signed calls
-/// take the key's [`Credentials`]; the client holds no secret.
+/// take the key's [`Credentials`], and the client keeps no secret.
 #[async_trait::async_trait]
 pub trait ExchangeClient: Send + Sync {
     /// Returns the exchange this client talks to.
@@ -110,7 +110,7 @@ pub trait ExchangeClient: Send + Sync {
         symbol: Option<&str>,
     ) -> Result<Vec<Position>, AdapterError>;
 
-    /// Sets an instrument's leverage. An answer that it was already set counts as success,
+    /// Sets an instrument's leverage. A response that it was already set counts as success,
     /// with [`LeverageSet::changed`] false.
     ///
     /// # Errors

@@ -81,8 +81,8 @@ pub fn offset_from_round_trip(sent_ms: i64, server_ms: i64, received_ms: i64) ->
 ///
 /// `measure` reads the exchange's clock and returns the offset; it runs when the stored offset
 /// is missing or stale. When `request` fails with [`AdapterError::ClockSkew`], the offset is
-/// measured again and the request retried once; a second skew error comes back carrying the
-/// fresh offset, so the user sees how far off the clocks are.
+/// measured again and the request retried once. A second skew error comes back carrying the
+/// fresh offset, so the user sees how far apart the clocks are.
 ///
 /// # Errors
 /// Returns the error of `measure` or of `request`.

@@ -90,8 +90,8 @@ const QUOTES: [(char, char); 5] = [
 pub struct PastedCredential {
     /// The cleaned value, in a buffer zeroed on drop.
     pub value: Zeroizing<String>,
-    /// What was removed, for a warning to the user; `None` when the value was clean. It never
-    /// contains the value.
+    /// The warning to the user naming what was removed, never the value; `None` when the
+    /// value was clean.
     pub warning: Option<String>,
 }
 

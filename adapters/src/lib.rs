@@ -4,7 +4,7 @@
 //! Every exchange lives in its own module with the same inner layout (`signing`, `wire`,
 //! `parse`, `rest`, `ws`). The rest of keyward uses [`ExchangeClient`] from [`client_for`] and
 //! the exchange-neutral types of [`domain`], and never handles wire types. Secrets stay behind
-//! [`Signer`]; no adapter holds one. Orders go out only as an [`OrderRequest`], which only an
+//! [`Signer`], and no adapter keeps one. Orders go out only as an [`OrderRequest`], which only an
 //! approved order from the risk gate can produce.
 
 pub mod binance;

@@ -2,7 +2,7 @@
 //!
 //! Every order carries a client order id derived from its intent, so the same intent always
 //! sends the same id. When a placement's outcome is unknown (a timeout, a dropped connection, a
-//! 5xx, an "execution status unknown" answer), the order is looked up by that id before any
+//! 5xx, an "execution status unknown" response), the order is looked up by that id before any
 //! retry. Exchanges may show a new order in queries only after a delay, so a lookup that finds
 //! nothing is repeated with growing pauses before the order counts as not placed; only then is
 //! it sent again, with the same id, so the exchange's own duplicate check remains as a last
@@ -16,7 +16,7 @@ use crate::credentials::Credentials;
 use crate::domain::{ClientOrderId, OrderAck, OrderRequest, OrderStatus};
 use crate::error::AdapterError;
 
-/// How patiently orders are placed, looked up and cancelled.
+/// The retry limits of placing, looking up and cancelling orders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderRetryPolicy {
     /// Times one order may be sent, the first included.
@@ -26,7 +26,7 @@ pub struct OrderRetryPolicy {
     pub lookups_before_resend: u32,
     /// Pause before the second lookup; it doubles per lookup up to `max_delay`.
     pub first_lookup_delay: Duration,
-    /// Longest pause between two lookups or two submissions.
+    /// Maximum pause between two lookups or two submissions.
     pub max_delay: Duration,
     /// Times a lookup that fails (timeout, 5xx, rate limit) is retried.
     pub max_failed_lookups: u32,
@@ -162,8 +162,8 @@ async fn find_placed(
     }
 }
 
-/// Cancels an order, looking it up when the cancellation's outcome is unknown or the exchange
-/// no longer knows the order as open, and returns its final state.
+/// Cancels an order and returns its final state. The order is looked up when the
+/// cancellation's outcome is unknown or the exchange no longer lists the order as open.
 ///
 /// # Errors
 /// Returns [`AdapterError::OrderNotFound`] when the exchange has no such order, or the last

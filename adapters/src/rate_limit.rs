@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Longest pause after repeated rate-limit answers without `Retry-After`.
+/// Maximum pause after repeated rate-limit responses without `Retry-After`.
 const MAX_BACKOFF: Duration = Duration::from_secs(120);
 
 /// A request budget: `limit` weight per `window`, plus any pause the exchange imposed.
@@ -30,13 +30,14 @@ struct BudgetState {
     window_started: Instant,
     used: u32,
     paused_until: Option<Instant>,
-    /// Rate-limit answers since the last request that was not limited.
+    /// Rate-limit responses since the last request that was not limited.
     strikes: u32,
 }
 
 impl RateBudget {
     /// Creates a budget of `limit` weight per `window`. `min_backoff` is the first pause after
-    /// a rate-limit answer without `Retry-After`; it doubles per repeated answer up to 2 min.
+    /// a rate-limit response without `Retry-After`, and it doubles per repeated response up to
+    /// 2 min.
     pub fn new(limit: u32, window: Duration, min_backoff: Duration) -> Self {
         RateBudget {
             limit: limit.max(1),
@@ -59,12 +60,9 @@ impl RateBudget {
             match wait {
                 None => return,
                 Some(until) => {
-                    tracing::debug!(
-                        weight,
-                        wait_ms =
-                            until.saturating_duration_since(Instant::now()).as_millis() as u64,
-                        "waiting for the request budget"
-                    );
+                    let wait = until.saturating_duration_since(Instant::now());
+                    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    tracing::debug!(weight, wait_ms, "waiting for the request budget");
                     tokio::time::sleep_until(until).await;
                 }
             }
@@ -99,7 +97,7 @@ impl RateBudget {
         state.used = state.used.max(used);
     }
 
-    /// Records a successful (not rate-limited) answer, which resets the backoff.
+    /// Records a successful (not rate-limited) response, which resets the backoff.
     pub fn record_success(&self) {
         self.lock().strikes = 0;
     }
@@ -137,6 +135,11 @@ impl RateBudget {
     fn lock(&self) -> std::sync::MutexGuard<'_, BudgetState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Names the budget of one host: its host name (`binance`) and base URL.
+pub fn budget_key(host_name: &str, base_url: &str) -> String {
+    format!("{host_name} {base_url}")
 }
 
 /// Returns the process-wide budget named `key` (an exchange and its base URL), creating it

@@ -57,7 +57,7 @@ impl OpenOrders {
 /// no longer open. `now_ms` stamps the snapshot.
 ///
 /// # Errors
-/// Returns the first REST failure; an order the exchange no longer knows is left out.
+/// Returns the first REST failure. An order the exchange no longer lists is left out.
 pub async fn reconcile(
     client: &dyn ExchangeClient,
     credentials: &Credentials,

@@ -1,6 +1,6 @@
 //! Websocket connections that stay up: the loop every exchange's streams run in.
 //!
-//! A [`Session`] holds what differs per exchange and channel (URL, subscribe or login
+//! A [`Session`] contains what differs per exchange and channel (URL, subscribe or login
 //! messages, parsing, application pings, listen key upkeep). [`spawn`] runs it in a task that
 //! connects, subscribes, forwards events, reconnects with exponential backoff and jitter after
 //! any loss, and subscribes again. Every (re)connect and loss is reported in order with the
@@ -27,7 +27,7 @@ const CHANNEL_CAPACITY: usize = 4096;
 /// Time allowed to open a connection (TCP, TLS and the websocket handshake).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What one exchange's stream does on its connection.
+/// The exchange-specific part of a stream's connection.
 pub(crate) trait Session: Send + 'static {
     type Event: Send + 'static;
 
@@ -95,11 +95,11 @@ pub(crate) fn spawn<S: Session>(
     EventStream::new(receiver, task)
 }
 
-/// Why a connection ended.
+/// The reason a connection ended.
 enum Ended {
     /// The consumer dropped the stream.
     ConsumerGone,
-    /// The connection failed or was lost; `opened` tells whether it got as far as open.
+    /// The connection failed or was lost. `opened` is true when it got as far as open.
     Lost { reason: String, opened: bool },
 }
 
@@ -255,7 +255,7 @@ async fn handle<S: Session>(
     }
 }
 
-/// A ticker whose first tick is one period from now.
+/// Returns a ticker whose first tick is one period from now.
 fn interval(period: Duration) -> tokio::time::Interval {
     let start = tokio::time::Instant::now() + period;
     let mut interval = tokio::time::interval_at(start, period);

@@ -7,7 +7,7 @@ use keyward_adapters::binance::BinanceClient;
 use keyward_adapters::hosts::{BINANCE, BINANCE_SPOT};
 use keyward_adapters::{
     AdapterError, ClientOptions, Clock, Credentials, ExchangeClient, ExchangeHosts, PlainSigner,
-    client_for, http_client_builder,
+    client_for, client_with_options, http_client_builder,
 };
 use keyward_emulator::{Emulator, EmulatorConfig, RunningEmulator, parse_keys};
 use keyward_events::Exchange;
@@ -286,11 +286,12 @@ async fn silent_host_times_out() {
             open.push(socket);
         }
     });
-    let client = client_for(
-        Exchange::Binance,
-        &hosts(&futures.base_url(), &silent_url),
-        http(),
-    );
+    let options = ClientOptions {
+        request_timeout: std::time::Duration::from_millis(500),
+        ..ClientOptions::default()
+    };
+    let hosts = hosts(&futures.base_url(), &silent_url);
+    let client = client_with_options(Exchange::Binance, &hosts, http(), options);
 
     let err = client
         .unwrap()
@@ -301,4 +302,52 @@ async fn silent_host_times_out() {
     assert_eq!(err.code(), "timeout");
     assert!(err.is_transient());
     assert!(!full_text(&err).contains("signature"));
+}
+
+#[tokio::test]
+async fn testnet_key_on_production_is_invalid_with_a_hint() {
+    let keys = json!([key("testnet-key", json!({"testnet": true}))]);
+    let keys = parse_keys(&keys.to_string(), "probe-keys.json".as_ref()).expect("valid keys");
+    let config = EmulatorConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        keys,
+        ..EmulatorConfig::default()
+    };
+    let production = Emulator::start(config.clone()).await.unwrap();
+    let err = client(&production)
+        .probe(&credentials("testnet-key", SECRET))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_key");
+    assert!(err.hint().contains("testnet"), "{}", err.hint());
+
+    let testnet = Emulator::start(EmulatorConfig {
+        testnet: true,
+        ..config
+    })
+    .await
+    .unwrap();
+    let report = client(&testnet)
+        .probe(&credentials("testnet-key", SECRET))
+        .await
+        .unwrap();
+    assert!(report.permissions.futures_trade);
+}
+
+#[tokio::test]
+async fn expired_key_is_refused() {
+    let emulator = start_emulator().await;
+    let url = format!("{}/_emulator/keys/good-key", emulator.base_url());
+    let response = http()
+        .post(url)
+        .json(&json!({"expires_at": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let err = client(&emulator)
+        .probe(&credentials("good-key", SECRET))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_key");
 }

@@ -2,7 +2,7 @@
 //!
 //! Faults are drawn per request, either from a queue of one-shot faults (deterministic, for
 //! tests that need a given failure at a given request) or at random with per-kind rates from a
-//! seeded generator. Each dialect answers an injected failure in its exchange's own shape
+//! seeded generator. Each dialect responds to an injected failure in its exchange's own shape
 //! ([`crate::dialect::Dialect::fault_response`]). Faults that need the engine (an order that
 //! shows in queries only after a delay) travel with the request to the engine.
 
@@ -20,19 +20,20 @@ use serde::{Deserialize, Serialize};
 pub enum FaultKind {
     /// The request stalls for `stall_ms`, is not carried out, and the connection is dropped.
     Timeout,
-    /// An HTTP 5xx answer; the request is not carried out.
+    /// An HTTP 5xx response; the request is not carried out.
     ServerError,
     /// HTTP 429 (or the exchange's rate-limit code); not carried out.
     RateLimited,
     /// HTTP 418, an address ban; not carried out.
     IpBanned,
-    /// An order placement is carried out, then the connection is dropped before the answer.
+    /// An order placement is carried out, then the connection is dropped before the response.
     DroppedResponse,
     /// An order placement is carried out or not, at random, and the answer says the execution
     /// status is unknown.
     UnknownStatus,
     /// An order placement is carried out, but the order shows in queries only after
-    /// `visibility_delay_ms`.
+    /// `visibility_delay_ms`. Queued, it is the request's only fault; drawn at random
+    /// (`delayed_visibility_rate`) it comes on top of any other fault of the request.
     DelayedVisibility,
 }
 
@@ -62,6 +63,9 @@ pub struct FaultConfig {
     pub ip_ban_rate: f64,
     pub dropped_response_rate: f64,
     pub unknown_status_rate: f64,
+    /// Share of order placements whose order shows in queries only after
+    /// `visibility_delay_ms`, drawn apart from the other faults, so that it also hits
+    /// placements whose response is dropped.
     pub delayed_visibility_rate: f64,
     /// How long a timed-out request stalls before its connection is dropped, in ms.
     pub stall_ms: u64,
@@ -106,7 +110,8 @@ impl Default for FaultConfig {
 }
 
 impl FaultConfig {
-    fn rates(&self) -> [(FaultKind, f64); 7] {
+    /// Returns the rates of the faults that exclude each other: one per request at most.
+    fn rates(&self) -> [(FaultKind, f64); 6] {
         [
             (FaultKind::Timeout, self.timeout_rate),
             (FaultKind::ServerError, self.server_error_rate),
@@ -114,24 +119,24 @@ impl FaultConfig {
             (FaultKind::IpBanned, self.ip_ban_rate),
             (FaultKind::DroppedResponse, self.dropped_response_rate),
             (FaultKind::UnknownStatus, self.unknown_status_rate),
-            (FaultKind::DelayedVisibility, self.delayed_visibility_rate),
         ]
     }
 
-    /// Checks that every rate is a probability and that they add up to at most 1.
+    /// Checks that every rate is a probability and that the exclusive ones add up to at
+    /// most 1.
     ///
     /// # Errors
     /// Returns the first rate out of range, or the sum.
     pub fn validate(&self) -> Result<(), String> {
-        let mut total = 0.0;
-        for (kind, rate) in self.rates() {
+        let visibility = (FaultKind::DelayedVisibility, self.delayed_visibility_rate);
+        for (kind, rate) in self.rates().into_iter().chain([visibility]) {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!(
                     "the rate of {kind:?} must be between 0 and 1, got {rate}"
                 ));
             }
-            total += rate;
         }
+        let total: f64 = self.rates().iter().map(|(_, rate)| rate).sum();
         if total > 1.0 + 1e-9 {
             return Err(format!("fault rates add up to {total}, more than 1"));
         }
@@ -223,22 +228,34 @@ impl FaultPlan {
         self.lock().injected.clone()
     }
 
-    /// Draws the fault of one exchange request, if any.
-    pub fn draw(&self, is_order_placement: bool) -> Option<FaultKind> {
+    /// Draws the faults of one exchange request.
+    pub fn draw(&self, is_order_placement: bool) -> Draw {
         let mut state = self.lock();
         if state.config.orders_only && !is_order_placement {
-            return None;
+            return Draw::default();
         }
         let applies = |kind: FaultKind| is_order_placement || !kind.orders_only();
         let queued = state.config.next.iter().position(|kind| applies(*kind));
-        let drawn = match queued {
+        let fault = match queued {
             Some(index) => state.config.next.remove(index),
             None => draw_random(&mut state, applies),
         };
-        if let Some(kind) = drawn {
+        let rate = state.config.delayed_visibility_rate;
+        let delayed = fault == Some(FaultKind::DelayedVisibility)
+            || (is_order_placement && queued.is_none() && state.rng.random::<f64>() < rate);
+        if let Some(kind) = fault {
             *state.injected.entry(kind).or_insert(0) += 1;
         }
-        drawn
+        if delayed && fault != Some(FaultKind::DelayedVisibility) {
+            *state
+                .injected
+                .entry(FaultKind::DelayedVisibility)
+                .or_insert(0) += 1;
+        }
+        Draw {
+            fault: fault.filter(|kind| *kind != FaultKind::DelayedVisibility),
+            delayed_visibility: delayed,
+        }
     }
 
     /// Returns a random boolean from the plan's generator, for faults with two outcomes.
@@ -249,6 +266,15 @@ impl FaultPlan {
     fn lock(&self) -> MutexGuard<'_, PlanState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The faults drawn for one request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Draw {
+    /// The request's exclusive fault, if any.
+    pub fault: Option<FaultKind>,
+    /// Whether the order the request places shows in queries only after a delay.
+    pub delayed_visibility: bool,
 }
 
 fn draw_random(state: &mut PlanState, applies: impl Fn(FaultKind) -> bool) -> Option<FaultKind> {
@@ -289,10 +315,10 @@ mod tests {
             config.next = VecDeque::from([FaultKind::DroppedResponse, FaultKind::ServerError]);
         })
         .unwrap();
-        assert_eq!(plan.draw(false), Some(FaultKind::ServerError));
-        assert_eq!(plan.draw(false), None);
-        assert_eq!(plan.draw(true), Some(FaultKind::DroppedResponse));
-        assert_eq!(plan.draw(true), None);
+        assert_eq!(plan.draw(false).fault, Some(FaultKind::ServerError));
+        assert_eq!(plan.draw(false), Draw::default());
+        assert_eq!(plan.draw(true).fault, Some(FaultKind::DroppedResponse));
+        assert_eq!(plan.draw(true), Draw::default());
         assert_eq!(plan.injected().len(), 2);
     }
 
@@ -310,11 +336,26 @@ mod tests {
         };
         let first = draws(7);
         assert_eq!(first, draws(7));
-        let faults = first.iter().filter(|fault| fault.is_some()).count();
+        let faults = first.iter().filter(|draw| draw.fault.is_some()).count();
         assert!(
             (150..=250).contains(&faults),
             "{faults} faults in 1000 draws at 20%"
         );
+    }
+
+    #[test]
+    fn delayed_visibility_comes_on_top_of_other_faults() {
+        let plan = FaultPlan::default();
+        plan.update(|config| {
+            config.seed = Some(3);
+            config.dropped_response_rate = 1.0;
+            config.delayed_visibility_rate = 1.0;
+        })
+        .unwrap();
+        let draw = plan.draw(true);
+        assert_eq!(draw.fault, Some(FaultKind::DroppedResponse));
+        assert!(draw.delayed_visibility);
+        assert!(!plan.draw(false).delayed_visibility);
     }
 
     #[test]

@@ -269,38 +269,60 @@ async fn exchange_layer(
     if config.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
     }
-    let is_order = dialect.is_order_placement(request.method(), &path);
-    let fault = state.faults().draw(is_order);
-    if let Some(kind) = fault {
-        tracing::debug!(path = %path, fault = ?kind, "injecting fault");
+    let mut response = run_with_faults(&state, dialect, &path, request, next).await;
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// Runs a request with the faults drawn for it: the exclusive fault (if any) decides whether
+/// and how it runs, and a delayed visibility travels with it to the engine.
+async fn run_with_faults(
+    state: &EmulatorState,
+    dialect: &dyn Dialect,
+    path: &str,
+    request: Request,
+    next: Next,
+) -> Response {
+    let config = state.faults().config();
+    let is_order = dialect.is_order_placement(request.method(), path);
+    let draw = state.faults().draw(is_order);
+    if draw.fault.is_some() || draw.delayed_visibility {
+        tracing::debug!(
+            path = %path,
+            fault = ?draw.fault,
+            delayed = draw.delayed_visibility,
+            "injecting fault"
+        );
     }
-    let mut response = match fault {
-        None => next.run(request).await,
+    let delay_ms = if draw.delayed_visibility {
+        config.visibility_delay_ms
+    } else {
+        0
+    };
+
+    let handled = with_visibility_delay(delay_ms, next.run(request));
+    match draw.fault {
+        None => handled.await,
         Some(FaultKind::Timeout) => {
             tokio::time::sleep(Duration::from_millis(config.stall_ms)).await;
             dropped_connection()
         }
         Some(FaultKind::DroppedResponse) => {
-            let _ = next.run(request).await;
+            let _ = handled.await;
             dropped_connection()
         }
         Some(FaultKind::UnknownStatus) => {
             if state.faults().coin() {
-                let _ = next.run(request).await;
+                let _ = handled.await;
             }
             dialect.fault_response(FaultKind::UnknownStatus, None)
         }
-        Some(FaultKind::DelayedVisibility) => {
-            with_visibility_delay(config.visibility_delay_ms, next.run(request)).await
-        }
         Some(kind) => dialect.fault_response(kind, config.retry_after_s),
-    };
-    response.headers_mut().extend(headers);
-    response
+    }
 }
 
 /// A response whose body fails at once, so the server closes the connection without a
-/// complete answer: to the client the request was lost.
+/// complete response, and to the client the request was lost.
 fn dropped_connection() -> Response {
     let failing = futures::stream::once(async {
         Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by a fault"))

@@ -38,8 +38,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub event_store: Option<String>,
 
-    /// Points one exchange REST host elsewhere, e.g. `binance=https://demo-fapi.binance.com`;
-    /// NAME is binance, binance-spot, bybit or okx. Repeatable.
+    /// Points one exchange host elsewhere, e.g. `binance=https://demo-fapi.binance.com`;
+    /// NAME is binance, binance-spot, bybit or okx (REST), or binance-ws, bybit-ws or okx-ws
+    /// (websockets). Repeatable.
     #[arg(long = "exchange-url", value_name = "NAME=URL")]
     pub exchange_urls: Vec<String>,
 
@@ -55,11 +56,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "sandbox")]
     pub sandbox_keys: Option<PathBuf>,
 
-    /// Kline CSV the sandbox emulator replays as its price feed.
+    /// Kline CSV (Binance kline layout) or trades CSV the sandbox emulator replays as its
+    /// price feed.
     #[arg(long, value_name = "CSV", requires = "sandbox")]
     pub sandbox_market_data: Option<PathBuf>,
 
-    /// Candles per second the sandbox price feed replays.
+    /// Candles (or trades) per second the sandbox price feed replays.
     #[arg(long, value_name = "N", default_value_t = 10, requires = "sandbox")]
     pub sandbox_speed: u32,
 

@@ -26,8 +26,19 @@ pub enum KeyMsg {
     ),
     /// Probe the key's permissions now if it is pending.
     Probe,
+    /// Probe the key again if it is unreachable, as scheduled after the retry budget ran out.
+    Reprobe,
     /// Return the current state.
     State(RpcReplyPort<Option<KeyState>>),
+}
+
+/// The outcome of one probe run.
+#[derive(Debug, Default)]
+struct ProbeRun {
+    /// Whether a probe ran at all (the key was due for one).
+    ran: bool,
+    /// Delay before the next attempt, when the probe failed and the budget allows a retry.
+    retry_in_ms: Option<u64>,
 }
 
 /// The actor type; its state is the key's state, `None` until `KeyAdded`.
@@ -61,6 +72,10 @@ impl Actor for KeyActor {
         if key.as_ref().is_some_and(KeyState::needs_probe) {
             myself.cast(KeyMsg::Probe)?;
         }
+        if key.as_ref().is_some_and(KeyState::needs_reprobe) {
+            let wait = Duration::from_millis(args.context.retry.reprobe_unreachable_after_ms);
+            myself.send_after(wait, || KeyMsg::Reprobe);
+        }
         Ok(KeyActorState {
             stream,
             context: args.context,
@@ -83,9 +98,16 @@ impl Actor for KeyActor {
                     myself.cast(KeyMsg::Probe)?;
                 }
             }
-            KeyMsg::Probe => {
-                if let Some(delay) = state.probe().await? {
+            KeyMsg::Probe | KeyMsg::Reprobe => {
+                let reprobe = matches!(message, KeyMsg::Reprobe);
+                let run = state.probe(reprobe).await?;
+                if let Some(delay) = run.retry_in_ms {
                     myself.send_after(Duration::from_millis(delay), || KeyMsg::Probe);
+                }
+                if run.ran && state.key.as_ref().is_some_and(KeyState::needs_reprobe) {
+                    let wait = state.context.retry.reprobe_unreachable_after_ms;
+                    tracing::warn!(key_id = %state.stream.id(), reprobe_in_ms = wait, "key unreachable; probing again later");
+                    myself.send_after(Duration::from_millis(wait), || KeyMsg::Reprobe);
                 }
             }
             KeyMsg::State(reply) => {
@@ -137,13 +159,13 @@ impl KeyActorState {
         Ok(appended)
     }
 
-    /// Runs one probe if the key is pending; returns the delay before a retry, if one is due.
-    async fn probe(&mut self) -> Result<Option<u64>, KeyCommandError> {
+    /// Runs one probe if the key is pending (or, for a scheduled re-probe, unreachable).
+    async fn probe(&mut self, reprobe: bool) -> Result<ProbeRun, KeyCommandError> {
         let Some(key) = self.key.clone() else {
-            return Ok(None);
+            return Ok(ProbeRun::default());
         };
-        if !key.needs_probe() {
-            return Ok(None);
+        if !(key.needs_probe() || (reprobe && key.needs_reprobe())) {
+            return Ok(ProbeRun::default());
         }
         let client = self.context.exchanges.get(key.exchange);
         let host = client
@@ -172,13 +194,16 @@ impl KeyActorState {
         }
         let key = self.key.clone().unwrap_or(key);
         let events = probe_outcome(&key, outcome, &host, &self.context.retry, Utc::now());
-        self.record(events, &metadata, Uuid::now_v7()).await?;
-        let retry = self.key.as_ref().and_then(|k| {
-            let pending = k.needs_probe();
-            let delay = self.context.retry.delay_after(k.failed_attempts);
-            pending.then_some(delay).flatten()
+        let retry_in_ms = events.iter().find_map(|event| match event {
+            KeyEvent::KeyProbeFailed(failed) => failed.retry_in_ms,
+            _ => None,
         });
-        Ok(retry)
+        self.record(events, &metadata, Uuid::now_v7()).await?;
+        let pending = self.key.as_ref().is_some_and(KeyState::needs_probe);
+        Ok(ProbeRun {
+            ran: true,
+            retry_in_ms: retry_in_ms.filter(|_| pending),
+        })
     }
 
     fn credentials(&self, key: &KeyState) -> Result<Credentials, KeyCommandError> {

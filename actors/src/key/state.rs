@@ -39,6 +39,10 @@ pub struct KeyState {
     pub reasons: Vec<RejectionReason>,
     /// Probe attempts since the last success or rejection.
     pub failed_attempts: u32,
+    /// Number of the last probe attempt started. It is ahead of `failed_attempts` when a
+    /// probe started but recorded no outcome (the process stopped), so such attempts count
+    /// against the retry budget too.
+    pub attempts_started: u32,
     pub last_probed_at: Option<DateTime<Utc>>,
     /// Host and time of the last `WithdrawalDisabledConfirmed`.
     pub verified_against: Option<(String, DateTime<Utc>)>,
@@ -60,6 +64,7 @@ impl KeyState {
             permissions: None,
             reasons: Vec::new(),
             failed_attempts: 0,
+            attempts_started: 0,
             last_probed_at: None,
             verified_against: None,
             version: 0,
@@ -70,11 +75,13 @@ impl KeyState {
     pub fn apply(&mut self, event: &KeyEvent, version: u64) {
         self.version = version;
         match event {
-            KeyEvent::KeyAdded(_) | KeyEvent::KeyProbeStarted(_) | KeyEvent::KeyFlagged(_) => {}
+            KeyEvent::KeyAdded(_) | KeyEvent::KeyFlagged(_) => {}
+            KeyEvent::KeyProbeStarted(started) => self.attempts_started = started.attempt,
             KeyEvent::KeyProbed(probed) => {
                 self.permissions = Some(probed.permissions.clone());
                 self.last_probed_at = Some(probed.probed_at);
                 self.failed_attempts = 0;
+                self.attempts_started = 0;
             }
             KeyEvent::KeyProbeFailed(failed) => {
                 self.failed_attempts = failed.attempt;
@@ -93,6 +100,7 @@ impl KeyState {
                 self.status = KeyStatus::Rejected;
                 self.reasons = rejected.reasons.clone();
                 self.failed_attempts = 0;
+                self.attempts_started = 0;
                 self.last_probed_at = Some(rejected.rejected_at);
             }
             KeyEvent::KeyRotated(rotated) => {
@@ -102,6 +110,8 @@ impl KeyState {
                 self.permissions = None;
                 self.reasons.clear();
                 self.verified_against = None;
+                self.failed_attempts = 0;
+                self.attempts_started = 0;
             }
             KeyEvent::KeyDeleted(_) => self.status = KeyStatus::Deleted,
         }
@@ -110,6 +120,17 @@ impl KeyState {
     /// Whether a probe should run now (after a restart, a pending key resumes probing).
     pub fn needs_probe(&self) -> bool {
         self.status == KeyStatus::Pending
+    }
+
+    /// Returns whether the key waits for a later probe because the exchange was unreachable
+    /// within the retry budget.
+    pub fn needs_reprobe(&self) -> bool {
+        self.status == KeyStatus::Unreachable
+    }
+
+    /// Number of the next probe attempt, counting attempts that started without an outcome.
+    fn next_attempt(&self) -> u32 {
+        self.failed_attempts.max(self.attempts_started) + 1
     }
 }
 
@@ -120,6 +141,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     pub first_delay_ms: u64,
     pub max_delay_ms: u64,
+    /// Wait before an unreachable key is probed again, in ms.
+    pub reprobe_unreachable_after_ms: u64,
 }
 
 impl Default for RetryPolicy {
@@ -128,6 +151,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             first_delay_ms: 500,
             max_delay_ms: 30_000,
+            reprobe_unreachable_after_ms: 600_000,
         }
     }
 }
@@ -149,15 +173,17 @@ impl RetryPolicy {
 /// Decides the event that starts a probe.
 pub fn start_probe(state: &KeyState, host: &str, now: DateTime<Utc>) -> KeyEvent {
     KeyEvent::KeyProbeStarted(KeyProbeStarted {
-        attempt: state.failed_attempts + 1,
+        attempt: state.next_attempt(),
         exchange_host: host.to_owned(),
         started_at: now,
     })
 }
 
-/// Decides the events a probe's outcome records, applying keyward's key policy: withdraw or
-/// transfer enabled, or futures trading missing, rejects the key; permanent errors reject it
-/// with the exchange's reason; transient errors are retried until the budget is spent.
+/// Decides the events a probe's outcome records, applying keyward's key policy. Withdraw or
+/// transfer enabled, or futures trading missing, rejects the key, and so does a permanent
+/// error, with the exchange's reason. A transient error is retried until the budget is spent,
+/// never sooner than a rate limit's `Retry-After`. `state` has the probe's `KeyProbeStarted`
+/// applied.
 pub fn probe_outcome(
     state: &KeyState,
     outcome: Result<ProbeReport, AdapterError>,
@@ -168,12 +194,15 @@ pub fn probe_outcome(
     match outcome {
         Ok(report) => judge_report(report, now),
         Err(err) if err.is_transient() => {
-            let attempt = state.failed_attempts + 1;
+            let attempt = state.attempts_started.max(state.failed_attempts + 1);
+            let asked_ms = err.retry_after().map_or(0, |wait| {
+                u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+            });
             vec![KeyEvent::KeyProbeFailed(KeyProbeFailed {
                 attempt,
                 cause: err.code().to_owned(),
                 message: err.to_string(),
-                retry_in_ms: retry.delay_after(attempt),
+                retry_in_ms: retry.delay_after(attempt).map(|delay| delay.max(asked_ms)),
                 exchange_host: host.to_owned(),
                 failed_at: now,
             })]
@@ -262,4 +291,138 @@ pub fn policy_violations(permissions: &KeyPermissions) -> Vec<RejectionReason> {
         );
     }
     reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn added() -> KeyAdded {
+        KeyAdded {
+            key_id: Uuid::now_v7(),
+            account_id: None,
+            exchange: Exchange::Binance,
+            label: "main".to_owned(),
+            masked_api_key: "abcd…wxyz".to_owned(),
+            vault_ref: VaultRef {
+                api_key_id: Uuid::now_v7(),
+                secret_id: Uuid::now_v7(),
+                passphrase_id: None,
+            },
+            added_at: Utc::now(),
+        }
+    }
+
+    fn timeout() -> AdapterError {
+        AdapterError::Timeout {
+            exchange: Exchange::Binance,
+            endpoint: "GET /sapi/v1/account/apiRestrictions".to_owned(),
+        }
+    }
+
+    /// Runs one probe attempt that fails with `error` and applies its events.
+    fn failed_attempt(state: &mut KeyState, error: AdapterError, retry: &RetryPolicy) -> KeyEvent {
+        let started = start_probe(state, "host", Utc::now());
+        state.apply(&started, state.version + 1);
+        let mut events = probe_outcome(state, Err(error), "host", retry, Utc::now());
+        let failed = events.remove(0);
+        state.apply(&failed, state.version + 1);
+        failed
+    }
+
+    #[test]
+    fn transient_failures_end_unreachable_after_the_budget() {
+        let retry = RetryPolicy::default();
+        let mut state = KeyState::from_added(&added());
+        for attempt in 1..=retry.max_attempts {
+            let KeyEvent::KeyProbeFailed(failed) = failed_attempt(&mut state, timeout(), &retry)
+            else {
+                panic!("a transient failure records KeyProbeFailed");
+            };
+            assert_eq!(failed.attempt, attempt);
+            assert_eq!(failed.cause, "timeout");
+            let last = attempt == retry.max_attempts;
+            assert_eq!(failed.retry_in_ms.is_none(), last, "attempt {attempt}");
+        }
+        assert_eq!(state.status, KeyStatus::Unreachable);
+        assert!(!state.needs_probe());
+        assert!(state.needs_reprobe());
+    }
+
+    #[test]
+    fn retry_waits_at_least_as_long_as_the_exchange_asks() {
+        let retry = RetryPolicy::default();
+        let mut state = KeyState::from_added(&added());
+        let limited = AdapterError::RateLimited {
+            exchange: Exchange::Binance,
+            status: 429,
+            code: Some(-1003),
+            msg: None,
+            retry_after: Some(Duration::from_secs(60)),
+        };
+        let KeyEvent::KeyProbeFailed(failed) = failed_attempt(&mut state, limited, &retry) else {
+            panic!("a rate limit records KeyProbeFailed");
+        };
+        assert_eq!(failed.retry_in_ms, Some(60_000));
+        let KeyEvent::KeyProbeFailed(failed) = failed_attempt(&mut state, timeout(), &retry) else {
+            panic!("a timeout records KeyProbeFailed");
+        };
+        assert_eq!(failed.retry_in_ms, Some(1_000), "the backoff doubles");
+    }
+
+    #[test]
+    fn a_probe_started_without_outcome_counts_as_an_attempt() {
+        let mut state = KeyState::from_added(&added());
+        let started = start_probe(&state, "host", Utc::now());
+        state.apply(&started, 1);
+        // The process stopped here; after a restart the next probe is attempt 2.
+        let KeyEvent::KeyProbeStarted(next) = start_probe(&state, "host", Utc::now()) else {
+            panic!("KeyProbeStarted");
+        };
+        assert_eq!(next.attempt, 2);
+        state.apply(&KeyEvent::KeyProbeStarted(next), 2);
+        let events = probe_outcome(
+            &state,
+            Err(timeout()),
+            "host",
+            &RetryPolicy::default(),
+            Utc::now(),
+        );
+        let KeyEvent::KeyProbeFailed(failed) = &events[0] else {
+            panic!("KeyProbeFailed");
+        };
+        assert_eq!(failed.attempt, 2);
+    }
+
+    #[test]
+    fn permanent_errors_reject_at_once() {
+        let mut state = KeyState::from_added(&added());
+        let started = start_probe(&state, "host", Utc::now());
+        state.apply(&started, 1);
+        let invalid = AdapterError::InvalidSignature {
+            exchange: Exchange::Binance,
+            code: Some(-1022),
+            msg: "Signature for this request is not valid.".to_owned(),
+        };
+        let events = probe_outcome(
+            &state,
+            Err(invalid),
+            "host",
+            &RetryPolicy::default(),
+            Utc::now(),
+        );
+        let [KeyEvent::KeyRejected(rejected)] = events.as_slice() else {
+            panic!("one KeyRejected: {events:?}");
+        };
+        assert_eq!(rejected.reasons[0].code, "invalid_signature");
+        assert!(
+            rejected.reasons[0]
+                .hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("secret")
+        );
+    }
 }

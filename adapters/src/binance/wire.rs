@@ -224,7 +224,7 @@ pub struct CombinedMessage<T> {
     pub data: T,
 }
 
-/// The answer to a `SUBSCRIBE` request: `{"result": null, "id": 1}`.
+/// The response to a `SUBSCRIBE` request: `{"result": null, "id": 1}`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct SubscribeResponse {
     pub result: Option<serde_json::Value>,

@@ -4,7 +4,7 @@
 //! `/public/ws` for the book ticker) and send `SUBSCRIBE` after every connect. The user data
 //! stream connects to `/private/ws/<listenKey>` with a listen key from
 //! `POST /fapi/v1/listenKey`, extended every 30 minutes (it lapses after 60), and renewed when
-//! Binance reports it expired. Binance pings every 3 minutes and tungstenite answers; keyward
+//! Binance reports it expired. Binance pings every 3 minutes and tungstenite sends the pong; keyward
 //! also pings every minute so a dead connection shows within the idle timeout.
 
 use std::time::Duration;
@@ -41,7 +41,7 @@ fn backoff(client: &BinanceClient) -> Backoff {
     }
 }
 
-/// The route of a channel and its stream name, e.g. `("market", "btcusdt@aggTrade")`.
+/// Returns the route of a channel and its stream name, e.g. `("market", "btcusdt@aggTrade")`.
 fn stream_name(subscription: &MarketSubscription) -> Result<(&'static str, String), AdapterError> {
     let symbol = &subscription.symbol;
     let valid = !symbol.is_empty() && symbol.bytes().all(|byte| byte.is_ascii_alphanumeric());
@@ -221,7 +221,7 @@ impl Session for AccountSession {
         Some(LISTEN_KEY_KEEPALIVE)
     }
 
-    /// Extends the listen key; the body of the answer is not needed.
+    /// Extends the listen key; the body of the response is not needed.
     async fn upkeep(&mut self) -> Result<(), AdapterError> {
         let call = Call::new(Method::PUT, LISTEN_KEY_PATH, 1);
         self.client

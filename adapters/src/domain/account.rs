@@ -1,4 +1,4 @@
-//! What an account holds: balances, positions, leverage and position mode.
+//! The contents of an account: balances, positions, leverage and position mode.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ pub struct Balance {
     pub asset: String,
     /// Deposits plus realized profit and loss, minus fees.
     pub wallet_balance: Decimal,
-    /// What new orders may still use as margin.
+    /// The balance new orders may still use as margin.
     pub available_balance: Decimal,
     /// Unrealized profit and loss of open positions in this asset.
     pub unrealized_pnl: Decimal,
@@ -41,7 +41,7 @@ impl Position {
     }
 }
 
-/// How the account holds positions.
+/// The way an account keeps positions: one net position or two sides per instrument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PositionMode {
@@ -59,7 +59,7 @@ pub struct LeverageSet {
     pub leverage: Decimal,
     /// Largest position value allowed at this leverage, where the exchange reports it.
     pub max_notional: Option<Decimal>,
-    /// False when the exchange answered that the leverage was already set, which counts as
+    /// False when the exchange reported that the leverage was already set, which counts as
     /// success.
     pub changed: bool,
 }

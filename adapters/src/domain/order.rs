@@ -93,7 +93,14 @@ pub enum TimeInForce {
 /// rounded to the instrument's steps and checked against its minimums.
 ///
 /// Its fields are private and [`OrderRequest::from_approved`] is its only constructor, so an
-/// adapter cannot be handed an order that skipped the risk gate.
+/// adapter cannot be handed an order that skipped the risk gate:
+///
+/// ```compile_fail,E0451
+/// # use keyward_adapters::OrderRequest;
+/// # fn forge() -> OrderRequest {
+/// OrderRequest { symbol: "BTCUSDT".to_owned(), ..todo!() }
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrderRequest {
     intent_id: Uuid,
@@ -113,9 +120,9 @@ impl OrderRequest {
     /// Builds the request for an approved intent on `instrument`.
     ///
     /// The quantity rounds down to the step. A limit price rounds to the tick on the side that
-    /// is safe for the order (a buy down, a sell up), and so does a stop's trigger price (a
-    /// buy stop down, a sell stop up, so the stop fires no later than asked). A market order
-    /// keeps the intent's price only as the reference for the minimum notional.
+    /// is safe for the order: a buy down, a sell up. A stop's trigger price rounds the same
+    /// way (a buy stop down, a sell stop up), so the stop fires no later than requested. A
+    /// market order keeps the intent's price only as the reference for the minimum notional.
     ///
     /// # Errors
     /// Returns [`AdapterError::InvalidOrder`] when the symbols differ, the instrument is not
@@ -224,7 +231,7 @@ impl OrderRequest {
     }
 }
 
-/// Where an order stands on the exchange.
+/// The state of an order on the exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderState {

@@ -18,7 +18,7 @@ pub struct MarketSubscription {
     pub channel: MarketChannel,
 }
 
-/// What a public subscription delivers.
+/// The data a public subscription delivers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketChannel {
@@ -38,7 +38,7 @@ pub struct Trade {
     pub price: Decimal,
     /// Quantity in the base asset.
     pub quantity: Decimal,
-    /// The taker's side; `None` where the exchange does not say.
+    /// The taker's side; `None` where the exchange does not report it.
     pub taker_side: Option<Side>,
     /// Milliseconds since the Unix epoch of the trade.
     pub time_ms: i64,
@@ -125,7 +125,7 @@ pub enum MarketEvent {
     Status(StreamStatus),
 }
 
-/// What the REST reconciliation after a (re)connect of an account stream found.
+/// The account state the REST reconciliation after a (re)connect of an account stream read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSnapshot {
     pub open_orders: Vec<OrderStatus>,

@@ -119,7 +119,7 @@ pub enum AdapterError {
         msg: Option<String>,
     },
 
-    /// The exchange answered that it does not know whether the request was carried out
+    /// The exchange reported that it does not know whether the request was carried out
     /// (Binance -1006 and -1007, "execution status unknown").
     #[error("{exchange} does not know whether the request at {endpoint} was carried out{}{}", code_suffix(*code), msg_suffix(msg.as_deref()))]
     ExecutionUnknown {
@@ -239,7 +239,7 @@ pub enum AdapterError {
     Signer(#[from] SignerError),
 }
 
-/// Why keyward rejected an order before sending it.
+/// The reason keyward rejected an order before sending it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OrderProblem {
@@ -286,8 +286,8 @@ impl AdapterError {
     }
 
     /// Returns whether a request that changes state (an order, a cancel) may have been carried
-    /// out although it failed: the response was lost, timed out or said so. Before any retry
-    /// the caller must look the order up.
+    /// out although it failed, because the response was lost, timed out or reported the
+    /// outcome as unknown. Before any retry the caller must look the order up.
     pub fn outcome_unknown(&self) -> bool {
         matches!(
             self,
@@ -296,6 +296,15 @@ impl AdapterError {
                 | AdapterError::Transport { .. }
                 | AdapterError::ExecutionUnknown { .. }
         )
+    }
+
+    /// Returns the wait the exchange requested before the next request (`Retry-After` on a
+    /// rate limit), if it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AdapterError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 
     /// Returns a stable snake_case name of the failure, for events and API responses.
@@ -358,8 +367,8 @@ impl AdapterError {
         }
     }
 
-    /// Fills in the symbol and client order id of an error about one order, which parsers
-    /// leave empty because an error body does not repeat them; other errors pass as they are.
+    /// Fills in the symbol and client order id of an error about one order. Parsers leave them
+    /// empty because an error body does not repeat them. Other errors pass as they are.
     pub fn for_order(mut self, order_symbol: &str, order_id: &str) -> Self {
         match &mut self {
             AdapterError::OrderNotFound {

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use keyward_actors::key::{KeyStatus, NewKey};
+use keyward_adapters::clean_pasted;
 use keyward_events::key::RejectionReason;
 use keyward_events::{Exchange, KeyPermissions};
 use keyward_projections::KeyView;
@@ -81,7 +82,7 @@ pub async fn add(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     auth.require_recent_login()?;
     let Json(request) = body?;
-    let mut key = validate(request)?;
+    let (mut key, warnings) = validate(request)?;
     key.account_id = Some(auth.account_id);
     let (key_id, appended) = state
         .keys
@@ -92,22 +93,40 @@ pub async fn add(
         .consistency
         .wrote(auth.credential_id(), appended.last_position);
     tracing::info!(%key_id, position = appended.last_position, "key added");
-    let body = json!({"key_id": key_id, "position": appended.last_position});
+    for warning in &warnings {
+        tracing::warn!(%key_id, warning = %warning, "cleaned a pasted credential");
+    }
+    let mut body = json!({"key_id": key_id, "position": appended.last_position});
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
-fn validate(request: AddKeyRequest) -> Result<NewKey, ApiError> {
+/// Checks a new key and cleans its pasted credentials of surrounding spaces and quotes. Returns
+/// the key and a warning per cleaned field, which never contains the field's value.
+fn validate(request: AddKeyRequest) -> Result<(NewKey, Vec<String>), ApiError> {
     let exchange: Exchange = request
         .exchange
         .parse()
         .map_err(|e: keyward_events::exchange::UnknownExchange| ApiError::invalid(e.to_string()))?;
-    let api_key = request.api_key.trim().to_owned();
+    let mut warnings = Vec::new();
+    let mut clean = |field: &str, text: &str| {
+        let cleaned = clean_pasted(field, text);
+        warnings.extend(cleaned.warning);
+        cleaned.value
+    };
+    let api_key = clean("api_key", &request.api_key).to_string();
     if api_key.is_empty() {
         return Err(ApiError::invalid(
             "api_key is empty; paste the key's public API key",
         ));
     }
-    let secret = request.api_secret.0.trim();
+    let secret = clean("api_secret", &request.api_secret.0);
+    let passphrase = request
+        .passphrase
+        .map(|passphrase| SecretInput(clean("passphrase", &passphrase.0)));
+    let secret = secret.as_str();
     if secret.is_empty() {
         return Err(ApiError::invalid(
             "api_secret is empty; paste the key's secret",
@@ -127,15 +146,16 @@ fn validate(request: AddKeyRequest) -> Result<NewKey, ApiError> {
             label.chars().count()
         )));
     }
-    let passphrase = validate_passphrase(exchange, request.passphrase)?;
-    Ok(NewKey {
+    let passphrase = validate_passphrase(exchange, passphrase)?;
+    let key = NewKey {
         account_id: None,
         exchange,
         label,
         api_key,
         api_secret: SecretBytes::from_str_bytes(secret),
         passphrase,
-    })
+    };
+    Ok((key, warnings))
 }
 
 fn validate_passphrase(

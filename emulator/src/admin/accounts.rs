@@ -27,6 +27,20 @@ pub(super) async fn instruments(State(state): State<EmulatorState>) -> Json<Vec<
     Json(state.engine().instruments())
 }
 
+/// Returns the last price of every instrument, by symbol.
+pub(super) async fn prices(State(state): State<EmulatorState>) -> Json<Value> {
+    let engine = state.engine();
+    let prices: serde_json::Map<String, Value> = engine
+        .instruments()
+        .iter()
+        .filter_map(|spec| {
+            let price = engine.price(&spec.symbol)?;
+            Some((spec.symbol.clone(), json!(price)))
+        })
+        .collect();
+    Json(Value::Object(prices))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PriceChange {

@@ -10,6 +10,7 @@
 //! | `GET`, `POST`, `DELETE /faults` | reads, changes (fields given) or resets the faults |
 //! | `GET /stats` | engine counters and injected faults |
 //! | `GET /instruments` | the instruments listed |
+//! | `GET /prices` | the last price of every instrument |
 //! | `POST /prices` `{symbol, price}` | moves a price, filling the orders it reaches |
 //! | `GET`, `POST /accounts/{exchange}/{api_key}` | reads or sets up an account |
 //! | `POST /websockets/disconnect` | drops every open websocket |
@@ -41,7 +42,7 @@ pub(crate) fn routes() -> Router<EmulatorState> {
         )
         .route("/stats", get(accounts::stats))
         .route("/instruments", get(accounts::instruments))
-        .route("/prices", post(accounts::set_price))
+        .route("/prices", post(accounts::set_price).get(accounts::prices))
         .route(
             "/accounts/{exchange}/{api_key}",
             get(accounts::account).post(accounts::set_up_account),

@@ -35,7 +35,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// A Binance error answer with this status, code and message.
+    /// A Binance error response with this status, code and message.
     pub fn new(status: StatusCode, code: i64, msg: &str) -> Self {
         Rejection {
             status,
@@ -143,7 +143,7 @@ pub fn authenticate(
 
 /// Finds the key of the `X-MBX-APIKEY` header and checks that it may be used from `client_ip`
 /// now. Binance gives an unknown key, an expired key, a key of the other environment and an
-/// address outside the allowlist the same answer.
+/// address outside the allowlist the same response.
 fn known_key(
     state: &EmulatorState,
     api_key: Option<&str>,

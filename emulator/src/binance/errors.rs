@@ -1,4 +1,5 @@
-//! The engine's refusals as Binance's error answers: HTTP 400 with Binance's code and message.
+//! The engine's refusals as Binance's error responses: HTTP 400 with Binance's code and
+//! message.
 
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
@@ -6,7 +7,7 @@ use rust_decimal::Decimal;
 use super::auth::Rejection;
 use crate::engine::EngineError;
 
-/// The request an engine error answers, where Binance words the same refusal differently.
+/// The request an engine error responds to, where Binance words the same refusal differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Request {
     Query,
@@ -18,8 +19,9 @@ fn bad(code: i64, msg: &str) -> Rejection {
     Rejection::new(StatusCode::BAD_REQUEST, code, msg)
 }
 
-/// Maps an engine error onto Binance's answer. A price or quantity with more decimals than
-/// its step is -1111 (precision); one with allowed decimals but off the step is -4014/-4023.
+/// Maps an engine error onto Binance's response. A price or quantity with more decimals than
+/// its step is -1111 (precision), and one with allowed decimals but off the step is -4014 or
+/// -4023.
 pub(crate) fn rejection(error: &EngineError, request: Request) -> Rejection {
     match error {
         EngineError::UnknownSymbol(_) => bad(-1121, "Invalid symbol."),

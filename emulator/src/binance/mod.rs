@@ -46,7 +46,7 @@ fn route_weight(method: &Method, path: &str) -> u32 {
     }
 }
 
-/// The weight header of a path: `/sapi` counts per IP separately from `/fapi`.
+/// Returns the weight header of a path: `/sapi` counts per IP separately from `/fapi`.
 fn weight_header(path: &str) -> &'static str {
     if path.starts_with("/sapi/") {
         "x-sapi-used-ip-weight-1m"
@@ -111,8 +111,8 @@ impl Dialect for Binance {
         response
     }
 
-    /// Counts the route's weight for the client's address in the current minute and answers
-    /// 429 (-1003) past the configured limit, with `Retry-After` until the minute ends.
+    /// Counts the route's weight for the client's address in the current minute and responds
+    /// with 429 (-1003) past the configured limit, with `Retry-After` until the minute ends.
     fn admit(
         &self,
         state: &EmulatorState,

@@ -14,7 +14,7 @@ use crate::engine::{
 };
 use crate::state::EmulatorState;
 
-/// Longest client order id Binance accepts.
+/// Maximum length of a client order id Binance accepts.
 const MAX_CLIENT_ORDER_ID: usize = 36;
 
 pub(crate) async fn new_order(
@@ -31,7 +31,7 @@ pub(crate) async fn new_order(
     tracing::debug!(order_id = record.order_id, client_order_id = %record.client_order_id, "order placed");
     let mut response = order_response(&record);
     if acknowledge_only {
-        // ACK answers as of acceptance, before any fill.
+        // An ACK response shows the order as accepted, before any fill.
         response.status = "NEW";
         response.executed_qty = "0".to_owned();
         response.cum_qty = "0".to_owned();

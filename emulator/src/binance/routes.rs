@@ -160,7 +160,7 @@ fn symbol_entry(spec: &InstrumentSpec) -> SymbolEntry {
 }
 
 /// Checks that a key may use the futures account: reading and futures trading enabled, as
-/// Binance requires; otherwise its one answer for key problems, -2015.
+/// Binance requires; otherwise its one response for key problems, -2015.
 pub(crate) fn require_futures(key: &EmulatorKey) -> Result<(), Rejection> {
     if key.read && key.futures {
         Ok(())

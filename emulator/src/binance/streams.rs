@@ -98,7 +98,8 @@ pub(crate) struct StreamsQuery {
     streams: Option<String>,
 }
 
-/// A public stream connection; `/stream` URLs wrap every message as a combined stream message.
+/// Opens a public stream connection; `/stream` URLs wrap every message as a combined stream
+/// message.
 pub(crate) async fn market_socket(
     State(state): State<EmulatorState>,
     uri: axum::http::Uri,
@@ -162,7 +163,7 @@ async fn serve_market(
     }
 }
 
-/// Handles `SUBSCRIBE`, `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` and returns the answer.
+/// Handles `SUBSCRIBE`, `UNSUBSCRIBE` and `LIST_SUBSCRIPTIONS` and returns the response.
 fn subscription_request(streams: &mut BTreeSet<String>, text: &str) -> Value {
     let Ok(request) = serde_json::from_str::<Value>(text) else {
         return json!({"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"});
@@ -198,7 +199,7 @@ fn subscription_request(streams: &mut BTreeSet<String>, text: &str) -> Value {
     serde_json::to_value(SubscribeResponse { result, id }).unwrap_or(Value::Null)
 }
 
-/// The messages a tick produces for the subscribed streams.
+/// Builds the messages a tick produces for the subscribed streams.
 fn market_messages(
     state: &EmulatorState,
     streams: &BTreeSet<String>,
@@ -330,7 +331,7 @@ fn json_of(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// The user data stream of the listen key's account.
+/// Opens the user data stream of the listen key's account.
 pub(crate) async fn user_socket(
     State(state): State<EmulatorState>,
     Path(listen_key): Path<String>,

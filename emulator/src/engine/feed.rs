@@ -96,8 +96,6 @@ pub fn load_feed(path: &Path, instruments: &[InstrumentSpec]) -> Result<PriceFee
         .from_path(path)
         .map_err(read_error)?;
     let headers = reader.headers().map_err(read_error)?.clone();
-    let column = |name: &str| headers.iter().position(|header| header.trim() == name);
-    let symbol = symbol_of(path, instruments);
     let rows: Vec<csv::StringRecord> = reader
         .records()
         .collect::<Result<_, _>>()
@@ -107,14 +105,9 @@ pub fn load_feed(path: &Path, instruments: &[InstrumentSpec]) -> Result<PriceFee
             path: path.to_owned(),
         });
     }
-    let field = |row: &csv::StringRecord, index: usize| -> Result<Decimal, FeedError> {
-        let text = row.get(index).unwrap_or("").trim();
-        text.parse().map_err(|_| FeedError::Row {
-            path: path.to_owned(),
-            line: row.position().map_or(0, |position| position.line()),
-            reason: format!("{text:?} is not a decimal number"),
-        })
-    };
+
+    let column = |name: &str| headers.iter().position(|header| header.trim() == name);
+    let symbol = symbol_of(path, instruments);
     let kline = ["open_time", "open", "high", "low", "close", "volume"].map(column);
     if let [
         Some(time),
@@ -125,21 +118,8 @@ pub fn load_feed(path: &Path, instruments: &[InstrumentSpec]) -> Result<PriceFee
         Some(volume),
     ] = kline
     {
-        let mut candles = Vec::with_capacity(rows.len());
-        for row in &rows {
-            candles.push(CandleRow {
-                open_time_ms: time_ms(row, time).ok_or_else(|| FeedError::Row {
-                    path: path.to_owned(),
-                    line: row.position().map_or(0, |position| position.line()),
-                    reason: "open_time is not a time in ms or µs".to_owned(),
-                })?,
-                open: field(row, open)?,
-                high: field(row, high)?,
-                low: field(row, low)?,
-                close: field(row, close)?,
-                volume: field(row, volume)?,
-            });
-        }
+        let columns = [open, high, low, close, volume];
+        let candles = candles(path, &rows, time, columns)?;
         let interval = interval_name(&candles);
         return Ok(PriceFeed::Candles {
             symbol,
@@ -152,8 +132,8 @@ pub fn load_feed(path: &Path, instruments: &[InstrumentSpec]) -> Result<PriceFee
             .iter()
             .map(|row| {
                 Ok(TradeRow {
-                    price: field(row, price)?,
-                    quantity: field(row, quantity)?,
+                    price: decimal_field(path, row, price)?,
+                    quantity: decimal_field(path, row, quantity)?,
                 })
             })
             .collect::<Result<_, FeedError>>()?;
@@ -162,6 +142,45 @@ pub fn load_feed(path: &Path, instruments: &[InstrumentSpec]) -> Result<PriceFee
     Err(FeedError::Layout {
         path: path.to_owned(),
     })
+}
+
+/// Reads kline rows; `columns` are the indexes of open, high, low, close and volume.
+fn candles(
+    path: &Path,
+    rows: &[csv::StringRecord],
+    time: usize,
+    columns: [usize; 5],
+) -> Result<Vec<CandleRow>, FeedError> {
+    let [open, high, low, close, volume] = columns;
+    rows.iter()
+        .map(|row| {
+            let open_time_ms = time_ms(row, time).ok_or_else(|| {
+                row_error(path, row, "open_time is not a time in ms or µs".to_owned())
+            })?;
+            Ok(CandleRow {
+                open_time_ms,
+                open: decimal_field(path, row, open)?,
+                high: decimal_field(path, row, high)?,
+                low: decimal_field(path, row, low)?,
+                close: decimal_field(path, row, close)?,
+                volume: decimal_field(path, row, volume)?,
+            })
+        })
+        .collect()
+}
+
+fn decimal_field(path: &Path, row: &csv::StringRecord, index: usize) -> Result<Decimal, FeedError> {
+    let text = row.get(index).unwrap_or("").trim();
+    text.parse()
+        .map_err(|_| row_error(path, row, format!("{text:?} is not a decimal number")))
+}
+
+fn row_error(path: &Path, row: &csv::StringRecord, reason: String) -> FeedError {
+    FeedError::Row {
+        path: path.to_owned(),
+        line: row.position().map_or(0, |position| position.line()),
+        reason,
+    }
 }
 
 /// Reads a time in ms; 16-digit times are µs, as in Binance spot files since 2025.

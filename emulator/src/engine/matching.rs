@@ -1,7 +1,7 @@
 //! Order checks and execution against the last price.
 //!
-//! The engine has no order book of other traders: market orders fill at the last price of the
-//! feed, a limit order that crosses it fills at once at the last price (taker), and a resting
+//! The engine has no order book of other traders. Market orders fill at the last price of the
+//! feed, and a limit order that crosses it fills at once at the last price (taker). A resting
 //! limit order fills at its own price (maker) when the feed reaches it. Stop orders fire as
 //! market orders when the feed reaches their stop price. Orders fill whole.
 // NOTE: no partial fills and no slippage; a bot sees one fill per order.
@@ -111,13 +111,6 @@ pub(crate) fn check_account(
         OrderType::StopMarket => order.stop_price.unwrap_or(market_price),
     };
     let leverage = account.leverage_of(&order.symbol);
-    let max_notional = spec.max_notional(leverage);
-    if notional_after(position, order.side, order.quantity, price) > max_notional {
-        return Err(EngineError::ExceedsLeverageBracket {
-            leverage,
-            max_notional,
-        });
-    }
     let required = order.quantity * price / Decimal::from(leverage);
     let available = account.balance(prices).available_balance;
     if required > available {
@@ -126,12 +119,19 @@ pub(crate) fn check_account(
             available,
         });
     }
+    let max_notional = spec.max_notional(leverage);
+    if notional_after(position, order.side, order.quantity, price) > max_notional {
+        return Err(EngineError::ExceedsLeverageBracket {
+            leverage,
+            max_notional,
+        });
+    }
     Ok(())
 }
 
-/// Returns how a new order executes at once: the fill price and whether it is the maker, or
-/// `None` when it rests; `Err(())` when it expires instead (post-only that would take, or an
-/// IOC/FOK limit that does not cross).
+/// Returns the price a new order fills at right away, or `None` when it rests. `Err(())`
+/// means it expires instead, because it is post-only and would take, or an IOC or FOK limit
+/// that does not cross.
 pub(crate) fn immediate_execution(
     order: &OrderRecord,
     market_price: Decimal,
@@ -199,68 +199,24 @@ impl EngineState {
         let Some(mut order) = account.orders.get(&order_id).cloned() else {
             return;
         };
-        let remaining = order.quantity - order.filled_quantity;
-        let position = account
-            .position(&order.symbol, order.position_side)
-            .quantity;
-        let quantity = if order.reduce_only {
-            let reducible = if reduces(position, order.side) {
-                position.abs()
-            } else {
-                Decimal::ZERO
-            };
-            remaining.min(reducible)
-        } else {
-            remaining
-        };
         order.updated_ms = now_ms;
+        let quantity = fillable_quantity(account, &order);
         if quantity.is_zero() {
             order.status = OrderStatus::Expired;
             account.orders.insert(order_id, order.clone());
             changes.push((account_id.clone(), AccountChange::Order(order)));
             return;
         }
-        let rate = if maker { MAKER_FEE } else { TAKER_FEE };
-        let fee = (price * quantity * rate).round_dp(8);
-        let realized = account.apply_fill(&order, price, quantity, fee, now_ms);
-        let filled_value = order.average_price * order.filled_quantity + price * quantity;
-        order.filled_quantity += quantity;
-        order.average_price = filled_value / order.filled_quantity;
-        order.status = if order.filled_quantity == order.quantity {
-            OrderStatus::Filled
-        } else {
-            OrderStatus::Expired
-        };
+
+        let fill = execute(
+            account, &mut order, trade_id, price, quantity, maker, now_ms,
+        );
         account.orders.insert(order_id, order.clone());
         let mark = self.prices.get(&order.symbol).copied().unwrap_or(price);
         let position = account.position_record(&order.symbol, order.position_side, mark);
         let balance = account.balance(&self.prices);
-        let fill = FillRecord {
-            trade_id,
-            order_id,
-            client_order_id: order.client_order_id.clone(),
-            symbol: order.symbol.clone(),
-            side: order.side,
-            price,
-            quantity,
-            fee,
-            realized_pnl: realized,
-            maker,
-            time_ms: now_ms,
-        };
         self.stats.fills += 1;
-        self.pending_ticks.push(MarketTick::Trade {
-            symbol: order.symbol.clone(),
-            trade_id,
-            price,
-            quantity,
-            taker_side: if maker {
-                opposite(order.side)
-            } else {
-                order.side
-            },
-            time_ms: now_ms,
-        });
+        self.pending_ticks.push(trade_tick(&fill));
         for change in [
             AccountChange::Fill(fill),
             AccountChange::Order(order),
@@ -269,6 +225,76 @@ impl EngineState {
         ] {
             changes.push((account_id.clone(), change));
         }
+    }
+}
+
+/// Returns what is left to fill of an order; for a reduce-only order no more than the
+/// position it reduces.
+fn fillable_quantity(account: &Account, order: &OrderRecord) -> Decimal {
+    let remaining = order.quantity - order.filled_quantity;
+    if !order.reduce_only {
+        return remaining;
+    }
+    let position = account
+        .position(&order.symbol, order.position_side)
+        .quantity;
+    if reduces(position, order.side) {
+        remaining.min(position.abs())
+    } else {
+        Decimal::ZERO
+    }
+}
+
+/// Applies one fill to the account and the order and returns it. An order that fills only
+/// in part (a capped reduce-only order) expires with the rest.
+fn execute(
+    account: &mut Account,
+    order: &mut OrderRecord,
+    trade_id: u64,
+    price: Decimal,
+    quantity: Decimal,
+    maker: bool,
+    now_ms: i64,
+) -> FillRecord {
+    let rate = if maker { MAKER_FEE } else { TAKER_FEE };
+    let fee = (price * quantity * rate).round_dp(8);
+    let realized = account.apply_fill(order, price, quantity, fee, now_ms);
+    let filled_value = order.average_price * order.filled_quantity + price * quantity;
+    order.filled_quantity += quantity;
+    order.average_price = filled_value / order.filled_quantity;
+    order.status = if order.filled_quantity == order.quantity {
+        OrderStatus::Filled
+    } else {
+        OrderStatus::Expired
+    };
+    FillRecord {
+        trade_id,
+        order_id: order.order_id,
+        client_order_id: order.client_order_id.clone(),
+        symbol: order.symbol.clone(),
+        side: order.side,
+        price,
+        quantity,
+        fee,
+        realized_pnl: realized,
+        maker,
+        time_ms: now_ms,
+    }
+}
+
+/// The public trade of a fill; the taker is the other side when the order made the market.
+fn trade_tick(fill: &FillRecord) -> MarketTick {
+    MarketTick::Trade {
+        symbol: fill.symbol.clone(),
+        trade_id: fill.trade_id,
+        price: fill.price,
+        quantity: fill.quantity,
+        taker_side: if fill.maker {
+            opposite(fill.side)
+        } else {
+            fill.side
+        },
+        time_ms: fill.time_ms,
     }
 }
 

@@ -113,7 +113,7 @@ fn error_in_success(endpoint: &str, body: &[u8], reason: &str) -> AdapterError {
 /// Classifies a failed response by HTTP status first, then by Binance's error code.
 ///
 /// 429 and 418 are rate limits whatever the body contains, 408 is a backend timeout. A 5xx is
-/// a server failure, unless its code says the execution status is unknown (-1006, -1007).
+/// a server failure, unless its code reports the execution status as unknown (-1006, -1007).
 /// Other statuses need a Binance error body `{code, msg}`.
 pub fn error_from_response(
     endpoint: &str,

@@ -14,15 +14,15 @@ use crate::domain::{
     OrderStatus, Position, Trade,
 };
 
-/// What one public stream message holds.
+/// The content of one public stream message.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MarketMessage {
     Event(MarketEvent),
-    /// The answer to the `SUBSCRIBE` request with this id.
+    /// The response to the `SUBSCRIBE` request with this id.
     Subscribed {
         id: u64,
     },
-    /// An error answer `{"code", "msg"}` to a request on the socket.
+    /// An error response `{"code", "msg"}` to a request on the socket.
     Error {
         code: i64,
         msg: String,
@@ -148,7 +148,7 @@ pub fn depth_snapshot(symbol: &str, text: &str) -> Result<BookUpdate, String> {
     })
 }
 
-/// What one user data stream message holds.
+/// The content of one user data stream message.
 #[derive(Clone, Debug, PartialEq)]
 pub enum UserMessage {
     Events(Vec<AccountEvent>),
@@ -171,7 +171,7 @@ pub fn user_message(text: &str) -> Result<UserMessage, String> {
     Ok(UserMessage::Events(events))
 }
 
-/// An order update, preceded by its fill when the update reports a trade.
+/// Maps an order update, preceded by its fill when the update reports a trade.
 fn order_events(update: OrderTradeUpdate) -> Result<Vec<AccountEvent>, String> {
     let order = update.order;
     let nonzero = |value: Decimal| (!value.is_zero()).then_some(value);

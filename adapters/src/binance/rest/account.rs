@@ -9,7 +9,7 @@ use crate::credentials::Credentials;
 use crate::domain::{Balance, LeverageBracket, LeverageSet, Position, PositionMode};
 use crate::error::AdapterError;
 
-/// Binance's answer when the position mode is already the one asked for.
+/// Binance's error code when the position mode is already the one requested.
 const NO_NEED_TO_CHANGE_POSITION_SIDE: i64 = -4059;
 
 impl BinanceClient {
@@ -53,7 +53,7 @@ impl BinanceClient {
             .collect())
     }
 
-    /// Sets the leverage. Binance answers the same whether or not it changed, so
+    /// Sets the leverage. Binance responds the same whether or not it changed, so
     /// [`LeverageSet::changed`] is always true here.
     pub(crate) async fn change_leverage(
         &self,

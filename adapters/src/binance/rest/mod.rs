@@ -13,8 +13,8 @@ use reqwest::Method;
 use reqwest::header::HeaderValue;
 
 use super::{
-    API_RESTRICTIONS_PATH, FUTURES_WEIGHT_PER_MINUTE, SERVER_TIME_PATH, SPOT_WEIGHT_PER_MINUTE,
-    parse, signing,
+    API_RESTRICTIONS_PATH, FUTURES_WEIGHT_PER_MINUTE, ORDERS_PER_10_SECONDS, ORDERS_PER_MINUTE,
+    SERVER_TIME_PATH, SPOT_WEIGHT_PER_MINUTE, parse, signing,
 };
 use crate::client::ClientOptions;
 use crate::clock::{Clock, ClockOffset, SystemClock, offset_from_round_trip, with_offset};
@@ -23,14 +23,14 @@ use crate::domain::Instrument;
 use crate::error::AdapterError;
 use crate::hosts::{BINANCE, BINANCE_SPOT, BINANCE_WS, ExchangeHosts};
 use crate::http::{ReadResponse, numeric_header, send};
-use crate::rate_limit::{RateBudget, shared_budget};
+use crate::rate_limit::{RateBudget, budget_key, shared_budget};
 
 const EXCHANGE: Exchange = Exchange::Binance;
 
 /// How long the instrument list is reused before it is read again.
 const INSTRUMENTS_TTL: Duration = Duration::from_secs(300);
 
-/// Which Binance host a request goes to.
+/// The Binance host a request goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Host {
     /// USDT-M futures, `/fapi`.
@@ -48,6 +48,8 @@ pub(crate) struct Call {
     pub params: Vec<(&'static str, String)>,
     /// Request weight Binance counts against the address.
     pub weight: u32,
+    /// Whether the request places an order, which counts against the account's order limits.
+    pub places_order: bool,
 }
 
 impl Call {
@@ -58,6 +60,7 @@ impl Call {
             path,
             params: Vec::new(),
             weight,
+            places_order: false,
         }
     }
 
@@ -114,7 +117,7 @@ impl BinanceClient {
         let spot_url = hosts.get(BINANCE_SPOT).to_owned();
         let backoff = options.rate_limit_backoff;
         let budget = |name: &str, url: &str, limit: u32| {
-            shared_budget(&format!("{name} {url}"), || {
+            shared_budget(&budget_key(name, url), || {
                 RateBudget::new(limit, Duration::from_secs(60), backoff)
             })
         };
@@ -244,6 +247,13 @@ impl BinanceClient {
     ) -> Result<ReadResponse, AdapterError> {
         let budget = self.budget(call.host);
         budget.acquire(call.weight).await;
+        let order_budgets = match credentials {
+            Some(credentials) if call.places_order => self.order_budgets(&credentials.api_key),
+            _ => Vec::new(),
+        };
+        for order_budget in &order_budgets {
+            order_budget.acquire(1).await;
+        }
 
         let mut url = format!("{}{}", self.base_url(call.host), call.path);
         if !query.is_empty() {
@@ -268,6 +278,12 @@ impl BinanceClient {
         if let Some(used) = used {
             budget.observe_used(used);
         }
+        let order_counts = ["x-mbx-order-count-10s", "x-mbx-order-count-1m"];
+        for (order_budget, header) in order_budgets.iter().zip(order_counts) {
+            if let Some(count) = numeric_header(&response.headers, header) {
+                order_budget.observe_used(count);
+            }
+        }
         if response.status.is_success() {
             budget.record_success();
             return Ok(response);
@@ -278,10 +294,43 @@ impl BinanceClient {
             &response.headers,
             &response.body,
         );
-        if let AdapterError::RateLimited { retry_after, .. } = &error {
-            budget.record_limited(*retry_after);
+        if let AdapterError::RateLimited {
+            retry_after,
+            status,
+            ..
+        } = &error
+        {
+            // A 418 is a ban of at least two minutes, growing with repeats.
+            let ban = (*status == 418).then_some(Duration::from_secs(120));
+            budget.record_limited(retry_after.or(ban));
         }
         Err(error)
+    }
+
+    /// Returns the per-account budgets of new orders: per 10 seconds and per minute.
+    fn order_budgets(&self, api_key: &str) -> Vec<Arc<RateBudget>> {
+        let backoff = self.inner.options.rate_limit_backoff;
+        let windows = [
+            (
+                "binance-orders-10s",
+                ORDERS_PER_10_SECONDS,
+                Duration::from_secs(10),
+            ),
+            (
+                "binance-orders-1m",
+                ORDERS_PER_MINUTE,
+                Duration::from_secs(60),
+            ),
+        ];
+        windows
+            .into_iter()
+            .map(|(name, limit, window)| {
+                let account = format!("{} {api_key}", self.inner.futures_url);
+                shared_budget(&budget_key(name, &account), || {
+                    RateBudget::new(limit, window, backoff)
+                })
+            })
+            .collect()
     }
 
     /// Returns the instruments, read again once older than five minutes.

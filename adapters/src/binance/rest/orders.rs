@@ -30,11 +30,14 @@ fn new_order_call(request: &OrderRequest) -> Call {
         // STOP_MARKET to /fapi/v1/order as the stored documentation describes.
         OrderKind::StopMarket => "STOP_MARKET",
     };
-    let mut call = Call::new(Method::POST, ORDER_PATH, 1)
-        .param("symbol", request.symbol())
-        .param("side", side)
-        .param("type", order_type)
-        .param("quantity", wire_decimal(request.quantity()));
+    let mut call = Call {
+        places_order: true,
+        ..Call::new(Method::POST, ORDER_PATH, 0)
+    }
+    .param("symbol", request.symbol())
+    .param("side", side)
+    .param("type", order_type)
+    .param("quantity", wire_decimal(request.quantity()));
     if let Some(price) = request.price() {
         call = call.param("price", wire_decimal(price));
     }
