@@ -253,6 +253,11 @@ impl KlineParser {
         loop {
             if let Some((candle, used)) = self.common_row(rest) {
                 out.push(candle);
+                // A last row without a line end leaves no further line, not an empty one.
+                let ended = used == rest.len() && rest.last() != Some(&b'\n');
+                if ended {
+                    return Ok(());
+                }
                 rest = &rest[used..];
                 continue;
             }

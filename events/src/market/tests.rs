@@ -315,3 +315,19 @@ fn single_pass_reader_matches_on_real_files() {
         assert_eq!(single_pass, by_field, "{relative}");
     }
 }
+
+#[test]
+fn single_pass_reader_counts_lines_like_splitting() {
+    for text in [
+        format!("{ROW_1}"),
+        format!("{ROW_1}\n"),
+        format!("{HEADER}\n{ROW_1}\n{ROW_2}"),
+        format!("{HEADER}\r\n{ROW_1}\r\n{ROW_2}\r\n\n"),
+    ] {
+        let mut parser = KlineParser::new();
+        parser
+            .parse_slice(text.as_bytes(), &mut Vec::new())
+            .unwrap();
+        assert_eq!(parser.lines(), text.split('\n').count(), "{text:?}");
+    }
+}
