@@ -19,29 +19,52 @@ const EXACT_INTEGERS: u64 = 1 << 53;
 /// division rounds their quotient correctly, which is the value the decimal text denotes
 /// rounded once, as `str::parse::<f64>` returns it.
 pub(super) fn plain_decimal(field: &[u8]) -> Option<f64> {
-    let mut mantissa: u64 = 0;
-    let mut digits = 0;
-    let mut decimals: Option<usize> = None;
+    let mut decimal = PlainDecimal::default();
     for &byte in field {
+        decimal.push(byte)?;
+    }
+    decimal.value()
+}
+
+/// The digits of a plain decimal read so far.
+#[derive(Default)]
+struct PlainDecimal {
+    mantissa: u64,
+    digits: usize,
+    /// Digits after the point, once a point was read.
+    places: Option<usize>,
+}
+
+impl PlainDecimal {
+    /// Takes one more byte; `None` for anything but a digit or a first point, or an overflow.
+    fn push(&mut self, byte: u8) -> Option<()> {
         match byte {
             b'0'..=b'9' => {
-                mantissa = mantissa
+                self.mantissa = self
+                    .mantissa
                     .checked_mul(10)?
                     .checked_add(u64::from(byte - b'0'))?;
-                digits += 1;
-                if let Some(places) = decimals.as_mut() {
+                self.digits += 1;
+                if let Some(places) = self.places.as_mut() {
                     *places += 1;
                 }
+                Some(())
             }
-            b'.' if decimals.is_none() => decimals = Some(0),
-            _ => return None,
+            b'.' if self.places.is_none() => {
+                self.places = Some(0);
+                Some(())
+            }
+            _ => None,
         }
     }
-    let places = decimals.unwrap_or(0);
-    if digits == 0 || mantissa >= EXACT_INTEGERS || places >= POWERS_OF_TEN.len() {
-        return None;
+
+    /// Returns the value when it is exact as described at [`plain_decimal`].
+    fn value(&self) -> Option<f64> {
+        let places = self.places.unwrap_or(0);
+        let exact = self.digits > 0 && self.mantissa < EXACT_INTEGERS;
+        (exact && places < POWERS_OF_TEN.len())
+            .then(|| self.mantissa as f64 / POWERS_OF_TEN[places])
     }
-    Some(mantissa as f64 / POWERS_OF_TEN[places])
 }
 
 /// Parses a field of ASCII digits only, without overflow.
@@ -131,30 +154,13 @@ impl Cursor<'_> {
     /// Reads `digits[.digits]` up to and including the next comma, with the rules of
     /// [`plain_decimal`].
     fn decimal(&mut self) -> Option<f64> {
-        let mut mantissa: u64 = 0;
-        let mut digits = 0;
-        let mut places: Option<usize> = None;
+        let mut decimal = PlainDecimal::default();
         while let Some(&byte) = self.input.get(self.at) {
             self.at += 1;
-            match byte {
-                b'0'..=b'9' => {
-                    mantissa = mantissa
-                        .checked_mul(10)?
-                        .checked_add(u64::from(byte - b'0'))?;
-                    digits += 1;
-                    if let Some(count) = places.as_mut() {
-                        *count += 1;
-                    }
-                }
-                b'.' if places.is_none() => places = Some(0),
-                b',' => {
-                    let places = places.unwrap_or(0);
-                    let exact = digits > 0 && mantissa < EXACT_INTEGERS;
-                    let fits = places < POWERS_OF_TEN.len();
-                    return (exact && fits).then(|| mantissa as f64 / POWERS_OF_TEN[places]);
-                }
-                _ => return None,
+            if byte == b',' {
+                return decimal.value();
             }
+            decimal.push(byte)?;
         }
         None
     }
