@@ -34,6 +34,9 @@ enum Command {
     /// Check and export the event log for auditors.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Stress, benchmark and inspect the embedded event log.
+    #[command(subcommand)]
+    Eventlog(commands::eventlog::EventlogCommand),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Emulator(args) => commands::emulator::run(args),
         Command::Backtest(args) => commands::backtest::run(args),
         Command::Audit(command) => commands::audit::run(command),
+        Command::Eventlog(command) => commands::eventlog::run(command),
     };
     match result {
         Ok(code) => code,

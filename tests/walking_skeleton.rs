@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Server, key_entry, run, scan_for_secrets, write_key_file};
+use keyward_eventlog::segment::frame;
 use serde_json::json;
 
 const GOOD_SECRET: &str = "SkeletonGoodSecret41";
@@ -109,22 +110,27 @@ async fn keys_verified_persisted_and_tamper_evident() {
     assert_eq!(intact.status.code(), Some(0), "{intact:?}");
 
     let tampered_position = 3;
-    let conn = rusqlite::Connection::open(data.join("events.db")).unwrap();
-    let payload: Vec<u8> = conn
-        .query_row(
-            "SELECT payload FROM events WHERE position = ?1",
-            [tampered_position],
-            |r| r.get(0),
-        )
+    let location = keyward_eventlog::SegmentLog::open_read_only(&data)
+        .unwrap()
+        .locate(tampered_position)
         .unwrap();
-    let mut altered = payload.clone();
-    altered[payload.len() / 2] ^= 0x01;
-    conn.execute(
-        "UPDATE events SET payload = ?1 WHERE position = ?2",
-        rusqlite::params![altered, tampered_position],
-    )
-    .unwrap();
-    drop(conn);
+    let mut bytes = std::fs::read(&location.segment).unwrap();
+    let start = usize::try_from(location.offset).unwrap();
+    let stored = &mut bytes[start..start + location.len];
+    let (payload_at, payload_len) = frame::payload_span(stored).unwrap();
+    stored[payload_at + payload_len / 2] ^= 0x01;
+    std::fs::write(&location.segment, &bytes).unwrap();
+    let damaged = run(&["audit", "verify", "--data-dir", data_arg]);
+    assert_eq!(damaged.status.code(), Some(1), "{damaged:?}");
+    let output = String::from_utf8_lossy(&damaged.stdout);
+    assert!(
+        output.contains(&format!("position {tampered_position}")),
+        "{output}"
+    );
+
+    // A forger who also fixes the frame's checksum still breaks the hash chain.
+    frame::reseal(&mut bytes[start..start + location.len]).unwrap();
+    std::fs::write(&location.segment, &bytes).unwrap();
     let broken = run(&["audit", "verify", "--data-dir", data_arg]);
     assert_eq!(broken.status.code(), Some(1), "{broken:?}");
     let output = String::from_utf8_lossy(&broken.stdout);
@@ -132,6 +138,7 @@ async fn keys_verified_persisted_and_tamper_evident() {
         output.contains(&format!("position {tampered_position}")),
         "{output}"
     );
+    assert!(output.contains("hash does not match"), "{output}");
 }
 
 #[tokio::test]

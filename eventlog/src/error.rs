@@ -25,6 +25,8 @@ pub enum AppendError {
         size: usize,
         max: usize,
     },
+    #[error("event {event_id} is invalid: {reason}")]
+    InvalidEvent { event_id: Uuid, reason: String },
     #[error("an append needs at least one event")]
     Empty,
     #[error("the event log could not write to storage: {0}; nothing of this append was stored")]

@@ -6,9 +6,14 @@
 //! record is chained to the previous one by SHA-256 over its stored bytes (see [`chain`]).
 
 pub mod chain;
+pub mod checkpoint;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod memory;
+pub mod segment;
 pub mod sqlite;
+pub mod stress;
 mod subscription;
 
 use async_trait::async_trait;
@@ -17,6 +22,7 @@ use tokio::sync::watch;
 
 pub use error::{AppendError, ReadError};
 pub use memory::MemoryLog;
+pub use segment::SegmentLog;
 pub use sqlite::SqliteLog;
 pub use subscription::{Subscription, SubscriptionFilter};
 
@@ -44,7 +50,7 @@ impl std::fmt::Display for ExpectedVersion {
     }
 }
 
-/// Where an append landed.
+/// The positions and version an append was stored at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
     /// Global position of the first appended event.
@@ -125,11 +131,23 @@ pub async fn read_whole_stream(
     }
 }
 
+/// Maximum length of an event type name, in bytes.
+pub const MAX_EVENT_TYPE_BYTES: usize = 256;
+
 fn validate_new_events(events: &[NewEvent]) -> Result<(), AppendError> {
     if events.is_empty() {
         return Err(AppendError::Empty);
     }
     for event in events {
+        if event.event_type.is_empty() || event.event_type.len() > MAX_EVENT_TYPE_BYTES {
+            return Err(AppendError::InvalidEvent {
+                event_id: event.event_id,
+                reason: format!(
+                    "event type has {} bytes; it must have 1 to {MAX_EVENT_TYPE_BYTES}",
+                    event.event_type.len()
+                ),
+            });
+        }
         if event.payload.len() > MAX_PAYLOAD_BYTES {
             return Err(AppendError::PayloadTooLarge {
                 event_type: event.event_type.clone(),
@@ -139,4 +157,25 @@ fn validate_new_events(events: &[NewEvent]) -> Result<(), AppendError> {
         }
     }
     Ok(())
+}
+
+/// Serializes each event's metadata to the JSON bytes that are stored and hashed.
+fn serialize_metadata(events: &[NewEvent]) -> Result<Vec<Vec<u8>>, AppendError> {
+    events
+        .iter()
+        .map(|event| {
+            let bytes = serde_json::to_vec(&event.metadata).unwrap_or_default();
+            if bytes.len() > segment::frame::MAX_METADATA_BYTES {
+                return Err(AppendError::InvalidEvent {
+                    event_id: event.event_id,
+                    reason: format!(
+                        "metadata has {} bytes, more than the maximum of {}",
+                        bytes.len(),
+                        segment::frame::MAX_METADATA_BYTES
+                    ),
+                });
+            }
+            Ok(bytes)
+        })
+        .collect()
 }

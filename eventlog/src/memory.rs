@@ -58,7 +58,7 @@ pub(crate) struct StoredId {
 }
 
 impl StoredId {
-    fn of(record: &RecordedEvent) -> Self {
+    pub(crate) fn of(record: &RecordedEvent) -> Self {
         StoredId {
             stream: record.stream.as_str().to_owned(),
             position: record.position,

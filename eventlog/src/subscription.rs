@@ -13,8 +13,6 @@ use tokio::sync::watch;
 
 use crate::{EventLog, ReadError};
 
-const PAGE: usize = 512;
-
 /// Which events a subscription delivers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubscriptionFilter {
@@ -47,6 +45,9 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Events read from storage at once. A subscription never buffers more than one page.
+    pub const PAGE: usize = 512;
+
     /// Subscribes to events with positions greater than `after`.
     pub fn new(log: Arc<dyn EventLog>, after: u64, filter: SubscriptionFilter) -> Self {
         let head = log.head();
@@ -62,6 +63,11 @@ impl Subscription {
     /// The position of the last event read from storage (delivered or filtered out).
     pub fn cursor(&self) -> u64 {
         self.cursor
+    }
+
+    /// Events read from storage and not yet delivered.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
     }
 
     /// Waits for the next matching event.
@@ -102,7 +108,7 @@ impl Subscription {
     }
 
     async fn fill(&mut self) -> Result<(), ReadError> {
-        let page = self.log.read_all(self.cursor, PAGE).await?;
+        let page = self.log.read_all(self.cursor, Self::PAGE).await?;
         if page.is_empty() {
             // The head moved but nothing is readable yet; wait for the next change.
             return match self.head.changed().await {

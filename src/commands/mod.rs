@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod backtest;
 pub mod emulator;
+pub mod eventlog;
 pub mod serve;

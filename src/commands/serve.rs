@@ -11,7 +11,8 @@ use keyward_actors::bot::BotService;
 use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
 use keyward_adapters::{ExchangeHosts, client_for, http_client_builder};
 use keyward_api::{AppState, ReadConsistency};
-use keyward_eventlog::{EventLog, SqliteLog};
+use keyward_eventlog::checkpoint::{CheckpointPolicy, CheckpointStore, spawn_checkpointer};
+use keyward_eventlog::{EventLog, SegmentLog};
 use keyward_events::Exchange;
 use keyward_projections::ProjectionHandle;
 use keyward_vault::Vault;
@@ -88,7 +89,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(source = %master.source(), "master key loaded");
     let vault = Arc::new(Vault::open(&args.data_dir, master).context("cannot open the keyring")?);
     let log: Arc<dyn EventLog> =
-        Arc::new(SqliteLog::open(&args.data_dir).context("cannot open the event log")?);
+        Arc::new(SegmentLog::open(&args.data_dir).context("cannot open the event log")?);
+    spawn_checkpointer(
+        Arc::clone(&log),
+        CheckpointStore::in_data_dir(&args.data_dir),
+        Arc::new(crate::commands::audit::VaultCheckpointKeys(Arc::clone(
+            &vault,
+        ))),
+        CheckpointPolicy::default(),
+    );
 
     let mut hosts = ExchangeHosts::default();
     let emulator = if args.sandbox {

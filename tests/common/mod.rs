@@ -369,7 +369,7 @@ pub fn write_wave_csv(path: &std::path::Path, bars: usize) {
 
 /// Every event stored in the embedded log of a data dir, in position order.
 pub fn stored_events(data_dir: &Path) -> Vec<keyward_events::RecordedEvent> {
-    let log = keyward_eventlog::SqliteLog::open_read_only(data_dir).unwrap();
+    let log = keyward_eventlog::SegmentLog::open_read_only(data_dir).unwrap();
     let mut events = Vec::new();
     loop {
         let after = events

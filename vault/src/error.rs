@@ -21,6 +21,11 @@ pub enum VaultError {
     InvalidMasterKey(String),
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
+    #[error(
+        "no checkpoint key of version {0} in the keyring; the checkpoint was signed with \
+         another keyring or its key was removed"
+    )]
+    UnknownCheckpointKey(u32),
     #[error("the keyring could not be read or written: {0}")]
     Storage(String),
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
@@ -151,6 +151,20 @@ impl Vault {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The keyring's connection.
+    pub(crate) fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The master key and the version new wraps are made under.
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.master
+    }
+
+    pub(crate) fn current_kek_version(&self) -> u32 {
+        self.kek_version
     }
 
     fn store(&self, secret_id: Uuid, entry: &Entry) -> Result<(), VaultError> {

@@ -6,6 +6,7 @@
 //! a random salt. Sealed secrets and wrapped data keys live in the keyring (`keyring.db`), never
 //! in the event log. Plaintext exists only in zeroizing buffers for the moment it is used.
 
+mod checkpoint;
 pub mod envelope;
 mod error;
 mod keyring;

@@ -99,16 +99,13 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_batch(batch);
-            head.send_if_modified(|position| {
-                let changed = *position != self.tip.position;
-                *position = self.tip.position;
-                changed
-            });
+            self.commit_batch(batch, head);
         }
     }
 
-    fn commit_batch(&mut self, batch: Vec<WriteRequest>) {
+    /// Commits a batch, publishes the new head, then answers the appenders, so that an
+    /// appender who reads the head after its answer sees its own events.
+    fn commit_batch(&mut self, batch: Vec<WriteRequest>, head: &watch::Sender<u64>) {
         let mut staged = Staged {
             tip: self.tip.clone(),
             versions: HashMap::new(),
@@ -121,6 +118,11 @@ impl Writer {
             Ok(results) => {
                 self.tip = staged.tip;
                 self.versions.extend(staged.versions);
+                head.send_if_modified(|position| {
+                    let changed = *position != self.tip.position;
+                    *position = self.tip.position;
+                    changed
+                });
                 for (request, result) in batch.into_iter().zip(results) {
                     // A caller that gave up waiting is not an error of the log.
                     let _ = request.reply.send(result);
