@@ -229,7 +229,8 @@ impl Records {
     }
 
     /// Handles a damaged frame. In the last segment it may be a write still in progress, so
-    /// the frame is read again a few times before it counts as damage.
+    /// the frame is read again a few times before it counts as damage; a frame there that
+    /// stays cut short ends the records.
     fn damaged(
         &mut self,
         offset: u64,
@@ -247,6 +248,11 @@ impl Records {
                     self.current = Some((reader_at(&path, offset)?, path, true));
                     return self.advance();
                 }
+            }
+            // A frame cut short at the end of the newest segment is a write a crash
+            // interrupted before it was acknowledged; the next open for writing discards it.
+            if matches!(err, FrameError::Incomplete) {
+                return Ok(None);
             }
         }
         Err(corrupt(self.next_position, &path, offset, err))
