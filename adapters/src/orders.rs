@@ -30,9 +30,9 @@ pub struct OrderRetryPolicy {
     pub max_delay: Duration,
     /// Times a lookup that fails (timeout, 5xx, rate limit) is retried.
     pub max_failed_lookups: u32,
-    /// Times a placement the exchange refused before executing it (rate limit, clock skew)
+    /// Times a placement the exchange rejected before executing it (rate limit, clock skew)
     /// is sent again after a pause. These do not count against `max_submissions`.
-    pub max_refusals: u32,
+    pub max_rejections: u32,
 }
 
 impl Default for OrderRetryPolicy {
@@ -43,7 +43,7 @@ impl Default for OrderRetryPolicy {
             first_lookup_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(3),
             max_failed_lookups: 10,
-            max_refusals: 10,
+            max_rejections: 10,
         }
     }
 }
@@ -98,12 +98,12 @@ pub async fn place_idempotent(
     policy: &OrderRetryPolicy,
 ) -> Result<OrderAck, AdapterError> {
     let mut submissions = 0;
-    let mut refusals = 0;
+    let mut rejections = 0;
     loop {
         submissions += 1;
         let error = match venue.submit(credentials, request).await {
             Ok(mut ack) => {
-                ack.submissions = submissions + refusals;
+                ack.submissions = submissions + rejections;
                 return Ok(ack);
             }
             Err(error) => error,
@@ -118,20 +118,20 @@ pub async fn place_idempotent(
                 find_placed(venue, credentials, request, policy).await?
             }
             AdapterError::RateLimited { .. } | AdapterError::ClockSkew { .. } => {
-                // Refused before execution: the order does not exist, so it is sent again
+                // Rejected before execution: the order does not exist, so it is sent again
                 // after a pause without spending one of its submissions.
-                if refusals >= policy.max_refusals {
+                if rejections >= policy.max_rejections {
                     return Err(error);
                 }
-                refusals += 1;
+                rejections += 1;
                 submissions -= 1;
-                tokio::time::sleep(policy.delay(refusals - 1)).await;
+                tokio::time::sleep(policy.delay(rejections - 1)).await;
                 continue;
             }
             _ => return Err(error),
         };
         if let Some(status) = found {
-            return Ok(OrderAck::from_status(&status, true, submissions + refusals));
+            return Ok(OrderAck::from_status(&status, true, submissions + rejections));
         }
         if submissions >= policy.max_submissions {
             return Err(error);

@@ -71,7 +71,7 @@ pub fn fast_options() -> ClientOptions {
             first_lookup_delay: Duration::from_millis(40),
             max_delay: Duration::from_millis(400),
             max_failed_lookups: 12,
-            max_refusals: 12,
+            max_rejections: 12,
         },
         rate_limit_backoff: Duration::from_millis(50),
         reconnect_first_delay: Duration::from_millis(200),

@@ -229,7 +229,7 @@ impl Records {
     }
 
     /// Handles a damaged frame. In the last segment it may be a write still in progress, so
-    /// the frame is read again a few times before it counts as damage; a frame there that
+    /// the frame is read again a few times before it counts as damage. A frame there that
     /// stays cut short ends the records.
     fn damaged(
         &mut self,
@@ -249,8 +249,8 @@ impl Records {
                     return self.advance();
                 }
             }
-            // A frame cut short at the end of the newest segment is a write a crash
-            // interrupted before it was acknowledged; the next open for writing discards it.
+            // A frame cut short at the end of the newest segment is a write that a crash
+            // interrupted before it was acknowledged. The next open for writing discards it.
             if matches!(err, FrameError::Incomplete) {
                 return Ok(None);
             }
