@@ -131,7 +131,11 @@ pub async fn place_idempotent(
             _ => return Err(error),
         };
         if let Some(status) = found {
-            return Ok(OrderAck::from_status(&status, true, submissions + rejections));
+            return Ok(OrderAck::from_status(
+                &status,
+                true,
+                submissions + rejections,
+            ));
         }
         if submissions >= policy.max_submissions {
             return Err(error);

@@ -154,6 +154,62 @@ async fn damage_inside_the_log_is_never_discarded() {
 }
 
 #[tokio::test]
+async fn damaged_last_frame_is_never_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = SegmentLog::open(dir.path()).unwrap();
+        append_n(&log, &stream(), 5).await;
+    }
+    let location = SegmentLog::open_read_only(dir.path())
+        .unwrap()
+        .locate(5)
+        .unwrap();
+    let mut bytes = std::fs::read(&location.segment).unwrap();
+    let at = usize::try_from(location.offset).unwrap() + location.len - 3;
+    bytes[at] ^= 0x40;
+    std::fs::write(&location.segment, &bytes).unwrap();
+
+    let err = SegmentLog::open(dir.path()).err().expect("open must fail");
+    assert!(
+        matches!(err, ReadError::Corrupt { position: 5, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&location.segment).unwrap(),
+        bytes,
+        "nothing cut"
+    );
+    assert!(!dir.path().join("events").join(RECOVERY_FILE).exists());
+}
+
+#[tokio::test]
+async fn altered_record_with_a_valid_checksum_fails_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = SegmentLog::open(dir.path()).unwrap();
+        append_n(&log, &stream(), 5).await;
+    }
+    let location = SegmentLog::open_read_only(dir.path())
+        .unwrap()
+        .locate(3)
+        .unwrap();
+    let mut bytes = std::fs::read(&location.segment).unwrap();
+    let start = usize::try_from(location.offset).unwrap();
+    let end = start + location.len;
+    bytes[end - 3] ^= 0x40;
+    let crc = crc32c::crc32c(&bytes[start + 8..end]);
+    bytes[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&location.segment, &bytes).unwrap();
+
+    let err = SegmentLog::open(dir.path()).err().expect("open must fail");
+    assert!(
+        matches!(err, ReadError::Corrupt { position: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("altered"), "{err}");
+}
+
+#[tokio::test]
 async fn second_writer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _log = SegmentLog::open(dir.path()).unwrap();

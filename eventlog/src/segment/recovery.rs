@@ -2,8 +2,9 @@
 //!
 //! Every acknowledged append was followed by an `fdatasync`, so only the bytes of the batch
 //! that was being written when the process died can be incomplete, and they can only sit at the
-//! end of the last segment. Damage followed by valid frames, or damage in an earlier segment, is
-//! not a torn tail: opening fails and names the position instead of discarding anything.
+//! end of the last segment, cut short. A whole frame that fails its checksum, damage followed
+//! by valid frames, or damage in an earlier segment is not a torn tail: opening fails and names
+//! the position instead of discarding anything.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use super::index::{Index, Segment, corrupt};
 use super::scan::{FrameReader, Next, list_segments, valid_frame_after};
 use super::writer::create_segment;
 use crate::ReadError;
-use crate::chain::GENESIS;
+use crate::chain::{GENESIS, RecordFields, chain_hash};
 
 /// File in the events directory where every discarded tail is recorded, one JSON object a line.
 pub const RECOVERY_FILE: &str = "recovery.jsonl";
@@ -59,7 +60,10 @@ pub(crate) fn recover(dir: &Path) -> Result<(Index, Option<DiscardedTail>), Read
         let damage = scan_segment(&mut index, &path)?;
         if let Some((offset, err)) = damage {
             let expected = index.head + 1;
-            if i + 1 < count || valid_frame_after(&path, offset, expected)? {
+            // Only a frame cut short can be a write the crash interrupted. A whole frame whose
+            // checksum fails may have been acknowledged, so it is reported, never discarded.
+            let cut_short = matches!(err, FrameError::Incomplete);
+            if !cut_short || i + 1 < count || valid_frame_after(&path, offset, expected)? {
                 return Err(corrupt(expected, &path, offset, &err));
             }
             discarded = Some(discard_tail(dir, &path, offset, &err, index.head)?);
@@ -88,7 +92,8 @@ fn open_segment(first_position: u64, path: &Path) -> Result<Segment, ReadError> 
     })
 }
 
-/// Indexes the frames of the last segment in `index`; returns where damage starts, if any.
+/// Indexes the frames of the last segment in `index`, checking each one's link in the hash
+/// chain; returns where damage starts, if any.
 fn scan_segment(index: &mut Index, path: &Path) -> Result<Option<(u64, FrameError)>, ReadError> {
     let mut reader = FrameReader::open(path)?;
     let damage = loop {
@@ -100,6 +105,18 @@ fn scan_segment(index: &mut Index, path: &Path) -> Result<Option<(u64, FrameErro
                         "frame in {} at byte {offset} holds position {}",
                         path.display(),
                         record.position
+                    );
+                    return Err(ReadError::Corrupt {
+                        position: expected,
+                        reason,
+                    });
+                }
+                let hash = chain_hash(&index.tip_hash, &RecordFields::of(&record));
+                if hash != record.hash {
+                    let reason = format!(
+                        "the stored hash of the frame in {} at byte {offset} does not match the \
+                         record, so the record was altered; run `keyward audit verify`",
+                        path.display()
                     );
                     return Err(ReadError::Corrupt {
                         position: expected,
