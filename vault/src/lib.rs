@@ -13,6 +13,7 @@ mod keyring;
 pub mod master;
 mod rotation;
 mod secret;
+mod shred;
 
 pub use envelope::{SecretKind, SecretOwner};
 pub use error::VaultError;

@@ -229,3 +229,19 @@ fn checkpoint_key_survives_rotation_and_retirement() {
     assert_eq!(version, 1);
     assert_eq!(current.expose(), stored.checkpoint_key.as_slice());
 }
+
+#[test]
+fn rotation_overwrites_old_wraps_on_disk() {
+    let mut stored = stored();
+    let wraps_before = rows(stored.dir.path(), "data_keys", "wrapped");
+    stored.vault.rotate_master(master(2)).unwrap();
+
+    for entry in std::fs::read_dir(stored.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for wrap in &wraps_before {
+            let found = bytes.windows(wrap.len()).any(|w| w == wrap.as_slice());
+            assert!(!found, "an old wrap remains in {}", path.display());
+        }
+    }
+}
