@@ -69,12 +69,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Lists every file under `root` with the index of each byte string of `needles` it contains.
 fn files_containing(root: &Path, needles: &[&[u8]]) -> Vec<(PathBuf, usize)> {
     let mut hits = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            continue;
-        }
+    for path in common::files_under(root) {
         let data = std::fs::read(&path).unwrap();
         for (index, needle) in needles.iter().enumerate() {
             if data.windows(needle.len()).any(|w| w == *needle) {
