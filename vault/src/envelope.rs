@@ -201,6 +201,25 @@ pub fn seal(
     Ok(Sealed { nonce, ciphertext })
 }
 
+/// Seals a new secret under a new random data key and wraps that key: everything
+/// [`crate::Vault::seal`] does before it stores the two rows.
+///
+/// # Errors
+/// Fails only when randomness is unavailable.
+pub fn seal_new(
+    master: &MasterKey,
+    kek_version: u32,
+    dek_id: Uuid,
+    secret_id: Uuid,
+    owner: &SecretOwner,
+    plaintext: &[u8],
+) -> Result<(WrappedKey, Sealed), VaultError> {
+    let dek = Zeroizing::new(random::<32>()?);
+    let wrapped = wrap_data_key(master, kek_version, dek_id, &dek)?;
+    let sealed = seal(&dek, secret_id, owner, plaintext)?;
+    Ok((wrapped, sealed))
+}
+
 /// Opens a sealed secret.
 ///
 /// # Errors

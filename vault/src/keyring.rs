@@ -126,9 +126,14 @@ impl Vault {
     pub fn seal(&self, owner: &SecretOwner, plaintext: &[u8]) -> Result<Uuid, VaultError> {
         let secret_id = Uuid::now_v7();
         let dek_id = Uuid::now_v7();
-        let dek = zeroize::Zeroizing::new(envelope::random::<32>()?);
-        let wrapped = envelope::wrap_data_key(&self.master, self.kek_version, dek_id, &dek)?;
-        let sealed = envelope::seal(&dek, secret_id, owner, plaintext)?;
+        let (wrapped, sealed) = envelope::seal_new(
+            &self.master,
+            self.kek_version,
+            dek_id,
+            secret_id,
+            owner,
+            plaintext,
+        )?;
         let entry = Entry {
             owner: owner.clone(),
             dek_id,
