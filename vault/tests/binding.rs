@@ -273,3 +273,11 @@ fn keyring_whole_wrap_moved_between_records_fails() {
     let swapped = swap_rows("data_keys", &["salt", "nonce", "wrapped"], "dek_id");
     assert_tampered(&swapped);
 }
+
+#[test]
+fn wrapped_key_of_wrong_length_fails() {
+    let dek_id = Uuid::now_v7();
+    let mut wrap = wrapped(dek_id, 3);
+    wrap.ciphertext.pop();
+    assert!(envelope::unwrap_data_key(&master(1), dek_id, &wrap).is_err());
+}
