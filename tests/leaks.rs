@@ -1,5 +1,5 @@
 //! The leak suite. The scenario plants distinct marker values as API secrets, an OKX
-//! passphrase, a password and the master key, and collects the TOTP seed and session tokens the
+//! passphrase, a password, the master key and the one it is rotated to, and collects the TOTP seed and session tokens the
 //! server creates. No marker may appear raw, as hex, as base64 or as base32 in the server's
 //! log, the data dir (where only ciphertext may contain them), the stored events, API
 //! responses, error messages, CLI output or `/metrics`. The responses that hand a token or the
@@ -20,6 +20,7 @@ use keyward_vault::{MasterKey, MasterKeySource, SecretBytes, Vault};
 use serde_json::{Value, json};
 
 const MASTER_KEY: &[u8; 32] = b"LeakMarkerMasterKey-5a6b7c8d9e0f";
+const NEW_MASTER_KEY: &[u8; 32] = b"LeakMarkerNewMasterKey-1b2c3d4e5";
 const API_SECRET: &str = "LeakMarkerApiSecret-3f9a1c";
 const REJECTED_SECRET: &str = "LeakMarkerRejectedSecret-77d0e2";
 const PASSPHRASE: &str = "LeakMarkerPassphrase-8b2e44";
@@ -28,6 +29,10 @@ const USERNAME: &str = "leak-suite";
 
 fn master_key_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(MASTER_KEY)
+}
+
+fn new_master_key_b64() -> String {
+    base64::engine::general_purpose::STANDARD.encode(NEW_MASTER_KEY)
 }
 
 /// The markers of one run, as bytes, with a name for failure messages.
@@ -236,6 +241,7 @@ async fn markers_never_leave_the_vault() {
         markers.add(name, marker.as_bytes());
     }
     markers.add("master key", MASTER_KEY);
+    markers.add("new master key", NEW_MASTER_KEY);
     let mut outputs = Outputs::default();
 
     let sandbox = [
@@ -258,9 +264,21 @@ async fn markers_never_leave_the_vault() {
     let status = keyward(&["vault", "status", "--data-dir", &data_arg]);
     assert!(status.status.success(), "{status:?}");
     outputs.push_command("vault status", &status);
-    let rotate = keyward(&["vault", "rotate-master", "--data-dir", &data_arg]);
-    assert_eq!(rotate.status.code(), Some(2), "{rotate:?}");
-    outputs.push_command("rotate-master without a new key", &rotate);
+    let rotate = ["vault", "rotate-master", "--data-dir", &data_arg];
+    let missing = keyward(&rotate);
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    outputs.push_command("rotate-master without a new key", &missing);
+    let rotated = Command::new(common::binary())
+        .args(rotate)
+        .env("KEYWARD_MASTER_KEY", master_key_b64())
+        .env("KEYWARD_NEW_MASTER_KEY", new_master_key_b64())
+        .output()
+        .expect("keyward runs");
+    assert!(rotated.status.success(), "{rotated:?}");
+    outputs.push_command("rotate-master", &rotated);
+    let stale = keyward(&["vault", "status", "--data-dir", &data_arg]);
+    assert_eq!(stale.status.code(), Some(2), "{stale:?}");
+    outputs.push_command("vault status with the rotated-out key", &stale);
 
     let mut leaks: Vec<String> = Vec::new();
     for (source, bytes) in &outputs.0 {

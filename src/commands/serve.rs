@@ -118,7 +118,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keys = start_keys(Arc::clone(&log), vault, &hosts).await?;
     keys.sweep_deleted()
         .await
-        .context("cannot finish the deletion of deleted keys' secrets")?;
+        .context("cannot shred the secrets of deleted keys")?;
     let recovered = keys.recover().await?;
     let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
     let state = AppState {
