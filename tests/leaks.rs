@@ -1,9 +1,10 @@
 //! The leak suite. The scenario plants distinct marker values as API secrets, an OKX
-//! passphrase, a password, the master key and the one it is rotated to, and collects the TOTP seed and session tokens the
-//! server creates. No marker may appear raw, as hex, as base64 or as base32 in the server's
-//! log, the data dir (where only ciphertext may contain them), the stored events, API
-//! responses, error messages, CLI output or `/metrics`. The responses that hand a token or the
-//! seed to its owner (login, 2FA enrollment) are the only ones left out of the scan.
+//! passphrase, a password, the master key and the one it is rotated to, and collects the TOTP
+//! seed and session tokens the server creates. No marker may appear raw, as hex, as base64 or
+//! as base32 in the server's log, the data dir (where only ciphertext may contain them), the
+//! stored events, API responses, error messages, CLI output or `/metrics`. The responses that
+//! hand a token or the seed to its owner (login, 2FA enrollment) are the only ones left out of
+//! the scan.
 //!
 //! Extend the scenario as features arrive: every new route or command that touches a secret
 //! belongs in it.
