@@ -173,7 +173,11 @@ impl KeyService {
                 let event = match KeyEvent::from_recorded(record) {
                     Ok(event) => event,
                     Err(err) => {
-                        tracing::warn!(position = record.position, error = %err, "sweep skipped an undecodable key event");
+                        tracing::warn!(
+                            position = record.position,
+                            error = %err,
+                            "sweep skipped an undecodable key event"
+                        );
                         continue;
                     }
                 };
