@@ -175,8 +175,8 @@ async fn key_steps(server: &Server, outputs: &mut Outputs) -> String {
         outputs.push("add key", &answer);
         ids.push(answer["key_id"].as_str().unwrap().to_owned());
     }
-    // NOTE: while keyward has no OKX client, the probe rejects the OKX key as unsupported, so
-    // its passphrase is sealed, stored and scanned for but never opened for signing.
+    // NOTE: while keyward has no OKX client, the OKX key's probe fails before it opens a
+    // secret, so its passphrase is sealed, stored and scanned for but never used for signing.
     let good = server.wait_key(&ids[0], Duration::from_secs(5)).await;
     assert_eq!(good["status"], "verified", "{good}");
     let rejected = server.wait_key(&ids[1], Duration::from_secs(5)).await;
