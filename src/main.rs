@@ -37,6 +37,9 @@ enum Command {
     /// Stress, benchmark and inspect the embedded event log.
     #[command(subcommand)]
     Eventlog(commands::eventlog::EventlogCommand),
+    /// Rotate the master key, retire old master key versions, and show their status.
+    #[command(subcommand)]
+    Vault(commands::vault::VaultCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Backtest(args) => commands::backtest::run(args),
         Command::Audit(command) => commands::audit::run(command),
         Command::Eventlog(command) => commands::eventlog::run(command),
+        Command::Vault(command) => commands::vault::run(command),
     };
     match result {
         Ok(code) => code,

@@ -5,3 +5,4 @@ pub mod backtest;
 pub mod emulator;
 pub mod eventlog;
 pub mod serve;
+pub mod vault;

@@ -116,6 +116,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .start(&args.data_dir, Arc::clone(&log), Arc::clone(&vault))
         .await?;
     let keys = start_keys(Arc::clone(&log), vault, &hosts).await?;
+    keys.sweep_deleted()
+        .await
+        .context("cannot shred the secrets of deleted keys")?;
     let recovered = keys.recover().await?;
     let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
     let state = AppState {

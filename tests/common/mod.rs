@@ -83,6 +83,17 @@ impl Server {
     /// Starts `keyward serve --data-dir DATA --listen 127.0.0.1:PORT EXTRA…` and waits for
     /// `/healthz`.
     pub async fn start(data_dir: &Path, log_path: &Path, extra: &[&str]) -> Server {
+        Server::start_with_master_key(data_dir, log_path, extra, &master_key_b64()).await
+    }
+
+    /// Starts the server as [`Server::start`] does, with `master_key` (base64) as its master
+    /// key.
+    pub async fn start_with_master_key(
+        data_dir: &Path,
+        log_path: &Path,
+        extra: &[&str],
+        master_key: &str,
+    ) -> Server {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
         let log = std::fs::OpenOptions::new()
@@ -97,7 +108,7 @@ impl Server {
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .args(extra)
-            .env("KEYWARD_MASTER_KEY", master_key_b64())
+            .env("KEYWARD_MASTER_KEY", master_key)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -342,6 +353,20 @@ pub fn scan_for_secret_bytes(root: &Path, secrets: &[&[u8]]) -> Vec<(PathBuf, Ve
         }
     }
     hits
+}
+
+/// Lists every file at or under `root`.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// Writes a kline CSV of a slow sine wave, which crosses its moving averages many times.

@@ -148,10 +148,6 @@ fn unwrap(
 ///
 /// # Errors
 /// [`VaultError::Tampered`] when a key does not unwrap under `old`; storage errors otherwise.
-#[allow(
-    dead_code,
-    reason = "for master key rotation, which lives beside the data key rewrap"
-)]
 pub(crate) fn rewrap_all(
     tx: &Transaction<'_>,
     old: &MasterKey,
@@ -194,26 +190,14 @@ pub(crate) fn rewrap_all(
     Ok(rewrapped)
 }
 
-/// Checkpoint keys wrapped under each master key version, so that a version still in use is
-/// not retired.
+/// Counts the checkpoint keys wrapped under each master key version, so that a version still
+/// in use is not retired.
 ///
 /// # Errors
 /// Storage errors.
-#[allow(
-    dead_code,
-    reason = "for master key retirement, which counts keys per version"
-)]
 pub(crate) fn count_by_kek_version(conn: &Connection) -> Result<BTreeMap<u32, u64>, VaultError> {
     conn.execute_batch(SCHEMA)?;
-    let mut statement =
-        conn.prepare("SELECT kek_version, COUNT(*) FROM checkpoint_keys GROUP BY kek_version")?;
-    let rows = statement.query_map([], |row| Ok((row.get::<_, u32>(0)?, row.get::<_, i64>(1)?)))?;
-    let mut counts = BTreeMap::new();
-    for row in rows {
-        let (version, count) = row?;
-        counts.insert(version, u64::try_from(count).unwrap_or(0));
-    }
-    Ok(counts)
+    crate::rotation::count_by_kek_version(conn, "checkpoint_keys")
 }
 
 #[cfg(test)]

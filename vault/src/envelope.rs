@@ -2,7 +2,7 @@
 //!
 //! Pure functions over bytes; storage is the keyring's business.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -62,7 +62,11 @@ pub struct SecretOwner {
 
 impl SecretOwner {
     fn associated_data(&self, secret_id: Uuid) -> Vec<u8> {
-        let mut aad = b"keyward secret v1".to_vec();
+        const PREFIX: &[u8] = b"keyward secret v1";
+        let kind = self.kind.as_str().as_bytes();
+        let capacity = PREFIX.len() + 3 * 16 + 8 + kind.len() + self.context.len();
+        let mut aad = Vec::with_capacity(capacity);
+        aad.extend_from_slice(PREFIX);
         aad.extend_from_slice(secret_id.as_bytes());
         aad.extend_from_slice(self.account_id.unwrap_or_default().as_bytes());
         aad.extend_from_slice(self.record_id.as_bytes());
@@ -109,8 +113,10 @@ pub fn derive_wrap_key(
     salt: &[u8; 32],
     kek_version: u32,
 ) -> Zeroizing<[u8; 32]> {
-    let mut info = b"keyward data key wrap v1".to_vec();
-    info.extend_from_slice(&kek_version.to_be_bytes());
+    const PREFIX: &[u8; 24] = b"keyward data key wrap v1";
+    let mut info = [0u8; 28];
+    info[..24].copy_from_slice(PREFIX);
+    info[24..].copy_from_slice(&kek_version.to_be_bytes());
     let mut okm = Zeroizing::new([0u8; 32]);
     hkdf_sha256(Some(salt), master.expose(), &info, okm.as_mut_slice())
         .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
@@ -134,10 +140,12 @@ pub fn hkdf_sha256(
         })
 }
 
-fn wrap_associated_data(dek_id: Uuid, kek_version: u32) -> Vec<u8> {
-    let mut aad = b"keyward data key v1".to_vec();
-    aad.extend_from_slice(dek_id.as_bytes());
-    aad.extend_from_slice(&kek_version.to_be_bytes());
+fn wrap_associated_data(dek_id: Uuid, kek_version: u32) -> [u8; 39] {
+    const PREFIX: &[u8; 19] = b"keyward data key v1";
+    let mut aad = [0u8; 39];
+    aad[..19].copy_from_slice(PREFIX);
+    aad[19..35].copy_from_slice(dek_id.as_bytes());
+    aad[35..].copy_from_slice(&kek_version.to_be_bytes());
     aad
 }
 
@@ -153,6 +161,18 @@ pub fn wrap_data_key(
 ) -> Result<WrappedKey, VaultError> {
     let salt = random::<32>()?;
     let nonce = random::<12>()?;
+    wrap_with(master, kek_version, dek_id, dek, salt, nonce)
+}
+
+/// Wraps a data key with a given salt and nonce, which must be fresh random values.
+fn wrap_with(
+    master: &MasterKey,
+    kek_version: u32,
+    dek_id: Uuid,
+    dek: &[u8; 32],
+    salt: [u8; 32],
+    nonce: [u8; 12],
+) -> Result<WrappedKey, VaultError> {
     let wrap_key = derive_wrap_key(master, &salt, kek_version);
     let aad = wrap_associated_data(dek_id, kek_version);
     let ciphertext = encrypt(&wrap_key, &nonce, dek, &aad)?;
@@ -176,13 +196,32 @@ pub fn unwrap_data_key(
 ) -> Result<Zeroizing<[u8; 32]>, VaultError> {
     let wrap_key = derive_wrap_key(master, &wrapped.salt, wrapped.kek_version);
     let aad = wrap_associated_data(dek_id, wrapped.kek_version);
-    let plain = decrypt(&wrap_key, &wrapped.nonce, &wrapped.ciphertext, &aad)
-        .ok_or(VaultError::Tampered(dek_id))?;
-    let dek: [u8; 32] = plain
-        .as_slice()
-        .try_into()
-        .map_err(|_| VaultError::Tampered(dek_id))?;
-    Ok(Zeroizing::new(dek))
+    decrypt_key(&wrap_key, &wrapped.nonce, &wrapped.ciphertext, &aad)
+        .ok_or(VaultError::Tampered(dek_id))
+}
+
+/// Decrypts a wrapped 32-byte key (ciphertext followed by tag) into a zeroizing buffer on the
+/// stack, as unwrapping a data key does. Returns `None` when the length is wrong or
+/// authentication fails.
+pub fn decrypt_key(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    wrapped: &[u8],
+    aad: &[u8],
+) -> Option<Zeroizing<[u8; 32]>> {
+    if wrapped.len() != 32 + 16 {
+        return None;
+    }
+    let (ciphertext, tag) = wrapped.split_at(32);
+    let tag = aes_gcm::Tag::try_from(tag).ok()?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(ciphertext);
+    let cipher =
+        Aes256Gcm::new_from_slice(key).unwrap_or_else(|_| unreachable!("the key is 32 bytes"));
+    cipher
+        .decrypt_inout_detached(&Nonce::from(*nonce), aad, out.as_mut_slice().into(), &tag)
+        .ok()?;
+    Some(out)
 }
 
 /// Seals a secret under its data key, bound to its id and owner.
@@ -201,6 +240,37 @@ pub fn seal(
     Ok(Sealed { nonce, ciphertext })
 }
 
+/// Seals a new secret under a new random data key and wraps that key: everything
+/// [`crate::Vault::seal`] does before it stores the two rows.
+///
+/// # Errors
+/// Fails only when randomness is unavailable.
+pub fn seal_new(
+    master: &MasterKey,
+    kek_version: u32,
+    dek_id: Uuid,
+    secret_id: Uuid,
+    owner: &SecretOwner,
+    plaintext: &[u8],
+) -> Result<(WrappedKey, Sealed), VaultError> {
+    // One draw from the OS for the data key, the wrap's salt and both nonces.
+    let randomness = Zeroizing::new(random::<{ 32 + 32 + 12 + 12 }>()?);
+    let (dek, rest) = randomness.split_at(32);
+    let (salt, nonces) = rest.split_at(32);
+    let dek: &[u8; 32] = dek.try_into().unwrap_or_else(|_| unreachable!("32 bytes"));
+    let salt: [u8; 32] = salt.try_into().unwrap_or_else(|_| unreachable!("32 bytes"));
+    let wrap_nonce: [u8; 12] = nonces[..12].try_into().unwrap_or_else(|_| unreachable!());
+    let seal_nonce: [u8; 12] = nonces[12..].try_into().unwrap_or_else(|_| unreachable!());
+    let wrapped = wrap_with(master, kek_version, dek_id, dek, salt, wrap_nonce)?;
+    let aad = owner.associated_data(secret_id);
+    let ciphertext = encrypt(dek, &seal_nonce, plaintext, &aad)?;
+    let sealed = Sealed {
+        nonce: seal_nonce,
+        ciphertext,
+    };
+    Ok((wrapped, sealed))
+}
+
 /// Opens a sealed secret.
 ///
 /// # Errors
@@ -212,9 +282,9 @@ pub fn open(
     sealed: &Sealed,
 ) -> Result<SecretBytes, VaultError> {
     let aad = owner.associated_data(secret_id);
-    let plain = decrypt(dek, &sealed.nonce, &sealed.ciphertext, &aad)
+    let mut plain = decrypt(dek, &sealed.nonce, &sealed.ciphertext, &aad)
         .ok_or(VaultError::Tampered(secret_id))?;
-    Ok(SecretBytes::new(plain.to_vec()))
+    Ok(SecretBytes::new(std::mem::take(&mut *plain)))
 }
 
 /// AES-256-GCM encryption; the output is the ciphertext followed by the 16-byte tag.

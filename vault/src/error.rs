@@ -14,9 +14,37 @@ pub enum VaultError {
     Tampered(Uuid),
     #[error(
         "the master key does not match this data dir (key check failed for version {version}); \
-         provide the master key this data dir was created with"
+         provide the current master key, version {version}"
     )]
     WrongMasterKey { version: u32 },
+    #[error(
+        "the master key is version {version}, which was rotated out; provide the current \
+         master key, version {current}"
+    )]
+    RotatedMasterKey { version: u32, current: u32 },
+    #[error(
+        "the new master key is master key version {version} already; generate a new one, for \
+         example with `head -c 32 /dev/urandom | base64`"
+    )]
+    MasterKeyReused { version: u32 },
+    #[error("no master key version {0} in the keyring; `keyward vault status` lists them")]
+    UnknownMasterKeyVersion(u32),
+    #[error(
+        "master key version {0} is the current one and cannot be retired; rotate to a new \
+         master key first"
+    )]
+    CurrentMasterKeyVersion(u32),
+    #[error("master key version {0} is retired already")]
+    MasterKeyVersionRetired(u32),
+    #[error(
+        "master key version {version} still wraps {data_keys} data keys and {checkpoint_keys} \
+         checkpoint keys; run `keyward vault rotate-master` before retiring it"
+    )]
+    MasterKeyVersionInUse {
+        version: u32,
+        data_keys: u64,
+        checkpoint_keys: u64,
+    },
     #[error("invalid master key: {0}")]
     InvalidMasterKey(String),
     #[error("the operating system's random number generator failed: {0}")]

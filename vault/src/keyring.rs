@@ -22,7 +22,12 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS master_key_versions (
     version       INTEGER PRIMARY KEY,
     key_check     BLOB    NOT NULL,
-    created_at_us INTEGER NOT NULL
+    created_at_us INTEGER NOT NULL,
+    retired_at_us INTEGER
+);
+CREATE TABLE IF NOT EXISTS vault_info (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS data_keys (
     dek_id      BLOB    PRIMARY KEY,
@@ -45,7 +50,7 @@ CREATE TABLE IF NOT EXISTS secrets (
 
 /// One stored secret with its wrapped data key.
 #[derive(Clone)]
-struct Entry {
+pub(crate) struct Entry {
     owner: SecretOwner,
     dek_id: Uuid,
     wrapped: WrappedKey,
@@ -55,9 +60,10 @@ struct Entry {
 /// Envelope encryption over the keyring.
 pub struct Vault {
     conn: Mutex<Connection>,
-    entries: RwLock<HashMap<Uuid, Entry>>,
-    master: MasterKey,
-    kek_version: u32,
+    pub(crate) entries: RwLock<HashMap<Uuid, Entry>>,
+    pub(crate) master: MasterKey,
+    pub(crate) kek_version: u32,
+    vault_id: Uuid,
     path: PathBuf,
 }
 
@@ -89,15 +95,28 @@ impl Vault {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        add_retired_column(&conn)?;
         let kek_version = check_master_key(&conn, &master)?;
+        let vault_id = vault_id(&conn)?;
         let entries = load_entries(&conn)?;
         Ok(Vault {
             conn: Mutex::new(conn),
             entries: RwLock::new(entries),
             master,
             kek_version,
+            vault_id,
             path,
         })
+    }
+
+    /// Returns the id of this keyring, created with it; the vault's events go to `vault-<id>`.
+    pub fn id(&self) -> Uuid {
+        self.vault_id
+    }
+
+    /// The master key version new wraps are made under.
+    pub fn current_version(&self) -> u32 {
+        self.kek_version
     }
 
     /// Seals a secret under a new data key and stores both; returns the secret's id.
@@ -107,9 +126,14 @@ impl Vault {
     pub fn seal(&self, owner: &SecretOwner, plaintext: &[u8]) -> Result<Uuid, VaultError> {
         let secret_id = Uuid::now_v7();
         let dek_id = Uuid::now_v7();
-        let dek = zeroize::Zeroizing::new(envelope::random::<32>()?);
-        let wrapped = envelope::wrap_data_key(&self.master, self.kek_version, dek_id, &dek)?;
-        let sealed = envelope::seal(&dek, secret_id, owner, plaintext)?;
+        let (wrapped, sealed) = envelope::seal_new(
+            &self.master,
+            self.kek_version,
+            dek_id,
+            secret_id,
+            owner,
+            plaintext,
+        )?;
         let entry = Entry {
             owner: owner.clone(),
             dek_id,
@@ -212,22 +236,82 @@ fn check_master_key(conn: &Connection, master: &MasterKey) -> Result<u32, VaultE
         .optional()?;
     match current {
         Some((version, check)) if check == master.key_check() => Ok(version),
-        Some((version, _)) => Err(VaultError::WrongMasterKey { version }),
+        Some((version, _)) => match version_of_key(conn, master)? {
+            Some(old) => Err(VaultError::RotatedMasterKey {
+                version: old,
+                current: version,
+            }),
+            None => Err(VaultError::WrongMasterKey { version }),
+        },
         None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
             conn.execute(
                 "INSERT INTO master_key_versions (version, key_check, created_at_us) \
                  VALUES (1, ?1, ?2)",
-                params![master.key_check().as_slice(), now],
+                params![master.key_check().as_slice(), now_us()],
             )?;
             Ok(1)
         }
     }
 }
 
-fn load_entries(conn: &Connection) -> Result<HashMap<Uuid, Entry>, VaultError> {
+/// The stored master key version whose key check matches `master`, if any.
+pub(crate) fn version_of_key(
+    conn: &Connection,
+    master: &MasterKey,
+) -> Result<Option<u32>, VaultError> {
+    let version = conn
+        .query_row(
+            "SELECT version FROM master_key_versions WHERE key_check = ?1",
+            [master.key_check().as_slice()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(version)
+}
+
+/// Adds the retirement column to a keyring created before master keys could be retired.
+fn add_retired_column(conn: &Connection) -> Result<(), VaultError> {
+    let mut statement =
+        conn.prepare("SELECT name FROM pragma_table_info('master_key_versions')")?;
+    let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+    for name in names {
+        if name? == "retired_at_us" {
+            return Ok(());
+        }
+    }
+    conn.execute_batch("ALTER TABLE master_key_versions ADD COLUMN retired_at_us INTEGER")?;
+    Ok(())
+}
+
+/// Reads the keyring's id, creating it on first use.
+fn vault_id(conn: &Connection) -> Result<Uuid, VaultError> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM vault_info WHERE name = 'vault_id'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(bytes) = stored {
+        return Uuid::from_slice(&bytes)
+            .map_err(|_| VaultError::Storage("the keyring's vault_id is not a UUID".into()));
+    }
+    let id = Uuid::now_v7();
+    conn.execute(
+        "INSERT INTO vault_info (name, value) VALUES ('vault_id', ?1)",
+        [id.as_bytes().as_slice()],
+    )?;
+    Ok(id)
+}
+
+/// Microseconds since the Unix epoch, for the keyring's timestamps.
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn load_entries(conn: &Connection) -> Result<HashMap<Uuid, Entry>, VaultError> {
     let mut statement = conn.prepare(
         "SELECT s.secret_id, s.dek_id, s.account_id, s.record_id, s.kind, s.context, s.nonce, \
          s.ciphertext, d.kek_version, d.salt, d.nonce, d.wrapped \

@@ -11,10 +11,13 @@ pub mod envelope;
 mod error;
 mod keyring;
 pub mod master;
+mod rotation;
 mod secret;
+mod shred;
 
 pub use envelope::{SecretKind, SecretOwner};
 pub use error::VaultError;
 pub use keyring::{KEYRING_FILE, Vault};
 pub use master::{MasterKey, MasterKeySource};
+pub use rotation::{Rotation, VersionStatus};
 pub use secret::SecretBytes;

@@ -1,6 +1,6 @@
 //! Published AES-256-GCM and HKDF-SHA256 test vectors through the vault's own functions.
 
-use keyward_vault::envelope::{decrypt, encrypt, hkdf_sha256};
+use keyward_vault::envelope::{decrypt, decrypt_key, encrypt, hkdf_sha256};
 use serde_json::Value;
 
 fn bytes(vector: &Value, field: &str) -> Vec<u8> {
@@ -16,6 +16,7 @@ fn aes_gcm_vectors() {
     let vectors = doc["vectors"].as_array().unwrap();
     let mut checked = 0;
     let mut skipped = 0;
+    let mut keys_checked = 0;
     for vector in vectors {
         let id = vector["id"].as_str().unwrap();
         let key = bytes(vector, "key");
@@ -33,6 +34,17 @@ fn aes_gcm_vectors() {
         let mut wire = bytes(vector, "ciphertext");
         wire.extend(bytes(vector, "tag"));
         let opened = decrypt(&key, &iv, &wire, &aad);
+        let opened_key = decrypt_key(&key, &iv, &wire, &aad);
+        if plaintext.len() == 32 && vector["result"] == "valid" {
+            assert_eq!(
+                opened_key.as_deref().map(<[u8; 32]>::as_slice),
+                Some(plaintext.as_slice()),
+                "{id}: decrypt a key"
+            );
+            keys_checked += 1;
+        } else {
+            assert!(opened_key.is_none(), "{id}: opened as a wrapped key");
+        }
         if vector["result"] == "valid" {
             assert_eq!(
                 encrypt(&key, &iv, &plaintext, &aad).unwrap(),
@@ -55,6 +67,7 @@ fn aes_gcm_vectors() {
         "{skipped} vectors skipped for their nonce length"
     );
     assert!(checked >= 50, "only {checked} vectors checked");
+    assert!(keys_checked >= 1, "no vector has a 32-byte plaintext");
 }
 
 #[test]

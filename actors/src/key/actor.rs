@@ -7,14 +7,14 @@ use chrono::Utc;
 use keyward_adapters::{AdapterError, Credentials};
 use keyward_eventlog::{Appended, ExpectedVersion, read_whole_stream};
 use keyward_events::codec::derive_event_id;
-use keyward_events::key::{KeyAdded, KeyEvent};
+use keyward_events::key::{KeyAdded, KeyDeleted, KeyEvent, VaultRef};
 use keyward_events::{Category, DomainEvent, Metadata, StreamName};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use super::service::{KeyCommandError, KeyContext};
 use super::signer::VaultSigner;
-use super::state::{KeyState, probe_outcome, start_probe};
+use super::state::{KeyState, KeyStatus, probe_outcome, start_probe};
 
 /// Messages a key actor handles.
 pub enum KeyMsg {
@@ -30,6 +30,8 @@ pub enum KeyMsg {
     Reprobe,
     /// Return the current state.
     State(RpcReplyPort<Option<KeyState>>),
+    /// Record `KeyDeleted`, then shred the key's secrets in the vault.
+    Delete(Metadata, RpcReplyPort<Result<Appended, KeyCommandError>>),
 }
 
 /// The outcome of one probe run.
@@ -113,6 +115,9 @@ impl Actor for KeyActor {
             KeyMsg::State(reply) => {
                 let _ = reply.send(state.key.clone());
             }
+            KeyMsg::Delete(metadata, reply) => {
+                let _ = reply.send(state.delete(metadata).await);
+            }
         }
         Ok(())
     }
@@ -156,6 +161,31 @@ impl KeyActorState {
             .append(&self.stream, ExpectedVersion::NoStream, vec![new_event])
             .await?;
         self.key = Some(KeyState::from_added(&added));
+        Ok(appended)
+    }
+
+    /// Appends `KeyDeleted`, then shreds the key's sealed secrets and data keys. A failed
+    /// shred is logged and left to the sweep at the next start, because the event is durable.
+    async fn delete(&mut self, metadata: Metadata) -> Result<Appended, KeyCommandError> {
+        let key = match &self.key {
+            Some(key) if key.status != KeyStatus::Deleted => key.clone(),
+            _ => return Err(KeyCommandError::NotFound(self.stream.id())),
+        };
+        let command_id = metadata.correlation_id.unwrap_or_else(Uuid::now_v7);
+        let deleted = KeyEvent::KeyDeleted(KeyDeleted {
+            vault_ref: key.vault_ref.clone(),
+            deleted_at: Utc::now(),
+        });
+        let appended = self.record(vec![deleted], &metadata, command_id).await?;
+        match self.context.vault.shred(&secret_ids(&key.vault_ref)) {
+            Ok(shredded) => tracing::info!(key_id = %key.key_id, shredded, "key deleted"),
+            Err(err) => tracing::error!(
+                key_id = %key.key_id,
+                error = %err,
+                "key deleted, but its secrets could not be shredded yet; the sweep at the next \
+                 start retries"
+            ),
+        }
         Ok(appended)
     }
 
@@ -248,4 +278,11 @@ impl KeyActorState {
         }
         Ok(appended)
     }
+}
+
+/// Lists the vault ids of every secret a key reference points at.
+pub(crate) fn secret_ids(vault_ref: &VaultRef) -> Vec<Uuid> {
+    let mut ids = vec![vault_ref.api_key_id, vault_ref.secret_id];
+    ids.extend(vault_ref.passphrase_id);
+    ids
 }

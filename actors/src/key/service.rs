@@ -1,19 +1,19 @@
 //! The face of the key actors for the API and the binary.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use keyward_adapters::ExchangeClient;
 use keyward_eventlog::{AppendError, Appended, EventLog, ReadError};
-use keyward_events::key::{KeyAdded, VaultRef, mask_api_key};
-use keyward_events::{Category, Exchange, Metadata};
+use keyward_events::key::{KeyAdded, KeyEvent, VaultRef, mask_api_key};
+use keyward_events::{Category, DomainEvent, Exchange, Metadata};
 use keyward_vault::{SecretBytes, SecretKind, SecretOwner, Vault, VaultError};
 use ractor::{Actor, ActorRef};
 use uuid::Uuid;
 
-use super::actor::KeyMsg;
+use super::actor::{KeyMsg, secret_ids};
 use super::state::{KeyState, RetryPolicy};
 use super::supervisor::{KeySupervisor, SupervisorMsg};
 
@@ -135,6 +135,80 @@ impl KeyService {
     pub async fn state(&self, key_id: Uuid) -> Result<Option<KeyState>, KeyCommandError> {
         let actor = self.actor(key_id).await?;
         unwrap_call(actor.call(KeyMsg::State, Some(CALL_TIMEOUT)).await)
+    }
+
+    /// Records `KeyDeleted` for a key, then shreds its secrets. Returns where the event landed.
+    ///
+    /// # Errors
+    /// [`KeyCommandError::NotFound`] for an unknown or already deleted key; append errors.
+    pub async fn delete_key(
+        &self,
+        key_id: Uuid,
+        metadata: Metadata,
+    ) -> Result<Appended, KeyCommandError> {
+        let actor = self.actor(key_id).await?;
+        let reply = actor
+            .call(|port| KeyMsg::Delete(metadata, port), Some(CALL_TIMEOUT))
+            .await;
+        unwrap_call(reply)?
+    }
+
+    /// Shreds the secrets of every key the log records as deleted, finishing deletions that a
+    /// crash interrupted between `KeyDeleted` and the shred. Returns how many secrets were
+    /// still stored.
+    ///
+    /// # Errors
+    /// Fails when the log cannot be read or the vault cannot delete.
+    pub async fn sweep_deleted(&self) -> Result<usize, KeyCommandError> {
+        let mut after = 0;
+        let mut refs: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut deleted = HashSet::new();
+        loop {
+            let page = self.context.log.read_all(after, 1000).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.position;
+            for record in page.iter().filter(|r| r.stream.category() == Category::Key) {
+                let event = match KeyEvent::from_recorded(record) {
+                    Ok(event) => event,
+                    Err(err) => {
+                        tracing::warn!(
+                            position = record.position,
+                            error = %err,
+                            "sweep skipped an undecodable key event"
+                        );
+                        continue;
+                    }
+                };
+                let key_refs = refs.entry(record.stream.id()).or_default();
+                match event {
+                    KeyEvent::KeyAdded(added) => key_refs.extend(secret_ids(&added.vault_ref)),
+                    KeyEvent::KeyRotated(rotated) => {
+                        key_refs.extend(secret_ids(&rotated.vault_ref));
+                    }
+                    KeyEvent::KeyDeleted(gone) => {
+                        key_refs.extend(secret_ids(&gone.vault_ref));
+                        deleted.insert(record.stream.id());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let ids: Vec<Uuid> = deleted
+            .iter()
+            .filter_map(|key_id| refs.get(key_id))
+            .flatten()
+            .copied()
+            .collect();
+        let shredded = self.context.vault.shred(&ids)?;
+        if shredded > 0 {
+            tracing::warn!(
+                shredded,
+                "shredded secrets of deleted keys that an interrupted deletion left behind"
+            );
+        }
+        Ok(shredded)
     }
 
     /// Starts the actor of every key in the log, so that probes interrupted by a restart

@@ -1,11 +1,11 @@
-//! `/api/v1/keys`: add a key, read one, list them.
+//! `/api/v1/keys`: add a key, read one, list them, delete one.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use keyward_actors::key::{KeyStatus, NewKey};
+use keyward_actors::key::{KeyCommandError, KeyStatus, NewKey};
 use keyward_adapters::clean_pasted;
 use keyward_events::key::RejectionReason;
 use keyward_events::{Exchange, KeyPermissions};
@@ -211,4 +211,39 @@ pub async fn list(
     Ok(Json(
         json!({"keys": keys, "position": state.dashboard.position()}),
     ))
+}
+
+/// `DELETE /api/v1/keys/{key_id}`: records `KeyDeleted`, then shreds the key's secrets. A
+/// sensitive action: it needs a recent login. Another account's key is not found.
+// TODO: reject deleting a key that a running bot uses unless `force=true`, once bots record
+// their key in a place this route can ask.
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    key_id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth.require_recent_login()?;
+    let Path(key_id) = key_id.map_err(|_| ApiError::not_found("no key with that id"))?;
+    let not_found = || ApiError::not_found(format!("no key {key_id}"));
+    let key = state
+        .keys
+        .state(key_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|key| key.account_id == Some(auth.account_id))
+        .filter(|key| key.status != KeyStatus::Deleted)
+        .ok_or_else(not_found)?;
+    let appended = match state.keys.delete_key(key.key_id, auth.metadata()).await {
+        Ok(appended) => appended,
+        Err(KeyCommandError::NotFound(_)) => return Err(not_found()),
+        Err(err) => return Err(ApiError::internal(err)),
+    };
+    state
+        .consistency
+        .wrote(auth.credential_id(), appended.last_position);
+    Ok(Json(json!({
+        "key_id": key_id,
+        "status": KeyStatus::Deleted,
+        "position": appended.last_position,
+    })))
 }

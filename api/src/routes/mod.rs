@@ -40,7 +40,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{token_id}", delete(tokens::revoke))
         .route("/api/v1/keys", get(keys::list).post(keys::add))
-        .route("/api/v1/keys/{key_id}", get(keys::get_one))
+        .route(
+            "/api/v1/keys/{key_id}",
+            get(keys::get_one).delete(keys::delete),
+        )
         .route("/api/v1/bots", get(bots::list).post(bots::create))
         .route("/api/v1/bots/{bot_id}", get(bots::get_one))
         .route("/api/v1/bots/{bot_id}/backtests", post(bots::backtest))
