@@ -58,8 +58,44 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Joins an error and its causes with ": ", leaving out a cause whose text the message before
+/// it already contains, as it does when an error type prints its own source.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn error_chain_skips_repeated_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = anyhow::Error::new(io).context("cannot read candles.csv: no such file");
+        assert_eq!(error_chain(&err), "cannot read candles.csv: no such file");
+    }
+
+    #[test]
+    fn error_chain_keeps_distinct_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = anyhow::Error::new(io).context("cannot read candles.csv");
+        assert_eq!(error_chain(&err), "cannot read candles.csv: no such file");
     }
 }

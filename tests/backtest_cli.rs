@@ -214,8 +214,20 @@ fn sweep_ranges_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("klines.csv");
     write_csv(&file, &kline_rows(0, 50));
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--fast", "9..3", "--slow", "20"], "ends before it starts"),
+        (
+            &["--fast", "1..10000", "--slow", "2..10000"],
+            "at most 100000 fit in one sweep",
+        ),
+        (
+            &["--fast", "1..2", "--slow", "3..4", "--plot", "curve.svg"],
+            "--plot draws one run",
+        ),
+        (
+            &["--fast", "1..2", "--slow", "3..4", "--step", "0"],
+            "a step of 0",
+        ),
         (
             &["--fast", "20..30", "--slow", "5..10"],
             "no pair with fast below slow",

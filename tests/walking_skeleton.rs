@@ -271,3 +271,34 @@ async fn bot_backtest_reaches_the_dashboard() {
     );
     server.stop();
 }
+
+#[tokio::test]
+async fn serve_refuses_a_log_without_its_keyring() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &dir.path().join("log"), &["--sandbox"]).await;
+    server.login().await;
+    server.stop();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("keyring.db") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    let output = std::process::Command::new(common::binary())
+        .args(["serve", "--sandbox", "--data-dir"])
+        .arg(&data)
+        .env("KEYWARD_MASTER_KEY", common::master_key_b64())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("keyring"), "{stderr}");
+    assert!(stderr.contains("restore"), "{stderr}");
+    assert!(
+        !data.join("keyring.db").exists(),
+        "the refusal created an empty keyring"
+    );
+}

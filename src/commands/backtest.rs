@@ -43,7 +43,7 @@ pub struct BacktestArgs {
     #[arg(long, value_name = "M|A..B[:STEP]")]
     pub slow: WindowParam,
     /// Step of the ranges that do not give their own.
-    #[arg(long, value_name = "BARS", default_value_t = 1)]
+    #[arg(long, value_name = "BARS", default_value_t = 1, value_parser = parse_step)]
     pub step: usize,
     /// Risk configuration of a bot as JSON (the `risk` object of the bots API). Without it,
     /// the limits are derived from --position-size, --leverage and --stop-loss-pct.
@@ -180,6 +180,17 @@ fn single(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn parse_step(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("a step of 0 would never advance; use 1 or more".to_owned()),
+        Ok(step) => Ok(step),
+        Err(_) => Err(format!("{text:?} is not a whole number of bars")),
+    }
+}
+
+/// Most runs one sweep may hold: each keeps its report in memory until the table is printed.
+const MAX_SWEEP_RUNS: usize = 100_000;
+
 fn sweep(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
     let fast = args
         .fast
@@ -195,6 +206,15 @@ fn sweep(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
         .sum::<usize>();
     if runs == 0 {
         bail!("the ranges --fast and --slow give no pair with fast below slow");
+    }
+    if runs > MAX_SWEEP_RUNS {
+        bail!(
+            "the ranges --fast and --slow give {runs} runs; at most {MAX_SWEEP_RUNS} fit in \
+             one sweep, so narrow a range or raise --step"
+        );
+    }
+    if args.plot.is_some() {
+        bail!("--plot draws one run; leave it out of a sweep or give single windows");
     }
 
     let started = Instant::now();

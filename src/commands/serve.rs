@@ -15,7 +15,7 @@ use keyward_eventlog::checkpoint::{CheckpointPolicy, CheckpointStore, spawn_chec
 use keyward_eventlog::{EventLog, SegmentLog};
 use keyward_events::Exchange;
 use keyward_projections::ProjectionHandle;
-use keyward_vault::Vault;
+use keyward_vault::{KEYRING_FILE, Vault};
 
 use super::emulator::{load_emulator_keys, print_demo_keys};
 use crate::account_args::AccountArgs;
@@ -87,9 +87,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let master = master_key::resolve(&args.master_key, &args.data_dir, args.sandbox)?;
     tracing::info!(source = %master.source(), "master key loaded");
-    let vault = Arc::new(Vault::open(&args.data_dir, master).context("cannot open the keyring")?);
+    let keyring = args.data_dir.join(KEYRING_FILE);
+    let keyring_existed = keyring.exists();
     let log: Arc<dyn EventLog> =
         Arc::new(SegmentLog::open(&args.data_dir).context("cannot open the event log")?);
+    let head = *log.head().borrow();
+    if head > 0 && !keyring_existed {
+        bail!(
+            "the event log in {} holds {head} events but the keyring {} is missing, so the \
+             secrets, password hashes and TOTP seeds it held are gone; restore the keyring from \
+             a backup of this data dir, or start with a new --data-dir",
+            args.data_dir.display(),
+            keyring.display()
+        );
+    }
+    let vault = Arc::new(Vault::open(&args.data_dir, master).context("cannot open the keyring")?);
     spawn_checkpointer(
         Arc::clone(&log),
         CheckpointStore::in_data_dir(&args.data_dir),
