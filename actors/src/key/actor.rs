@@ -71,7 +71,15 @@ impl Actor for KeyActor {
     ) -> Result<KeyActorState, ActorProcessingErr> {
         let stream = StreamName::new(Category::Key, args.key_id);
         let key = rebuild(&args.context, &stream).await?;
-        if key.as_ref().is_some_and(KeyState::needs_probe) {
+        let moved = key.as_ref().is_some_and(|key| {
+            let host = args
+                .context
+                .exchanges
+                .get(key.exchange)
+                .map(|c| c.host().to_owned());
+            host.is_some_and(|host| key.verified_elsewhere(&host))
+        });
+        if moved || key.as_ref().is_some_and(KeyState::needs_probe) {
             myself.cast(KeyMsg::Probe)?;
         }
         if key.as_ref().is_some_and(KeyState::needs_reprobe) {
@@ -194,13 +202,16 @@ impl KeyActorState {
         let Some(key) = self.key.clone() else {
             return Ok(ProbeRun::default());
         };
-        if !(key.needs_probe() || (reprobe && key.needs_reprobe())) {
-            return Ok(ProbeRun::default());
-        }
         let client = self.context.exchanges.get(key.exchange);
         let host = client
             .as_ref()
             .map_or_else(|| "none".to_owned(), |c| c.host().to_owned());
+        let wanted = key.needs_probe()
+            || (client.is_some() && key.verified_elsewhere(&host))
+            || (reprobe && key.needs_reprobe());
+        if !wanted {
+            return Ok(ProbeRun::default());
+        }
         let metadata = Metadata {
             account_id: key.account_id,
             exchange_host: Some(host.clone()),

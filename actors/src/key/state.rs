@@ -76,7 +76,15 @@ impl KeyState {
         self.version = version;
         match event {
             KeyEvent::KeyAdded(_) | KeyEvent::KeyFlagged(_) => {}
-            KeyEvent::KeyProbeStarted(started) => self.attempts_started = started.attempt,
+            KeyEvent::KeyProbeStarted(started) => {
+                self.attempts_started = started.attempt;
+                // A key verified against another host counts as unverified until this probe
+                // ends.
+                if self.verified_elsewhere(&started.exchange_host) {
+                    self.status = KeyStatus::Pending;
+                    self.verified_against = None;
+                }
+            }
             KeyEvent::KeyProbed(probed) => {
                 self.permissions = Some(probed.permissions.clone());
                 self.last_probed_at = Some(probed.probed_at);
@@ -115,6 +123,16 @@ impl KeyState {
             }
             KeyEvent::KeyDeleted(_) => self.status = KeyStatus::Deleted,
         }
+    }
+
+    /// Whether the key was verified against a host other than `host`, as after the server's
+    /// exchange URLs changed, so it must be probed again before it counts as verified.
+    pub fn verified_elsewhere(&self, host: &str) -> bool {
+        self.status == KeyStatus::Verified
+            && self
+                .verified_against
+                .as_ref()
+                .is_some_and(|(verified_host, _)| verified_host != host)
     }
 
     /// Whether a probe should run now (after a restart, a pending key resumes probing).
@@ -330,6 +348,38 @@ mod tests {
         let failed = events.remove(0);
         state.apply(&failed, state.version + 1);
         failed
+    }
+
+    #[test]
+    fn key_verified_on_another_host_is_unverified_again() {
+        let mut state = KeyState::from_added(&added());
+        let confirmed = KeyEvent::WithdrawalDisabledConfirmed(WithdrawalDisabledConfirmed {
+            exchange_host: "https://fapi.binance.com".to_owned(),
+            confirmed_at: Utc::now(),
+        });
+        state.apply(&confirmed, 1);
+        assert_eq!(state.status, KeyStatus::Verified);
+        assert!(!state.verified_elsewhere("https://fapi.binance.com"));
+        assert!(state.verified_elsewhere("http://127.0.0.1:9000"));
+
+        let started = start_probe(&state, "http://127.0.0.1:9000", Utc::now());
+        state.apply(&started, 2);
+        assert_eq!(state.status, KeyStatus::Pending);
+        assert!(state.verified_against.is_none());
+        assert!(state.needs_probe());
+    }
+
+    #[test]
+    fn probe_on_the_same_host_keeps_the_key_verified() {
+        let mut state = KeyState::from_added(&added());
+        let confirmed = KeyEvent::WithdrawalDisabledConfirmed(WithdrawalDisabledConfirmed {
+            exchange_host: "host".to_owned(),
+            confirmed_at: Utc::now(),
+        });
+        state.apply(&confirmed, 1);
+        let started = start_probe(&state, "host", Utc::now());
+        state.apply(&started, 2);
+        assert_eq!(state.status, KeyStatus::Verified);
     }
 
     #[test]
