@@ -137,6 +137,7 @@ impl CheckpointStore {
         };
         let mut line = serde_json::to_vec(checkpoint).map_err(|e| io(std::io::Error::other(e)))?;
         line.push(b'\n');
+        self.cut_torn_line().map_err(io)?;
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -146,7 +147,33 @@ impl CheckpointStore {
         file.sync_data().map_err(io)
     }
 
-    /// Loads every stored checkpoint, oldest first, and none when the file does not exist.
+    /// Removes a last line that a crash left without its line end, so that the next line
+    /// starts on a line of its own.
+    fn cut_torn_line(&self) -> std::io::Result<()> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if bytes.is_empty() || bytes.ends_with(b"\n") {
+            return Ok(());
+        }
+        let keep = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        tracing::warn!(
+            path = %self.path.display(),
+            bytes = bytes.len() - keep,
+            "removed a checkpoint line cut short by a crash"
+        );
+        let file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
+        file.set_len(keep as u64)?;
+        file.sync_data()
+    }
+
+    /// Loads every stored checkpoint, oldest first, and none when the file does not exist. A
+    /// last line without its line end that does not parse is a write cut short and is skipped.
     ///
     /// # Errors
     /// Fails when the file cannot be read or a line is not a checkpoint.
@@ -162,8 +189,14 @@ impl CheckpointStore {
             }
         };
         let mut checkpoints = Vec::new();
-        for (i, line) in text.lines().enumerate() {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
             if line.trim().is_empty() {
+                continue;
+            }
+            let torn = i + 1 == lines.len() && !text.ends_with('\n');
+            if torn && parse(line).is_err() {
+                // The write of this line was cut short, so it never counted as stored.
                 continue;
             }
             let checkpoint = parse(line).map_err(|reason| CheckpointError::Malformed {
@@ -321,5 +354,27 @@ mod tests {
             .unwrap();
         let err = store.load().unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn line_cut_short_is_skipped_then_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(EVENTS_DIR)).unwrap();
+        let store = CheckpointStore::in_data_dir(dir.path());
+        let first = Checkpoint::sign(10, &[1u8; 32], 1, b"key");
+        store.append(&first).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(store.path())
+            .unwrap()
+            .write_all(b"{\"position\":2")
+            .unwrap();
+        assert_eq!(store.load().unwrap(), vec![first.clone()]);
+
+        let second = Checkpoint::sign(20, &[2u8; 32], 1, b"key");
+        store.append(&second).unwrap();
+        assert_eq!(store.load().unwrap(), vec![first, second]);
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
     }
 }
