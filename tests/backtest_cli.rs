@@ -154,7 +154,8 @@ fn bad_input_exits_with_two() {
     write_csv(&file, &kline_rows(0, 50));
     let missing = dir.path().join("missing.csv");
 
-    let cases: [(&Path, &[&str], &str); 6] = [
+    let cases: [(&Path, &[&str], &str); 7] = [
+        (Path::new("/dev/zero"), &[], "not a regular file or folder"),
         (&file, &["--fast", "8", "--slow", "3"], "--slow 3"),
         (&file, &["--fee", "4"], "--fee 4"),
         (&file, &["--leverage", "0.5"], "--leverage 0.5"),

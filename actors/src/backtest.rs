@@ -360,6 +360,14 @@ pub struct FileRun {
     pub run_time: std::time::Duration,
 }
 
+/// Formats one end of a time window for a message, or `open` when the window has none.
+fn window_end(ms: Option<i64>, open: &str) -> String {
+    match ms.and_then(chrono::DateTime::from_timestamp_millis) {
+        Some(time) => time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        None => open.to_owned(),
+    }
+}
+
 /// Error of a run over files.
 #[derive(Debug, thiserror::Error)]
 pub enum FileRunError {
@@ -369,7 +377,11 @@ pub enum FileRunError {
     Setup(#[from] SetupError),
     #[error(transparent)]
     Backtest(#[from] BacktestError),
-    #[error("no candles open between {from_ms:?} and {to_ms:?} (milliseconds)")]
+    #[error(
+        "no candles open between {} and {}; choose a window inside the data's time range",
+        window_end(*from_ms, "the first candle"),
+        window_end(*to_ms, "the last candle")
+    )]
     EmptyWindow {
         from_ms: Option<i64>,
         to_ms: Option<i64>,

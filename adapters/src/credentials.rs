@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
 use keyward_events::Exchange;
+pub use keyward_events::key::mask_api_key;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -63,17 +64,6 @@ impl fmt::Debug for Credentials {
             .field("signer", &"[redacted]")
             .finish()
     }
-}
-
-/// Masks an API key as `abcd…wxyz`, or as `…` when the key is too short to show any of it.
-pub fn mask_api_key(api_key: &str) -> String {
-    let chars: Vec<char> = api_key.chars().collect();
-    if chars.len() < 12 {
-        return "…".to_owned();
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
 }
 
 /// Quote characters a credential is often pasted between.

@@ -137,12 +137,12 @@ pub struct KeyDeleted {
 
 /// Hides all but the first and last four characters of an API key (`abcd…wxyz`).
 ///
-/// Keys of eight characters or fewer show only their first character.
+/// Keys shorter than 16 characters would show half or more of themselves that way, so they
+/// are hidden entirely (`…`).
 pub fn mask_api_key(api_key: &str) -> String {
     let chars: Vec<char> = api_key.chars().collect();
-    if chars.len() <= 8 {
-        let first: String = chars.iter().take(1).collect();
-        return format!("{first}…");
+    if chars.len() < 16 {
+        return "…".to_owned();
     }
     let head: String = chars[..4].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
@@ -157,7 +157,9 @@ mod tests {
     #[test]
     fn mask_keeps_four_each_side() {
         assert_eq!(mask_api_key("abcdefghijklmnopwxyz"), "abcd…wxyz");
-        assert_eq!(mask_api_key("short"), "s…");
+        assert_eq!(mask_api_key("short"), "…");
+        assert_eq!(mask_api_key("ABCDEFGHI"), "…");
+        assert_eq!(mask_api_key("abcdefghijklmnop"), "abcd…mnop");
         assert_eq!(mask_api_key(""), "…");
     }
 

@@ -34,6 +34,10 @@ pub enum DataError {
     EmptyFolder(PathBuf),
     #[error("no candles in {0}")]
     NoCandles(PathBuf),
+    #[error("{0} is not a regular file or folder; give a kline CSV file or a folder of them")]
+    NotAFile(PathBuf),
+    #[error("{0} is a *.csv entry that is not a readable file (a broken link?); remove or fix it")]
+    NotReadable(PathBuf),
 }
 
 /// Candles loaded from one file or a folder, with the SHA-256 of the bytes read.
@@ -50,8 +54,11 @@ pub struct LoadedCandles {
 pub fn load_candles(data: &Path) -> Result<LoadedCandles, DataError> {
     let files = if data.is_dir() {
         csv_files(data)?
-    } else {
+    } else if data.is_file() || !data.exists() {
+        // A missing path is reported by the read below, with the OS's reason.
         vec![data.to_path_buf()]
+    } else {
+        return Err(DataError::NotAFile(data.to_path_buf()));
     };
     let mut hasher = Sha256::new();
     let mut candles: Vec<Candle> = Vec::new();
@@ -166,9 +173,13 @@ fn csv_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
         let is_csv = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
-        if is_csv && path.is_file() {
-            files.push(path);
+        if !is_csv {
+            continue;
         }
+        if !path.is_file() {
+            return Err(DataError::NotReadable(path));
+        }
+        files.push(path);
     }
     if files.is_empty() {
         return Err(DataError::EmptyFolder(folder.to_path_buf()));
@@ -189,6 +200,9 @@ pub struct LoadedFunding {
 /// # Errors
 /// Fails when the file cannot be read or parsed, naming the file and line.
 pub fn load_funding(path: &Path) -> Result<LoadedFunding, DataError> {
+    if path.exists() && !path.is_file() {
+        return Err(DataError::NotAFile(path.to_path_buf()));
+    }
     let bytes = std::fs::read(path).map_err(|source| DataError::Read {
         path: path.to_path_buf(),
         source,
