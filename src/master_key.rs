@@ -24,6 +24,7 @@ pub fn resolve(args: &MasterKeyArgs, data_dir: &Path, sandbox: bool) -> anyhow::
         return Ok(key);
     }
     if let Some(path) = &args.master_key_file {
+        warn_if_others_can_read(path);
         return MasterKey::from_file(path).context("cannot load the master key");
     }
     let sandbox_file = data_dir.join(SANDBOX_KEY_FILE);
@@ -54,4 +55,21 @@ pub fn resolve(args: &MasterKeyArgs, data_dir: &Path, sandbox: bool) -> anyhow::
          --master-key-file FILE; keep that key safe, because without it the stored secrets \
          cannot be opened"
     )
+}
+
+/// Logs a warning when users other than the owner may read the key file.
+fn warn_if_others_can_read(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "the master key file can be read by other users; run `chmod 600` on it"
+        );
+    }
 }

@@ -279,6 +279,9 @@ async fn serve_refuses_a_log_without_its_keyring() {
     let server = Server::start(&data, &dir.path().join("log"), &["--sandbox"]).await;
     server.login().await;
     server.stop();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&data).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "a new data dir is its owner's alone");
     for entry in std::fs::read_dir(&data).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();

@@ -85,6 +85,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    prepare_data_dir(&args.data_dir)?;
     let master = master_key::resolve(&args.master_key, &args.data_dir, args.sandbox)?;
     tracing::info!(source = %master.source(), "master key loaded");
     let keyring = args.data_dir.join(KEYRING_FILE);
@@ -230,4 +231,32 @@ pub async fn shutdown_signal() {
         _ = terminate.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+/// Creates the data dir readable by its owner alone, or warns when an existing one is open
+/// to other users: it holds the keyring and the event log.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+        return Ok(());
+    }
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("cannot read the data dir {}", dir.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %dir.display(),
+            mode = format!("{mode:o}"),
+            "the data dir can be opened by other users; run `chmod 700` on it"
+        );
+    }
+    Ok(())
 }
