@@ -8,6 +8,7 @@ use std::time::Duration;
 use keyward_events::{Exchange, KeyPermissions};
 
 use crate::binance::BinanceClient;
+use crate::bybit::BybitClient;
 use crate::credentials::Credentials;
 use crate::domain::{
     AccountStream, Balance, ClientOrderId, Instrument, LeverageBracket, LeverageSet, MarketStream,
@@ -269,8 +270,9 @@ pub fn client_with_options(
 ) -> Result<Arc<dyn ExchangeClient>, AdapterError> {
     match exchange {
         Exchange::Binance => Ok(Arc::new(BinanceClient::new(hosts, http, options))),
-        // TODO: Bybit (/v5/user/query-api) and OKX (/api/v5/account/config) adapters.
-        Exchange::Bybit | Exchange::Okx => Err(AdapterError::Unsupported { exchange }),
+        Exchange::Bybit => Ok(Arc::new(BybitClient::new(hosts, http, options))),
+        // TODO: OKX (/api/v5/account/config) adapter.
+        Exchange::Okx => Err(AdapterError::Unsupported { exchange }),
     }
 }
 
@@ -291,12 +293,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bybit_and_okx_are_unsupported() {
+    fn okx_is_unsupported() {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        for exchange in [Exchange::Bybit, Exchange::Okx] {
-            let result = client_for(exchange, &ExchangeHosts::default(), reqwest::Client::new());
-            let err = result.err().expect("no adapter yet");
-            assert_eq!(err.code(), "unsupported_exchange");
-        }
+        let result = client_for(
+            Exchange::Okx,
+            &ExchangeHosts::default(),
+            reqwest::Client::new(),
+        );
+        let err = result.err().expect("no adapter yet");
+        assert_eq!(err.code(), "unsupported_exchange");
     }
 }

@@ -13,7 +13,7 @@ use super::routes::require_linear;
 use crate::engine::{AccountId, PositionMode, PositionRecord, PositionSide};
 use crate::state::EmulatorState;
 
-/// The account of a signed request's key.
+/// Returns the account of a signed request's key.
 pub(crate) fn account_of(signed: &BybitRequest) -> AccountId {
     AccountId::new(Exchange::Bybit, signed.key.key.api_key.clone())
 }

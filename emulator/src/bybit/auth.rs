@@ -31,7 +31,7 @@ pub struct BybitError {
 }
 
 impl BybitError {
-    /// An error sent with HTTP 200, as Bybit sends its business errors.
+    /// Builds an error sent with HTTP 200, as Bybit sends its business errors.
     pub fn new(code: i64, msg: impl Into<String>) -> Self {
         BybitError {
             status: StatusCode::OK,
@@ -127,9 +127,9 @@ impl BybitRequest {
 /// Runs Bybit's checks on a request's headers and signed payload.
 ///
 /// # Errors
-/// Returns the [`BybitError`] Bybit would send: 10003 for a missing, unknown or other-environment
-/// key, 33004 for an expired one, 10010 for an address outside the allowlist, 10004 for a
-/// missing or invalid signature and 10002 for a timestamp outside the receive window.
+/// Returns the [`BybitError`] Bybit would send. A missing, unknown or other-environment key is
+/// 10003 and an expired one 33004. An address outside the allowlist is 10010, a missing or
+/// invalid signature 10004, and a timestamp outside the receive window 10002.
 pub fn authenticate(
     state: &EmulatorState,
     headers: &HeaderMap,
@@ -172,8 +172,8 @@ pub fn authenticate(
     Ok(stored)
 }
 
-/// Accepts a timestamp in `[server − recv_window, server + 1000)`, answering 10002 in the
-/// wording Bybit's servers use otherwise.
+/// Accepts a timestamp in `[server − recv_window, server + 1000)`. Otherwise it returns 10002
+/// in the wording Bybit's servers use.
 fn check_timestamp(server_ms: i64, timestamp: &str, recv_window: &str) -> Result<(), BybitError> {
     let recv_window_ms = recv_window.parse::<i64>().unwrap_or(DEFAULT_RECV_WINDOW_MS);
     let within = timestamp.parse::<i64>().is_ok_and(|timestamp| {

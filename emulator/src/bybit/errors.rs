@@ -6,7 +6,7 @@ use crate::engine::EngineError;
 
 /// Maps an engine error onto Bybit's code and message.
 // NOTE: Bybit documents no distinct codes for a price off the tick or a quantity off the
-// step; those come back as 10001, the generic parameter error.
+// step, so both return 10001, the generic parameter error.
 pub(crate) fn rejection(error: &EngineError) -> BybitError {
     let (code, msg) = match error {
         EngineError::UnknownSymbol(_) => (10001, "params error: symbol invalid".to_owned()),

@@ -13,7 +13,7 @@ use super::routes::{inst_id, instrument, require_swap};
 use crate::engine::{AccountId, EngineError, PositionMode, PositionSide};
 use crate::state::EmulatorState;
 
-/// The account of a signed request's key.
+/// Returns the account of a signed request's key.
 pub(crate) fn account_of(signed: &OkxRequest) -> AccountId {
     AccountId::new(Exchange::Okx, signed.key.key.api_key.clone())
 }
@@ -95,7 +95,7 @@ pub(crate) async fn positions(
     Ok(envelope(data))
 }
 
-/// `POST /api/v5/account/set-leverage`: answers with the leverage, also when it was already set.
+/// `POST /api/v5/account/set-leverage`: returns the leverage, also when it was already set.
 pub(crate) async fn set_leverage(
     State(state): State<EmulatorState>,
     signed: OkxRequest,

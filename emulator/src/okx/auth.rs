@@ -31,7 +31,7 @@ pub struct OkxError {
 }
 
 impl OkxError {
-    /// An error with this HTTP status, code and message, without `data`, as OKX sends
+    /// Builds an error with this HTTP status, code and message, without `data`, as OKX sends
     /// authentication failures.
     pub fn new(status: StatusCode, code: &str, msg: impl Into<String>) -> Self {
         OkxError {
@@ -42,7 +42,7 @@ impl OkxError {
         }
     }
 
-    /// A business error: HTTP 200 and `data: []`.
+    /// Builds a business error: HTTP 200 and `data: []`.
     pub fn business(code: &str, msg: impl Into<String>) -> Self {
         OkxError {
             data: Some(Vec::new()),
@@ -133,10 +133,10 @@ impl OkxRequest {
 /// `x-simulated-trading: 1` or by an emulator started as a testnet.
 ///
 /// # Errors
-/// Returns the [`OkxError`] OKX would send, with HTTP 401: 50103, 50104, 50106 or 50107 for a
-/// missing header, 50111 for an unknown or expired key, 50101 for a key of the other
-/// environment, 50110 for an address outside the allowlist, 50105 for a wrong passphrase, 50113
-/// for a bad signature, 50112 for an unreadable timestamp and 50102 for a stale one.
+/// Returns the [`OkxError`] OKX would send, with HTTP 401. A missing header is 50103, 50104,
+/// 50106 or 50107, an unknown or expired key 50111, and a key of the other environment 50101.
+/// An address outside the allowlist is 50110 and a wrong passphrase 50105. A bad signature is
+/// 50113, an unreadable timestamp 50112 and a stale one 50102.
 pub fn authenticate(
     state: &EmulatorState,
     headers: &HeaderMap,

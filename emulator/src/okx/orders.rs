@@ -1,7 +1,7 @@
 //! OKX order routes: place, cancel, query and pending orders.
 //!
-//! Sizes are in contracts: the engine's base quantity is `sz × ctVal`. Place and cancel answer
-//! with the order's ids only; the order's state is read with `GET /api/v5/trade/order`.
+//! Sizes are in contracts, so the engine's base quantity is `sz × ctVal`. Place and cancel
+//! return the order's ids only, and the order's state is read with `GET /api/v5/trade/order`.
 
 use axum::Json;
 use axum::extract::State;
