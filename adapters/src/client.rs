@@ -16,6 +16,7 @@ use crate::domain::{
 };
 use crate::error::AdapterError;
 use crate::hosts::ExchangeHosts;
+use crate::okx::OkxClient;
 use crate::orders::OrderRetryPolicy;
 
 /// Result of probing an API key.
@@ -271,8 +272,7 @@ pub fn client_with_options(
     match exchange {
         Exchange::Binance => Ok(Arc::new(BinanceClient::new(hosts, http, options))),
         Exchange::Bybit => Ok(Arc::new(BybitClient::new(hosts, http, options))),
-        // TODO: OKX (/api/v5/account/config) adapter.
-        Exchange::Okx => Err(AdapterError::Unsupported { exchange }),
+        Exchange::Okx => Ok(Arc::new(OkxClient::new(hosts, http, options))),
     }
 }
 
@@ -286,21 +286,4 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(std::time::Duration::from_secs(3))
         .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn okx_is_unsupported() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let result = client_for(
-            Exchange::Okx,
-            &ExchangeHosts::default(),
-            reqwest::Client::new(),
-        );
-        let err = result.err().expect("no adapter yet");
-        assert_eq!(err.code(), "unsupported_exchange");
-    }
 }
