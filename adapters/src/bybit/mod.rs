@@ -19,3 +19,6 @@ pub const IP_REQUESTS_PER_5_SECONDS: u32 = 500;
 /// New orders per second keyward sends for one account: Bybit's default for linear
 /// `order/create` is 10 per second per account.
 pub const ORDERS_PER_SECOND: u32 = 10;
+/// Other signed requests per second keyward sends for one account: Bybit allows 50 per second
+/// on `order/realtime`, `position/list` and `wallet-balance`, and fewer on the rest.
+pub const ACCOUNT_REQUESTS_PER_SECOND: u32 = 50;

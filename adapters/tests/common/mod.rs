@@ -6,6 +6,8 @@
     reason = "each test file uses a different part of the helpers"
 )]
 
+pub mod fault;
+
 use std::sync::Arc;
 use std::time::Duration;
 

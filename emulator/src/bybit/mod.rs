@@ -65,8 +65,13 @@ impl Dialect for Bybit {
         };
         let mut response = error.into_response();
         if fault == FaultKind::RateLimited {
-            let wait_ms = retry_after_s.unwrap_or(1).saturating_mul(1000);
-            let reset = chrono::Utc::now().timestamp_millis() + i64::try_from(wait_ms).unwrap_or(0);
+            // Without a configured wait, the limit resets at the end of the current second, as
+            // Bybit's per-second windows do.
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let reset = match retry_after_s {
+                Some(seconds) => now_ms + i64::try_from(seconds.saturating_mul(1000)).unwrap_or(0),
+                None => now_ms - now_ms.rem_euclid(1000) + 1000,
+            };
             let headers = response.headers_mut();
             headers.insert("x-bapi-limit", HeaderValue::from(10));
             headers.insert("x-bapi-limit-status", HeaderValue::from(0));

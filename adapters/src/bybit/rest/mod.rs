@@ -14,7 +14,9 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use super::wire::{BybitInstrumentPage, BybitServerTime};
-use super::{IP_REQUESTS_PER_5_SECONDS, ORDERS_PER_SECOND, parse, signing};
+use super::{
+    ACCOUNT_REQUESTS_PER_SECOND, IP_REQUESTS_PER_5_SECONDS, ORDERS_PER_SECOND, parse, signing,
+};
 use crate::binance::signing::encode_query;
 use crate::client::{ClientOptions, ProbeReport};
 use crate::clock::{Clock, ClockOffset, SystemClock, offset_from_round_trip, with_offset};
@@ -190,7 +192,7 @@ impl BybitClient {
     /// Sends an unsigned request and decodes its result.
     pub(crate) async fn public<T: DeserializeOwned>(&self, call: &Call) -> Result<T, AdapterError> {
         let response = self.execute(call, None).await?;
-        self.decode(call, &response)
+        self.decode(call, &response, None)
     }
 
     /// Sends a signed request with the current clock offset; on clock skew (10002) the offset
@@ -218,13 +220,16 @@ impl BybitClient {
         let response = self
             .execute(call, Some((credentials, self.now_ms() + offset_ms)))
             .await?;
-        self.decode(call, &response)
+        self.decode(call, &response, Some(credentials))
     }
 
+    /// Decodes a response's result. A rate limit pauses the budget it applies to, because 10006
+    /// counts per account (orders apart from other requests) and other limits per host.
     fn decode<T: DeserializeOwned>(
         &self,
         call: &Call,
         response: &ReadResponse,
+        credentials: Option<&Credentials>,
     ) -> Result<T, AdapterError> {
         let result = parse::decode(
             &self.endpoint(call),
@@ -232,8 +237,19 @@ impl BybitClient {
             &response.headers,
             &response.body,
         );
-        if let Err(AdapterError::RateLimited { retry_after, .. }) = &result {
-            self.inner.budget.record_limited(*retry_after);
+        if let Err(AdapterError::RateLimited {
+            retry_after, code, ..
+        }) = &result
+        {
+            match credentials {
+                Some(credentials) if *code == Some(10_006) => {
+                    self.account_budget(&credentials.api_key, call.places_order)
+                        .record_limited(*retry_after);
+                }
+                _ => {
+                    self.inner.budget.record_limited(*retry_after);
+                }
+            }
         }
         result
     }
@@ -246,10 +262,10 @@ impl BybitClient {
         signing_as: Option<(&Credentials, i64)>,
     ) -> Result<ReadResponse, AdapterError> {
         self.inner.budget.acquire(1).await;
-        if let Some((credentials, _)) = signing_as
-            && call.places_order
-        {
-            self.order_budget(&credentials.api_key).acquire(1).await;
+        if let Some((credentials, _)) = signing_as {
+            self.account_budget(&credentials.api_key, call.places_order)
+                .acquire(1)
+                .await;
         }
 
         let query = call.query_string();
@@ -294,8 +310,14 @@ impl BybitClient {
         )
         .await?;
 
-        if let Some(wait) = parse::limit_spent(&response.headers) {
-            self.inner.budget.record_limited(Some(wait));
+        // `X-Bapi-Limit-Status` counts per account and endpoint, so only the account's order
+        // budget follows it; other endpoints pause on the 10006 itself.
+        if let Some((credentials, _)) = signing_as
+            && call.places_order
+            && let Some(wait) = parse::limit_spent(&response.headers)
+        {
+            self.account_budget(&credentials.api_key, true)
+                .record_limited(Some(wait));
         }
         if response.status.is_success() {
             self.inner.budget.record_success();
@@ -313,12 +335,18 @@ impl BybitClient {
         Err(error)
     }
 
-    /// Returns the account's budget of new orders per second.
-    fn order_budget(&self, api_key: &str) -> Arc<RateBudget> {
+    /// Returns the account's budget per second: of new orders, or of its other signed
+    /// requests.
+    fn account_budget(&self, api_key: &str, orders: bool) -> Arc<RateBudget> {
         let account = format!("{} {api_key}", self.inner.base_url);
         let backoff = self.inner.options.rate_limit_backoff;
-        shared_budget(&budget_key("bybit-orders", &account), || {
-            RateBudget::new(ORDERS_PER_SECOND, Duration::from_secs(1), backoff)
+        let (name, limit) = if orders {
+            ("bybit-orders", ORDERS_PER_SECOND)
+        } else {
+            ("bybit-account", ACCOUNT_REQUESTS_PER_SECOND)
+        };
+        shared_budget(&budget_key(name, &account), || {
+            RateBudget::new(limit, Duration::from_secs(1), backoff)
         })
     }
 
