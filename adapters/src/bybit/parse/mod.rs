@@ -3,6 +3,8 @@
 //! This is the only module where [`wire`](super::wire) types meet keyward's domain types and
 //! [`AdapterError`].
 
+pub mod stream;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -4,6 +4,8 @@
 //! [`AdapterError`]. OKX counts swap sizes in contracts; they become base-asset quantities here,
 //! with the instrument's contract value.
 
+pub mod stream;
+
 use std::collections::BTreeMap;
 
 use keyward_events::bot::Side;
