@@ -469,12 +469,7 @@ pub fn undecodable(endpoint: &str, status: StatusCode, detail: String) -> Adapte
 }
 
 fn shorten(msg: &str) -> String {
-    if msg.chars().count() <= MESSAGE_CHARS {
-        return msg.to_owned();
-    }
-    let mut short: String = msg.chars().take(MESSAGE_CHARS).collect();
-    short.push('…');
-    short
+    crate::http::shorten(msg, MESSAGE_CHARS)
 }
 
 #[cfg(test)]
