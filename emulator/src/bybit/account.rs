@@ -101,12 +101,13 @@ pub(crate) async fn position_list(
             })
             .collect();
     }
-    let list: Vec<Value> = positions.iter().map(position_entry).collect();
+    let list: Vec<Value> = positions.iter().map(position_json).collect();
     let result = json!({"category": "linear", "list": list, "nextPageCursor": ""});
     Ok(envelope(result, state.now_ms()))
 }
 
-fn position_entry(position: &PositionRecord) -> Value {
+/// Writes a position record as Bybit's position entry.
+pub(crate) fn position_json(position: &PositionRecord) -> Value {
     let side = if position.quantity > Decimal::ZERO {
         "Buy"
     } else if position.quantity < Decimal::ZERO {

@@ -9,6 +9,7 @@ mod errors;
 mod orders;
 mod routes;
 pub mod signing;
+mod streams;
 
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

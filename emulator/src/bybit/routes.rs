@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::auth::{BybitError, BybitRequest, envelope};
-use super::{account, orders};
+use super::{account, orders, streams};
 use crate::engine::InstrumentSpec;
 use crate::keys::EmulatorKey;
 use crate::state::EmulatorState;
@@ -25,6 +25,8 @@ pub(crate) fn routes() -> Router<EmulatorState> {
         .route("/v5/order/create", post(orders::create))
         .route("/v5/order/cancel", post(orders::cancel))
         .route("/v5/order/realtime", get(orders::realtime))
+        .route("/v5/public/linear", get(streams::public_socket))
+        .route("/v5/private", get(streams::private_socket))
 }
 
 async fn server_time(State(state): State<EmulatorState>) -> Json<Value> {

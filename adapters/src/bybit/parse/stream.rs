@@ -9,7 +9,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{BookUpdate, CandleUpdate, MarketEvent, Ticker, Trade};
+use super::{order_status, position};
+use crate::bybit::wire::{BybitOrder, BybitPosition};
+use crate::domain::{AccountEvent, BookUpdate, CandleUpdate, MarketEvent, Ticker, Trade};
 use crate::wire_decimal::optional_decimal;
 
 /// One message of a Bybit websocket.
@@ -155,6 +157,35 @@ pub fn message(text: &str) -> Result<StreamMessage, String> {
         success: answer.success.unwrap_or(false),
         ret_msg: answer.ret_msg,
     })
+}
+
+/// Parses a private `order` or `position` message; `None` for any other message.
+///
+/// # Errors
+/// Returns the reason when the message is not JSON or an entry has an unexpected shape.
+pub fn account_events(text: &str) -> Result<Option<Vec<AccountEvent>>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))?;
+    let topic = value.get("topic").and_then(Value::as_str).unwrap_or("");
+    let data = value.get("data").cloned().unwrap_or(Value::Null);
+    let shape = |err: serde_json::Error| format!("{topic}: {err}");
+    let events = match topic {
+        "order" => {
+            let orders: Vec<BybitOrder> = serde_json::from_value(data).map_err(shape)?;
+            orders
+                .into_iter()
+                .map(|wire| order_status(wire).map(AccountEvent::Order))
+                .collect::<Result<_, _>>()?
+        }
+        "position" => {
+            let positions: Vec<BybitPosition> = serde_json::from_value(data).map_err(shape)?;
+            positions
+                .into_iter()
+                .map(|wire| AccountEvent::Position(position(wire)))
+                .collect()
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(events))
 }
 
 fn market_events(

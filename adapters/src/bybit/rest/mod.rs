@@ -23,7 +23,7 @@ use crate::clock::{Clock, ClockOffset, SystemClock, offset_from_round_trip, with
 use crate::credentials::{Credentials, mask_api_key};
 use crate::domain::Instrument;
 use crate::error::AdapterError;
-use crate::hosts::{BYBIT, ExchangeHosts};
+use crate::hosts::{BYBIT, BYBIT_WS, ExchangeHosts};
 use crate::http::{ReadResponse, send};
 use crate::rate_limit::{RateBudget, budget_key, shared_budget};
 
@@ -115,6 +115,7 @@ pub struct BybitClient {
 pub(crate) struct Inner {
     http: reqwest::Client,
     base_url: String,
+    pub(crate) ws_url: String,
     clock: Arc<dyn Clock>,
     offset: ClockOffset,
     budget: Arc<RateBudget>,
@@ -142,6 +143,7 @@ impl BybitClient {
         });
         let inner = Inner {
             http,
+            ws_url: hosts.get(BYBIT_WS).to_owned(),
             base_url,
             offset: ClockOffset::new(options.clock_offset_max_age),
             clock,
