@@ -275,6 +275,11 @@ fn websocket_pushes_parse() {
 
 #[test]
 fn websocket_events_parse() {
+    let Some(text) = fixture("ws.subscribe.response.json") else {
+        return;
+    };
+    // A confirmation names its channel in `arg` but is no account push.
+    assert_eq!(stream::account_events(&text, &[]), Ok(None));
     let Some(subscribed) = parsed("ws.subscribe.response.json") else {
         return;
     };

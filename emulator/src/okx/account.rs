@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use super::auth::{OkxError, OkxRequest, envelope};
 use super::errors::{Request, rejection};
 use super::routes::{inst_id, instrument, require_swap};
-use crate::engine::{AccountId, EngineError, PositionMode, PositionSide};
+use crate::engine::{
+    AccountId, EngineError, InstrumentSpec, PositionMode, PositionRecord, PositionSide,
+};
 use crate::state::EmulatorState;
 
 /// Returns the account of a signed request's key.
@@ -65,32 +67,13 @@ pub(crate) async fn positions(
         let Some(spec) = engine.instrument(&position.symbol) else {
             continue;
         };
-        let id = inst_id(&spec);
-        if wanted.as_ref().is_some_and(|wanted| *wanted != id) {
+        if wanted
+            .as_ref()
+            .is_some_and(|wanted| *wanted != inst_id(&spec))
+        {
             continue;
         }
-        let contracts = position.quantity / spec.contract_value;
-        let (pos_side, pos) = match position.position_side {
-            PositionSide::Both => ("net", contracts),
-            PositionSide::Long => ("long", contracts.abs()),
-            PositionSide::Short => ("short", contracts.abs()),
-        };
-        data.push(json!({
-            "instType": "SWAP",
-            "instId": id,
-            "mgnMode": "cross",
-            "posSide": pos_side,
-            "pos": pos.normalize().to_string(),
-            "avgPx": position.entry_price.to_string(),
-            "markPx": position.mark_price.to_string(),
-            "upl": position.unrealized_pnl.to_string(),
-            "lever": position.leverage.to_string(),
-            "liqPx": "",
-            "imr": position.initial_margin.to_string(),
-            "posCcy": "",
-            "ccy": spec.quote_asset,
-            "uTime": position.updated_ms.to_string(),
-        }));
+        data.push(position_json(&position, &spec));
     }
     Ok(envelope(data))
 }
@@ -145,4 +128,30 @@ pub(crate) async fn set_position_mode(
         }
         Err(error) => Err(rejection(&error, Request::Other)),
     }
+}
+
+/// Writes a position record as OKX's position entry, the size in contracts (signed in net
+/// mode).
+pub(crate) fn position_json(position: &PositionRecord, spec: &InstrumentSpec) -> Value {
+    let contracts = position.quantity / spec.contract_value;
+    let (pos_side, pos) = match position.position_side {
+        PositionSide::Both => ("net", contracts),
+        PositionSide::Long => ("long", contracts.abs()),
+        PositionSide::Short => ("short", contracts.abs()),
+    };
+    json!({
+        "instType": "SWAP",
+        "instId": inst_id(spec),
+        "mgnMode": "cross",
+        "posSide": pos_side,
+        "pos": pos.normalize().to_string(),
+        "avgPx": position.entry_price.to_string(),
+        "markPx": position.mark_price.to_string(),
+        "upl": position.unrealized_pnl.to_string(),
+        "lever": position.leverage.to_string(),
+        "liqPx": "",
+        "imr": position.initial_margin.to_string(),
+        "ccy": spec.quote_asset,
+        "uTime": position.updated_ms.to_string(),
+    })
 }

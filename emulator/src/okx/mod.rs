@@ -9,6 +9,7 @@ mod errors;
 mod orders;
 mod routes;
 pub mod signing;
+mod streams;
 
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +31,7 @@ impl Dialect for Okx {
     }
 
     fn owns(&self, path: &str) -> bool {
-        path.starts_with("/api/v5/")
+        path.starts_with("/api/v5/") || path.starts_with("/ws/v5/")
     }
 
     fn routes(&self) -> axum::Router<crate::state::EmulatorState> {

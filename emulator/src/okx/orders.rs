@@ -179,7 +179,7 @@ pub(crate) async fn pending(
 }
 
 /// Writes an order record as OKX's order entry, sizes in contracts.
-fn order_entry(record: &OrderRecord, spec: &InstrumentSpec) -> Value {
+pub(crate) fn order_entry(record: &OrderRecord, spec: &InstrumentSpec) -> Value {
     let contracts = |base: Decimal| (base / spec.contract_value).normalize().to_string();
     let ord_type = match (record.order_type, record.time_in_force) {
         (OrderType::Market | OrderType::StopMarket, _) => "market",

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::auth::{OkxError, OkxRequest, envelope};
-use super::{account, orders};
+use super::{account, orders, streams};
 use crate::engine::{AccountId, InstrumentSpec, PositionMode};
 use crate::keys::EmulatorKey;
 use crate::state::EmulatorState;
@@ -31,6 +31,9 @@ pub(crate) fn routes() -> Router<EmulatorState> {
         )
         .route("/api/v5/trade/cancel-order", post(orders::cancel))
         .route("/api/v5/trade/orders-pending", get(orders::pending))
+        .route("/ws/v5/public", get(streams::public_socket))
+        .route("/ws/v5/business", get(streams::public_socket))
+        .route("/ws/v5/private", get(streams::private_socket))
 }
 
 async fn server_time(State(state): State<EmulatorState>) -> Json<Value> {

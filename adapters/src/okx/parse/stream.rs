@@ -9,8 +9,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::symbol_of;
-use crate::domain::{CandleUpdate, MarketEvent, Ticker, Trade};
+use super::{order_status, position, symbol_of};
+use crate::domain::{AccountEvent, CandleUpdate, Instrument, MarketEvent, Ticker, Trade};
+use crate::okx::wire::{OkxOrder, OkxPosition};
 use crate::wire_decimal::optional_decimal;
 
 /// One message of an OKX websocket.
@@ -70,6 +71,14 @@ struct OkxTicker {
     #[serde(default, rename = "vol24h", deserialize_with = "optional_decimal")]
     vol_24h: Option<Decimal>,
     ts: String,
+}
+
+/// Returns OKX's bar of one of keyward's intervals: `1m` stays, `1h` is `1H`, `1d` is `1D`.
+pub fn okx_bar(interval: &str) -> String {
+    match interval.chars().last() {
+        Some('h' | 'd' | 'w') => interval.to_uppercase(),
+        _ => interval.to_owned(),
+    }
 }
 
 /// Builds the `subscribe` operation for `(channel, instId)` pairs.
@@ -145,6 +154,62 @@ pub fn message(
         _ => Vec::new(),
     };
     Ok(StreamMessage::Market(events))
+}
+
+/// Parses a private `orders` or `positions` push; `None` for any other message. Entries of
+/// instruments missing from `instruments` are skipped.
+///
+/// # Errors
+/// Returns the reason when the message is not JSON or an entry has an unexpected shape.
+pub fn account_events(
+    text: &str,
+    instruments: &[Instrument],
+) -> Result<Option<Vec<AccountEvent>>, String> {
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        return Ok(None);
+    };
+    // Events (subscribe confirmations, errors) carry `arg` too, but no data.
+    if value.get("event").is_some() {
+        return Ok(None);
+    }
+    let channel = value["arg"]["channel"].as_str().unwrap_or("");
+    let data = value.get("data").cloned().unwrap_or(Value::Null);
+    let shape = |err: serde_json::Error| format!("{channel}: {err}");
+    let instrument_of = |inst_id: &str| {
+        instruments
+            .iter()
+            .find(|instrument| instrument.exchange_symbol == inst_id)
+    };
+    let mut events = Vec::new();
+    match channel {
+        "orders" => {
+            let orders: Vec<OkxOrder> = serde_json::from_value(data).map_err(shape)?;
+            for wire in orders {
+                let Some(instrument) = instrument_of(&wire.inst_id) else {
+                    continue;
+                };
+                let status =
+                    order_status(wire, instrument.symbol.clone(), instrument.contract_value)?;
+                events.push(AccountEvent::Order(status));
+            }
+        }
+        "positions" => {
+            let positions: Vec<OkxPosition> = serde_json::from_value(data).map_err(shape)?;
+            for wire in positions {
+                let Some(instrument) = instrument_of(&wire.inst_id) else {
+                    continue;
+                };
+                let symbol = instrument.symbol.clone();
+                events.push(AccountEvent::Position(position(
+                    wire,
+                    symbol,
+                    instrument.contract_value,
+                )));
+            }
+        }
+        _ => return Ok(None),
+    }
+    Ok(Some(events))
 }
 
 /// Returns keyward's interval of an OKX bar: `1m`, `1H` becomes `1h`, `1D` becomes `1d`, and

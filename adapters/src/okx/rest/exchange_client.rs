@@ -117,7 +117,7 @@ impl ExchangeClient for OkxClient {
         &self,
         subscriptions: &[MarketSubscription],
     ) -> Result<MarketStream, AdapterError> {
-        ws::market_stream(self, subscriptions)
+        ws::market_stream(self, subscriptions).await
     }
 
     async fn account_stream(

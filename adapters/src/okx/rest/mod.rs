@@ -21,7 +21,7 @@ use crate::clock::{Clock, ClockOffset, SystemClock, offset_from_round_trip, with
 use crate::credentials::{Credentials, mask_api_key};
 use crate::domain::Instrument;
 use crate::error::AdapterError;
-use crate::hosts::{ExchangeHosts, OKX};
+use crate::hosts::{ExchangeHosts, OKX, OKX_WS};
 use crate::http::{ReadResponse, send};
 use crate::rate_limit::{RateBudget, budget_key, shared_budget};
 
@@ -94,7 +94,7 @@ impl Call {
     }
 }
 
-/// Client of OKX v5 perpetual swaps (`okx` host). Cheap to clone; clones share the clock
+/// Client of OKX v5 perpetual swaps (`okx` host) and its websockets (`okx-ws` host). Cheap to clone; clones share the clock
 /// offset, the request budget and the instrument cache.
 #[derive(Clone)]
 pub struct OkxClient {
@@ -104,6 +104,7 @@ pub struct OkxClient {
 pub(crate) struct Inner {
     http: reqwest::Client,
     base_url: String,
+    pub(crate) ws_url: String,
     clock: Arc<dyn Clock>,
     offset: ClockOffset,
     budget: Arc<RateBudget>,
@@ -112,7 +113,7 @@ pub(crate) struct Inner {
 }
 
 impl OkxClient {
-    /// Builds a client against the `okx` host, on the system clock.
+    /// Builds a client against the `okx` and `okx-ws` hosts, on the system clock.
     pub fn new(hosts: &ExchangeHosts, http: reqwest::Client, options: ClientOptions) -> Self {
         Self::with_clock(hosts, http, options, Arc::new(SystemClock))
     }
@@ -131,6 +132,7 @@ impl OkxClient {
         });
         let inner = Inner {
             http,
+            ws_url: hosts.get(OKX_WS).to_owned(),
             base_url,
             offset: ClockOffset::new(options.clock_offset_max_age),
             clock,
