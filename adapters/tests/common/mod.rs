@@ -7,6 +7,7 @@
 )]
 
 pub mod fault;
+pub mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
