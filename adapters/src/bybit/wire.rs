@@ -233,3 +233,27 @@ pub struct BybitOrder {
     #[serde(default)]
     pub updated_time: Option<String>,
 }
+
+/// One fill of the private `execution` topic.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BybitExecution {
+    pub symbol: String,
+    pub order_id: String,
+    pub order_link_id: String,
+    pub side: String,
+    pub exec_id: String,
+    pub exec_price: Decimal,
+    pub exec_qty: Decimal,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub exec_fee: Option<Decimal>,
+    #[serde(default)]
+    pub fee_currency: Option<String>,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub exec_pnl: Option<Decimal>,
+    #[serde(default)]
+    pub is_maker: bool,
+    #[serde(default)]
+    pub exec_type: Option<String>,
+    pub exec_time: String,
+}

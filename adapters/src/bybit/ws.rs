@@ -2,9 +2,9 @@
 //!
 //! The public stream connects to `/v5/public/linear` and subscribes to its topics after every
 //! connect. The private stream connects to `/v5/private`, authenticates with a signature over
-//! `GET/realtime` and an expiry 10 s ahead, subscribes to `order` and `position`, and then
-//! reconciles over REST. Bybit drops a connection without traffic, so both send the `ping`
-//! operation every 20 seconds, as Bybit recommends.
+//! `GET/realtime` and an expiry 10 s ahead, subscribes to `order`, `execution` and `position`,
+//! and then reconciles over REST. Bybit drops a connection without traffic, so both send the
+//! `ping` operation every 20 seconds, as Bybit recommends.
 
 use std::time::Duration;
 
@@ -164,7 +164,11 @@ impl Session for AccountSession {
             "args": [self.credentials.api_key, expires, signature],
         });
         send_text(socket, EXCHANGE, &self.url, auth.to_string()).await?;
-        let topics = ["order".to_owned(), "position".to_owned()];
+        let topics = [
+            "order".to_owned(),
+            "execution".to_owned(),
+            "position".to_owned(),
+        ];
         send_text(
             socket,
             EXCHANGE,

@@ -1,6 +1,6 @@
 //! The JSON shapes of OKX's v5 API, as it sends them. Numbers are strings.
 //!
-//! Every REST response is an [`OkxEnvelope`]; `code` `"0"` is success. Trade endpoints answer
+//! Every REST response is an [`OkxEnvelope`]; `code` `"0"` is success. Trade endpoints return
 //! `"1"` (all failed) or `"2"` (some failed) with each order's reason in `data[i].sCode`.
 
 use rust_decimal::Decimal;
@@ -153,4 +153,24 @@ pub struct OkxOrder {
     pub reduce_only: String,
     #[serde(default)]
     pub u_time: Option<String>,
+    /// Fields of the latest fill, on `orders` channel pushes and order queries.
+    #[serde(default)]
+    pub trade_id: String,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub fill_px: Option<Decimal>,
+    /// Contracts filled by the latest fill.
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub fill_sz: Option<Decimal>,
+    #[serde(default)]
+    pub fill_time: Option<String>,
+    /// Negative when charged, positive for a rebate.
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub fee: Option<Decimal>,
+    #[serde(default)]
+    pub fee_ccy: Option<String>,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub fill_pnl: Option<Decimal>,
+    /// `M` maker, `T` taker.
+    #[serde(default)]
+    pub exec_type: Option<String>,
 }

@@ -156,6 +156,18 @@ pub async fn fill_while_disconnected(exchange: Exchange) {
     )
     .await;
     client.place_order(&trader, &market).await.unwrap();
+    let fill = next_event(&mut stream, |event| match event {
+        AccountEvent::Fill(fill) if &fill.client_order_id == market.client_order_id() => Some(fill),
+        _ => None,
+    })
+    .await;
+    assert_eq!(fill.quantity, dec("0.01"), "{exchange}");
+    assert_eq!(fill.side, Side::Buy, "{exchange}");
+    assert!(
+        fill.fee > rust_decimal::Decimal::ZERO,
+        "{exchange}: {fill:?}"
+    );
+    assert!(!fill.trade_id.is_empty(), "{exchange}");
     let position = next_event(&mut stream, |event| match event {
         AccountEvent::Position(position) if position.quantity == dec("0.02") => Some(position),
         _ => None,

@@ -1,6 +1,6 @@
 //! Bybit websockets: the public linear stream (`/v5/public/linear`) with `subscribe` and
-//! `ping` operations, and the private stream (`/v5/private`) with `auth` and the `order` and
-//! `position` topics.
+//! `ping` operations, and the private stream (`/v5/private`) with `auth` and the `order`,
+//! `execution` and `position` topics.
 //!
 //! Every connection closes when the admin route drops websockets, so clients' reconnects can
 //! be tested.
@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::orders::order_entry;
 use super::signing;
-use crate::engine::{AccountChange, AccountId, MarketTick, Side};
+use crate::engine::{AccountChange, AccountId, FillRecord, MarketTick, Side};
 use crate::state::EmulatorState;
 
 /// The connection id Bybit puts in operation responses.
@@ -260,6 +260,26 @@ fn auth(state: &EmulatorState, request: &Value) -> (Option<AccountId>, String) {
     (Some(account), answer("auth", &req_id, true, ""))
 }
 
+/// Writes a fill as Bybit's `execution` entry; the fee is positive when charged.
+fn execution_json(fill: &FillRecord) -> Value {
+    json!({
+        "category": "linear",
+        "symbol": fill.symbol,
+        "orderId": fill.order_id.to_string(),
+        "orderLinkId": fill.client_order_id,
+        "side": if fill.side == Side::Buy { "Buy" } else { "Sell" },
+        "execId": fill.trade_id.to_string(),
+        "execPrice": fill.price.to_string(),
+        "execQty": fill.quantity.to_string(),
+        "execFee": fill.fee.to_string(),
+        "feeCurrency": "USDT",
+        "execPnl": fill.realized_pnl.to_string(),
+        "isMaker": fill.maker,
+        "execType": "Trade",
+        "execTime": fill.time_ms.to_string(),
+    })
+}
+
 /// Writes an account change as the message of its topic, when subscribed.
 fn account_message(
     topics: &BTreeSet<String>,
@@ -277,7 +297,8 @@ fn account_message(
             entry["category"] = json!("linear");
             ("position", entry)
         }
-        AccountChange::Fill(_) | AccountChange::Balance(_) => return None,
+        AccountChange::Fill(fill) => ("execution", execution_json(&fill)),
+        AccountChange::Balance(_) => return None,
     };
     topics.contains(topic).then(|| {
         json!({"id": now_ms.to_string(), "topic": topic, "creationTime": now_ms, "data": [data]})

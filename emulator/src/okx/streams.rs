@@ -5,7 +5,7 @@
 //! The public and business paths share one handler, so trades and candles are served on
 //! both. Every connection closes when the admin route drops websockets.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -18,7 +18,7 @@ use super::account::position_json;
 use super::orders::order_entry;
 use super::routes::inst_id;
 use super::signing;
-use crate::engine::{AccountChange, AccountId, MarketTick, Side};
+use crate::engine::{AccountChange, AccountId, FillRecord, MarketTick, Side};
 use crate::state::EmulatorState;
 
 const CONN_ID: &str = "emulator";
@@ -196,6 +196,7 @@ fn okx_bar(interval: &str) -> String {
 async fn serve_private(mut socket: WebSocket, state: EmulatorState) {
     let mut account: Option<AccountId> = None;
     let mut channels = BTreeSet::new();
+    let mut fills = HashMap::new();
     let mut updates = state.engine().subscribe_account();
     let mut disconnect = state.websocket_disconnects();
     loop {
@@ -232,7 +233,7 @@ async fn serve_private(mut socket: WebSocket, state: EmulatorState) {
                 if account.as_ref() != Some(&update.account) {
                     continue;
                 }
-                if let Some(text) = account_message(&state, &channels, update.change)
+                if let Some(text) = account_message(&state, &channels, &mut fills, update.change)
                     && socket.send(Message::text(text)).await.is_err()
                 {
                     return;
@@ -278,16 +279,27 @@ fn login(state: &EmulatorState, request: &Value) -> (Option<AccountId>, String) 
     (Some(account), response.to_string())
 }
 
-/// Writes an account change as the push of its channel, when subscribed for swaps.
+/// Writes an account change as the push of its channel, when subscribed for swaps. A fill is
+/// held until the order update that follows it, which then carries the fill's fields, as
+/// OKX's `orders` channel reports executions.
 fn account_message(
     state: &EmulatorState,
     channels: &BTreeSet<Channel>,
+    fills: &mut HashMap<u64, FillRecord>,
     change: AccountChange,
 ) -> Option<String> {
     let (channel, symbol, data) = match change {
+        AccountChange::Fill(fill) => {
+            fills.insert(fill.order_id, fill);
+            return None;
+        }
         AccountChange::Order(record) => {
             let spec = state.engine().instrument(&record.symbol)?;
-            ("orders", record.symbol.clone(), order_entry(&record, &spec))
+            let mut entry = order_entry(&record, &spec);
+            if let Some(fill) = fills.remove(&record.order_id) {
+                add_fill(&mut entry, &fill, spec.contract_value);
+            }
+            ("orders", record.symbol.clone(), entry)
         }
         AccountChange::Position(position) => {
             let spec = state.engine().instrument(&position.symbol)?;
@@ -297,7 +309,7 @@ fn account_message(
                 position_json(&position, &spec),
             )
         }
-        AccountChange::Fill(_) | AccountChange::Balance(_) => return None,
+        AccountChange::Balance(_) => return None,
     };
     let subscribed = channels.contains(&(channel.to_owned(), "SWAP".to_owned()))
         || state
@@ -307,4 +319,17 @@ fn account_message(
     subscribed.then(|| {
         json!({"arg": {"channel": channel, "instType": "SWAP"}, "data": [data]}).to_string()
     })
+}
+
+/// Adds a fill's fields to an `orders` entry: size in contracts, the fee negative when
+/// charged (OKX's sign), `execType` `M` for maker and `T` for taker.
+fn add_fill(entry: &mut Value, fill: &FillRecord, contract_value: rust_decimal::Decimal) {
+    entry["tradeId"] = json!(fill.trade_id.to_string());
+    entry["fillPx"] = json!(fill.price.to_string());
+    entry["fillSz"] = json!((fill.quantity / contract_value).normalize().to_string());
+    entry["fillTime"] = json!(fill.time_ms.to_string());
+    entry["fee"] = json!((-fill.fee).to_string());
+    entry["feeCcy"] = json!("USDT");
+    entry["fillPnl"] = json!(fill.realized_pnl.to_string());
+    entry["execType"] = json!(if fill.maker { "M" } else { "T" });
 }

@@ -10,8 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{order_status, position};
-use crate::bybit::wire::{BybitOrder, BybitPosition};
-use crate::domain::{AccountEvent, BookUpdate, CandleUpdate, MarketEvent, Ticker, Trade};
+use crate::bybit::wire::{BybitExecution, BybitOrder, BybitPosition};
+use crate::domain::{
+    AccountEvent, BookUpdate, CandleUpdate, ClientOrderId, Fill, MarketEvent, Ticker, Trade,
+};
 use crate::wire_decimal::optional_decimal;
 
 /// One message of a Bybit websocket.
@@ -159,7 +161,8 @@ pub fn message(text: &str) -> Result<StreamMessage, String> {
     })
 }
 
-/// Parses a private `order` or `position` message; `None` for any other message.
+/// Parses a private `order`, `execution` or `position` message; `None` for any other
+/// message. Executions other than trades (funding, settlement) are skipped.
 ///
 /// # Errors
 /// Returns the reason when the message is not JSON or an entry has an unexpected shape.
@@ -176,6 +179,14 @@ pub fn account_events(text: &str) -> Result<Option<Vec<AccountEvent>>, String> {
                 .map(|wire| order_status(wire).map(AccountEvent::Order))
                 .collect::<Result<_, _>>()?
         }
+        "execution" => {
+            let executions: Vec<BybitExecution> = serde_json::from_value(data).map_err(shape)?;
+            executions
+                .into_iter()
+                .filter(|wire| wire.exec_type.as_deref().is_none_or(|kind| kind == "Trade"))
+                .map(|wire| fill(wire).map(AccountEvent::Fill))
+                .collect::<Result<_, _>>()?
+        }
         "position" => {
             let positions: Vec<BybitPosition> = serde_json::from_value(data).map_err(shape)?;
             positions
@@ -186,6 +197,32 @@ pub fn account_events(text: &str) -> Result<Option<Vec<AccountEvent>>, String> {
         _ => return Ok(None),
     };
     Ok(Some(events))
+}
+
+fn fill(wire: BybitExecution) -> Result<Fill, String> {
+    let side = match wire.side.as_str() {
+        "Buy" => Side::Buy,
+        "Sell" => Side::Sell,
+        other => return Err(format!("unknown execution side {other:?}")),
+    };
+    let time_ms = wire
+        .exec_time
+        .parse()
+        .map_err(|_| format!("execTime {:?} is not a number of ms", wire.exec_time))?;
+    Ok(Fill {
+        symbol: wire.symbol,
+        client_order_id: ClientOrderId::from_exchange(wire.order_link_id),
+        exchange_order_id: wire.order_id,
+        trade_id: wire.exec_id,
+        side,
+        price: wire.exec_price,
+        quantity: wire.exec_qty,
+        fee: wire.exec_fee.unwrap_or_default(),
+        fee_asset: wire.fee_currency.unwrap_or_else(|| "USDT".to_owned()),
+        realized_pnl: wire.exec_pnl,
+        maker: wire.is_maker,
+        time_ms,
+    })
 }
 
 fn market_events(

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{order_status, position, symbol_of};
-use crate::domain::{AccountEvent, CandleUpdate, Instrument, MarketEvent, Ticker, Trade};
+use crate::domain::{
+    AccountEvent, CandleUpdate, ClientOrderId, Fill, Instrument, MarketEvent, Ticker, Trade,
+};
 use crate::okx::wire::{OkxOrder, OkxPosition};
 use crate::wire_decimal::optional_decimal;
 
@@ -156,8 +158,9 @@ pub fn message(
     Ok(StreamMessage::Market(events))
 }
 
-/// Parses a private `orders` or `positions` push; `None` for any other message. Entries of
-/// instruments missing from `instruments` are skipped.
+/// Parses a private `orders` or `positions` push; `None` for any other message. An `orders`
+/// entry that carries a fill yields the fill before the order. Entries of instruments missing
+/// from `instruments` are skipped.
 ///
 /// # Errors
 /// Returns the reason when the message is not JSON or an entry has an unexpected shape.
@@ -188,6 +191,9 @@ pub fn account_events(
                 let Some(instrument) = instrument_of(&wire.inst_id) else {
                     continue;
                 };
+                if let Some(fill) = fill(&wire, instrument)? {
+                    events.push(AccountEvent::Fill(fill));
+                }
                 let status =
                     order_status(wire, instrument.symbol.clone(), instrument.contract_value)?;
                 events.push(AccountEvent::Order(status));
@@ -210,6 +216,39 @@ pub fn account_events(
         _ => return Ok(None),
     }
     Ok(Some(events))
+}
+
+/// Returns the fill an `orders` push reports, when it carries one: a `tradeId` and a
+/// positive `fillSz`.
+fn fill(wire: &OkxOrder, instrument: &Instrument) -> Result<Option<Fill>, String> {
+    let Some(size) = wire.fill_sz.filter(|size| !size.is_zero()) else {
+        return Ok(None);
+    };
+    if wire.trade_id.is_empty() {
+        return Ok(None);
+    }
+    let side = match wire.side.as_str() {
+        "buy" => Side::Buy,
+        "sell" => Side::Sell,
+        other => return Err(format!("unknown order side {other:?}")),
+    };
+    let price = wire
+        .fill_px
+        .ok_or_else(|| format!("fill {} has no fillPx", wire.trade_id))?;
+    Ok(Some(Fill {
+        symbol: instrument.symbol.clone(),
+        client_order_id: ClientOrderId::from_exchange(wire.cl_ord_id.clone()),
+        exchange_order_id: wire.ord_id.clone(),
+        trade_id: wire.trade_id.clone(),
+        side,
+        price,
+        quantity: (size * instrument.contract_value).normalize(),
+        fee: -wire.fee.unwrap_or_default(),
+        fee_asset: wire.fee_ccy.clone().unwrap_or_else(|| "USDT".to_owned()),
+        realized_pnl: wire.fill_pnl,
+        maker: wire.exec_type.as_deref() == Some("M"),
+        time_ms: millis(wire.fill_time.as_deref().unwrap_or("0"))?,
+    }))
 }
 
 /// Returns keyward's interval of an OKX bar: `1m`, `1H` becomes `1h`, `1D` becomes `1d`, and
