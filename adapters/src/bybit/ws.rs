@@ -2,9 +2,9 @@
 //!
 //! The public stream connects to `/v5/public/linear` and subscribes to its topics after every
 //! connect. The private stream connects to `/v5/private`, authenticates with a signature over
-//! `GET/realtime` and an expiry 10 s ahead, subscribes to `order`, `execution` and `position`,
-//! and then reconciles over REST. Bybit drops a connection without traffic, so both send the
-//! `ping` operation every 20 seconds, as Bybit recommends.
+//! `GET/realtime` and an expiry 10 s ahead, subscribes to `order`, `execution`, `position` and
+//! `wallet`, and then reconciles over REST. Bybit drops a connection without traffic, so both
+//! send the `ping` operation every 20 seconds, as Bybit recommends.
 
 use std::time::Duration;
 
@@ -168,6 +168,7 @@ impl Session for AccountSession {
             "order".to_owned(),
             "execution".to_owned(),
             "position".to_owned(),
+            "wallet".to_owned(),
         ];
         send_text(
             socket,

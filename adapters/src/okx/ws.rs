@@ -3,9 +3,9 @@
 //! Trades and tickers are on `/ws/v5/public`, candles on `/ws/v5/business`, and each route
 //! gets its own connection, subscribed again after every connect. The private stream logs in
 //! on `/ws/v5/private` with a signature over the Unix time in seconds and
-//! `GET/users/self/verify`, subscribes to the swap `orders` and `positions` channels, and then
-//! reconciles over REST. OKX drops a connection that is silent for 30 seconds, so every
-//! connection sends the text `ping` every 20 seconds.
+//! `GET/users/self/verify`, subscribes to the swap `orders` and `positions` channels and to
+//! `account`, and then reconciles over REST. OKX drops a connection that is silent for 30
+//! seconds, so every connection sends the text `ping` every 20 seconds.
 
 use std::time::Duration;
 
@@ -217,6 +217,7 @@ impl Session for AccountSession {
             "args": [
                 {"channel": "orders", "instType": "SWAP"},
                 {"channel": "positions", "instType": "SWAP"},
+                {"channel": "account"},
             ],
         });
         send_text(socket, EXCHANGE, &self.url, subscribe.to_string()).await?;

@@ -174,4 +174,13 @@ pub async fn fill_while_disconnected(exchange: Exchange) {
     })
     .await;
     assert_eq!(position.symbol, "BTCUSDT");
+    let balance = next_event(&mut stream, |event| match event {
+        AccountEvent::Balance(balance) if balance.asset == "USDT" => Some(balance),
+        _ => None,
+    })
+    .await;
+    assert!(
+        balance.wallet_balance < dec("10000"),
+        "{exchange}: fees are charged: {balance:?}"
+    );
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::auth::{BybitError, BybitRequest, envelope};
 use super::errors::rejection;
 use super::routes::require_linear;
-use crate::engine::{AccountId, PositionMode, PositionRecord, PositionSide};
+use crate::engine::{AccountId, BalanceRecord, PositionMode, PositionRecord, PositionSide};
 use crate::state::EmulatorState;
 
 /// Returns the account of a signed request's key.
@@ -28,6 +28,14 @@ pub(crate) async fn wallet_balance(
         return Err(BybitError::parameter("accountType"));
     }
     let balance = state.engine().balance(&account_of(&signed));
+    Ok(envelope(
+        json!({"list": [wallet_json(&balance)]}),
+        state.now_ms(),
+    ))
+}
+
+/// Writes a balance as Bybit's unified account entry with its one coin.
+pub(crate) fn wallet_json(balance: &BalanceRecord) -> Value {
     let equity = balance.wallet_balance + balance.unrealized_pnl;
     let margin = (equity - balance.available_balance).max(Decimal::ZERO);
     let coin = json!({
@@ -41,7 +49,7 @@ pub(crate) async fn wallet_balance(
         "usdValue": equity.to_string(),
         "cumRealisedPnl": "0",
     });
-    let account = json!({
+    json!({
         "accountType": "UNIFIED",
         "totalEquity": equity.to_string(),
         "totalWalletBalance": balance.wallet_balance.to_string(),
@@ -50,8 +58,7 @@ pub(crate) async fn wallet_balance(
         "totalPerpUPL": balance.unrealized_pnl.to_string(),
         "totalInitialMargin": margin.to_string(),
         "coin": [coin],
-    });
-    Ok(envelope(json!({"list": [account]}), state.now_ms()))
+    })
 }
 
 /// `GET /v5/position/list`: with `symbol`, the instrument's positions even when flat (as Bybit

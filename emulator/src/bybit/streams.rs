@@ -1,6 +1,6 @@
 //! Bybit websockets: the public linear stream (`/v5/public/linear`) with `subscribe` and
 //! `ping` operations, and the private stream (`/v5/private`) with `auth` and the `order`,
-//! `execution` and `position` topics.
+//! `execution`, `position` and `wallet` topics.
 //!
 //! Every connection closes when the admin route drops websockets, so clients' reconnects can
 //! be tested.
@@ -298,7 +298,7 @@ fn account_message(
             ("position", entry)
         }
         AccountChange::Fill(fill) => ("execution", execution_json(&fill)),
-        AccountChange::Balance(_) => return None,
+        AccountChange::Balance(balance) => ("wallet", super::account::wallet_json(&balance)),
     };
     topics.contains(topic).then(|| {
         json!({"id": now_ms.to_string(), "topic": topic, "creationTime": now_ms, "data": [data]})

@@ -11,7 +11,8 @@ use super::auth::{OkxError, OkxRequest, envelope};
 use super::errors::{Request, rejection};
 use super::routes::{inst_id, instrument, require_swap};
 use crate::engine::{
-    AccountId, EngineError, InstrumentSpec, PositionMode, PositionRecord, PositionSide,
+    AccountId, BalanceRecord, EngineError, InstrumentSpec, PositionMode, PositionRecord,
+    PositionSide,
 };
 use crate::state::EmulatorState;
 
@@ -25,14 +26,18 @@ pub(crate) async fn balance(
     State(state): State<EmulatorState>,
     signed: OkxRequest,
 ) -> Result<Json<Value>, OkxError> {
-    let balance = state.engine().balance(&account_of(&signed));
+    let mut balance = state.engine().balance(&account_of(&signed));
+    if balance.updated_ms == 0 {
+        balance.updated_ms = state.now_ms();
+    }
+    Ok(envelope(vec![balance_json(&balance)]))
+}
+
+/// Writes a balance as OKX's trading account entry with its one currency detail.
+pub(crate) fn balance_json(balance: &BalanceRecord) -> Value {
     let equity = balance.wallet_balance + balance.unrealized_pnl;
     let frozen = (equity - balance.available_balance).max(Decimal::ZERO);
-    let updated = if balance.updated_ms == 0 {
-        state.now_ms()
-    } else {
-        balance.updated_ms
-    };
+    let updated = balance.updated_ms;
     let detail = json!({
         "ccy": balance.asset,
         "eq": equity.to_string(),
@@ -44,12 +49,12 @@ pub(crate) async fn balance(
         "upl": balance.unrealized_pnl.to_string(),
         "uTime": updated.to_string(),
     });
-    Ok(envelope(vec![json!({
+    json!({
         "totalEq": equity.to_string(),
         "upl": balance.unrealized_pnl.to_string(),
         "uTime": updated.to_string(),
         "details": [detail],
-    })]))
+    })
 }
 
 /// `GET /api/v5/account/positions`: open positions, sizes in contracts (signed in net mode).

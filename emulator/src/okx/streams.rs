@@ -1,6 +1,6 @@
 //! OKX websockets: the public and business streams (`/ws/v5/public`, `/ws/v5/business`) with
-//! `subscribe` and the text `ping`, and the private stream (`/ws/v5/private`) with `login` and
-//! the `orders` and `positions` channels of swaps.
+//! `subscribe` and the text `ping`, and the private stream (`/ws/v5/private`) with `login`,
+//! the `orders` and `positions` channels of swaps, and the `account` channel.
 //!
 //! The public and business paths share one handler, so trades and candles are served on
 //! both. Every connection closes when the admin route drops websockets.
@@ -309,7 +309,12 @@ fn account_message(
                 position_json(&position, &spec),
             )
         }
-        AccountChange::Balance(_) => return None,
+        AccountChange::Balance(balance) => {
+            let subscribed = channels.contains(&("account".to_owned(), String::new()));
+            let data = super::account::balance_json(&balance);
+            return subscribed
+                .then(|| json!({"arg": {"channel": "account"}, "data": [data]}).to_string());
+        }
     };
     let subscribed = channels.contains(&(channel.to_owned(), "SWAP".to_owned()))
         || state

@@ -9,8 +9,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{order_status, position};
-use crate::bybit::wire::{BybitExecution, BybitOrder, BybitPosition};
+use super::{balances, order_status, position};
+use crate::bybit::wire::{BybitExecution, BybitOrder, BybitPosition, BybitWallet, BybitWalletPage};
 use crate::domain::{
     AccountEvent, BookUpdate, CandleUpdate, ClientOrderId, Fill, MarketEvent, Ticker, Trade,
 };
@@ -161,8 +161,8 @@ pub fn message(text: &str) -> Result<StreamMessage, String> {
     })
 }
 
-/// Parses a private `order`, `execution` or `position` message; `None` for any other
-/// message. Executions other than trades (funding, settlement) are skipped.
+/// Parses a private `order`, `execution`, `position` or `wallet` message; `None` for any
+/// other message. Executions other than trades (funding, settlement) are skipped.
 ///
 /// # Errors
 /// Returns the reason when the message is not JSON or an entry has an unexpected shape.
@@ -192,6 +192,13 @@ pub fn account_events(text: &str) -> Result<Option<Vec<AccountEvent>>, String> {
             positions
                 .into_iter()
                 .map(|wire| AccountEvent::Position(position(wire)))
+                .collect()
+        }
+        "wallet" => {
+            let list: Vec<BybitWallet> = serde_json::from_value(data).map_err(shape)?;
+            balances(BybitWalletPage { list })
+                .into_iter()
+                .map(AccountEvent::Balance)
                 .collect()
         }
         _ => return Ok(None),

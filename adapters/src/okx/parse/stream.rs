@@ -9,11 +9,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{order_status, position, symbol_of};
+use super::{balances, order_status, position, symbol_of};
 use crate::domain::{
     AccountEvent, CandleUpdate, ClientOrderId, Fill, Instrument, MarketEvent, Ticker, Trade,
 };
-use crate::okx::wire::{OkxOrder, OkxPosition};
+use crate::okx::wire::{OkxBalance, OkxOrder, OkxPosition};
 use crate::wire_decimal::optional_decimal;
 
 /// One message of an OKX websocket.
@@ -158,7 +158,7 @@ pub fn message(
     Ok(StreamMessage::Market(events))
 }
 
-/// Parses a private `orders` or `positions` push; `None` for any other message. An `orders`
+/// Parses a private `orders`, `positions` or `account` push; `None` for any other message. An `orders`
 /// entry that carries a fill yields the fill before the order. Entries of instruments missing
 /// from `instruments` are skipped.
 ///
@@ -212,6 +212,10 @@ pub fn account_events(
                     instrument.contract_value,
                 )));
             }
+        }
+        "account" => {
+            let list: Vec<OkxBalance> = serde_json::from_value(data).map_err(shape)?;
+            events.extend(balances(list).into_iter().map(AccountEvent::Balance));
         }
         _ => return Ok(None),
     }
