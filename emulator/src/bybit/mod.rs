@@ -23,6 +23,8 @@ use crate::dialect::Dialect;
 use crate::faults::FaultKind;
 
 /// The Bybit dialect.
+// NOTE: Bybit's own limits (600 requests per 5 s per address, per-account limits per endpoint
+// such as 10 orders per second) are not counted; 10006 and 403 come only from injected faults.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bybit;
 

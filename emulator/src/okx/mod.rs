@@ -22,6 +22,8 @@ use crate::dialect::Dialect;
 use crate::faults::FaultKind;
 
 /// The OKX dialect.
+// NOTE: OKX's per-endpoint limits (requests per 2 s per user) are not counted; 50011 comes
+// only from injected faults.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Okx;
 
