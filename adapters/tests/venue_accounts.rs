@@ -146,3 +146,37 @@ async fn bybit_wrong_secret_is_a_signature_error() {
         .unwrap_err();
     assert_eq!(err.code(), "invalid_key", "{err}");
 }
+
+async fn leverage_brackets_follow_the_tiers(exchange: Exchange) {
+    let emulator = emulator(exchange).await;
+    let client = client(exchange, &emulator, fast_options());
+    let trader = credentials(exchange, "trader");
+    let brackets = client.leverage_brackets(&trader, "BTCUSDT").await.unwrap();
+    assert_eq!(brackets.len(), 5, "{exchange}");
+    assert_eq!(brackets[0].max_leverage, dec("125"), "{exchange}");
+    assert_eq!(brackets[0].notional_floor, dec("0"), "{exchange}");
+    assert_eq!(brackets[4].max_leverage, dec("25"), "{exchange}");
+    assert_eq!(brackets[1].maint_margin_ratio, dec("0.005"), "{exchange}");
+    // OKX sizes tiers in whole contracts, so its caps are values of whole contracts at the
+    // last price (83 contracts of 0.01 BTC at 60,000 for the first tier).
+    let first_cap = match exchange {
+        Exchange::Okx => dec("49800"),
+        _ => dec("50000"),
+    };
+    assert_eq!(brackets[0].notional_cap, first_cap, "{exchange}");
+    let err = client
+        .leverage_brackets(&trader, "NOSUCHUSDT")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unknown_symbol", "{exchange}: {err}");
+}
+
+#[tokio::test]
+async fn bybit_leverage_brackets_follow_the_tiers() {
+    leverage_brackets_follow_the_tiers(Exchange::Bybit).await;
+}
+
+#[tokio::test]
+async fn okx_leverage_brackets_follow_the_tiers() {
+    leverage_brackets_follow_the_tiers(Exchange::Okx).await;
+}

@@ -174,3 +174,19 @@ pub struct OkxOrder {
     #[serde(default)]
     pub exec_type: Option<String>,
 }
+
+/// One tier of `GET /api/v5/public/position-tiers?instType=SWAP`; sizes count contracts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OkxPositionTier {
+    pub min_sz: Decimal,
+    pub max_sz: Decimal,
+    pub mmr: Decimal,
+    pub max_lever: Decimal,
+}
+
+/// `GET /api/v5/market/ticker`: the fields keyward reads.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OkxTicker {
+    pub last: Decimal,
+}

@@ -17,6 +17,8 @@ pub(crate) fn routes() -> Router<EmulatorState> {
     Router::new()
         .route("/api/v5/public/time", get(server_time))
         .route("/api/v5/public/instruments", get(instruments))
+        .route("/api/v5/public/position-tiers", get(position_tiers))
+        .route("/api/v5/market/ticker", get(ticker))
         .route("/api/v5/account/config", get(config))
         .route("/api/v5/account/balance", get(account::balance))
         .route("/api/v5/account/positions", get(account::positions))
@@ -110,6 +112,67 @@ fn instrument_entry(spec: &InstrumentSpec) -> Value {
         "listTime": "1611916828000",
         "expTime": "",
     })
+}
+
+/// `GET /api/v5/public/position-tiers?instType=SWAP&tdMode=cross&instFamily=BTC-USDT`: the
+/// leverage tiers, sized in contracts at the instrument's current price.
+async fn position_tiers(
+    State(state): State<EmulatorState>,
+    Query(params): Query<Map<String, Value>>,
+) -> Result<Json<Value>, OkxError> {
+    require_swap(&params)?;
+    let family = params
+        .get("instFamily")
+        .or_else(|| params.get("uly"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| OkxError::parameter("instFamily"))?;
+    let spec = instrument(&state, &format!("{family}-SWAP"))?;
+    let price = state.engine().price(&spec.symbol).unwrap_or(spec.price);
+    let contracts = |notional: Decimal| {
+        (notional / (price * spec.contract_value))
+            .floor()
+            .to_string()
+    };
+    let floors = spec.bracket_floors();
+    let data = spec
+        .brackets
+        .iter()
+        .zip(floors)
+        .enumerate()
+        .map(|(index, (bracket, floor))| {
+            json!({
+                "instFamily": family,
+                "tier": (index + 1).to_string(),
+                "minSz": contracts(floor),
+                "maxSz": contracts(bracket.notional_cap),
+                "mmr": bracket.maint_margin_ratio.to_string(),
+                "imr": (Decimal::ONE / Decimal::from(bracket.max_leverage.max(1)))
+                    .round_dp(4)
+                    .to_string(),
+                "maxLever": bracket.max_leverage.to_string(),
+            })
+        })
+        .collect();
+    Ok(envelope(data))
+}
+
+/// `GET /api/v5/market/ticker?instId=BTC-USDT-SWAP`: the last price.
+async fn ticker(
+    State(state): State<EmulatorState>,
+    Query(params): Query<Map<String, Value>>,
+) -> Result<Json<Value>, OkxError> {
+    let id = params
+        .get("instId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| OkxError::parameter("instId"))?;
+    let spec = instrument(&state, id)?;
+    let last = state.engine().price(&spec.symbol).unwrap_or(spec.price);
+    Ok(envelope(vec![json!({
+        "instType": "SWAP",
+        "instId": id,
+        "last": last.to_string(),
+        "ts": state.now_ms().to_string(),
+    })]))
 }
 
 async fn config(State(state): State<EmulatorState>, signed: OkxRequest) -> Json<Value> {

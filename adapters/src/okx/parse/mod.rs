@@ -16,10 +16,12 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 
 use super::wire::{
-    OkxAccountConfig, OkxBalance, OkxEnvelope, OkxInstrument, OkxOrder, OkxOrderResult, OkxPosition,
+    OkxAccountConfig, OkxBalance, OkxEnvelope, OkxInstrument, OkxOrder, OkxOrderResult,
+    OkxPosition, OkxPositionTier,
 };
 use crate::domain::{
-    Balance, ClientOrderId, Instrument, OrderState, OrderStatus, OrderType, Position, PositionMode,
+    Balance, ClientOrderId, Instrument, LeverageBracket, OrderState, OrderStatus, OrderType,
+    Position, PositionMode,
 };
 use crate::error::AdapterError;
 use crate::http::{excerpt, retry_after};
@@ -331,6 +333,27 @@ pub fn instruments(list: Vec<OkxInstrument>) -> Vec<Instrument> {
             })
         })
         .collect()
+}
+
+/// Converts position tiers into leverage brackets by position value, lowest tier first.
+/// OKX sizes tiers in contracts, so their values are taken at `price`.
+pub fn leverage_brackets(
+    tiers: &[OkxPositionTier],
+    contract_value: Decimal,
+    price: Decimal,
+) -> Vec<LeverageBracket> {
+    let value = |contracts: Decimal| (contracts * contract_value * price).normalize();
+    let mut brackets: Vec<LeverageBracket> = tiers
+        .iter()
+        .map(|tier| LeverageBracket {
+            notional_floor: value(tier.min_sz),
+            notional_cap: value(tier.max_sz),
+            max_leverage: tier.max_lever.normalize(),
+            maint_margin_ratio: tier.mmr,
+        })
+        .collect();
+    brackets.sort_by_key(|bracket| bracket.notional_cap);
+    brackets
 }
 
 /// Converts the trading account's currencies into balances.

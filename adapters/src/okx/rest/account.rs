@@ -1,15 +1,47 @@
-//! Account calls: balances, positions, leverage and position mode.
+//! Account calls: leverage brackets, balances, positions, leverage and position mode.
 
 use keyward_events::Exchange;
 
 use super::{Call, OkxClient};
 use crate::credentials::Credentials;
-use crate::domain::{Balance, LeverageSet, Position, PositionMode};
+use crate::domain::{Balance, LeverageBracket, LeverageSet, Position, PositionMode};
 use crate::error::AdapterError;
 use crate::okx::parse;
-use crate::okx::wire::{OkxAccountConfig, OkxBalance, OkxLeverage, OkxPosition};
+use crate::okx::wire::{
+    OkxAccountConfig, OkxBalance, OkxLeverage, OkxPosition, OkxPositionTier, OkxTicker,
+};
 
 impl OkxClient {
+    /// Reads the cross-margin position tiers of a symbol's family, valued at the last price.
+    // NOTE: OKX tiers are sized in contracts, so the brackets' position values move with the
+    // price; they hold for the price at the time of the call.
+    pub(crate) async fn brackets(
+        &self,
+        symbol: &str,
+    ) -> Result<Vec<LeverageBracket>, AdapterError> {
+        let instrument = self.instrument_of(symbol).await?;
+        let ticker_call =
+            Call::get("/api/v5/market/ticker").param("instId", instrument.exchange_symbol.clone());
+        let ticker: OkxTicker = parse::first(
+            &self.endpoint(&ticker_call),
+            self.public(&ticker_call).await?,
+        )?;
+        let family = instrument
+            .exchange_symbol
+            .trim_end_matches("-SWAP")
+            .to_owned();
+        let call = Call::get("/api/v5/public/position-tiers")
+            .param("instType", "SWAP")
+            .param("tdMode", "cross")
+            .param("instFamily", family);
+        let tiers: Vec<OkxPositionTier> = self.public(&call).await?;
+        Ok(parse::leverage_brackets(
+            &tiers,
+            instrument.contract_value,
+            ticker.last,
+        ))
+    }
+
     pub(crate) async fn read_balances(
         &self,
         credentials: &Credentials,

@@ -41,12 +41,9 @@ impl ExchangeClient for OkxClient {
         credentials: &Credentials,
         symbol: &str,
     ) -> Result<Vec<LeverageBracket>, AdapterError> {
-        // TODO: OKX's position tiers (`/api/v5/public/position-tiers`) count contracts, and
-        // turning them into position values needs a price, so they are not read yet.
-        let _ = (credentials, symbol);
-        Err(AdapterError::Unsupported {
-            exchange: Exchange::Okx,
-        })
+        // OKX publishes its position tiers without a signature.
+        let _ = credentials;
+        self.brackets(symbol).await
     }
 
     async fn balances(&self, credentials: &Credentials) -> Result<Vec<Balance>, AdapterError> {
