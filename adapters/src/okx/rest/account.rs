@@ -13,8 +13,8 @@ use crate::okx::wire::{
 
 impl OkxClient {
     /// Reads the cross-margin position tiers of a symbol's family, valued at the last price.
-    // NOTE: OKX tiers are sized in contracts, so the brackets' position values move with the
-    // price; they hold for the price at the time of the call.
+    // NOTE: OKX sizes tiers in contracts, so the brackets' position values move with the price
+    // and hold only for the price at the time of the call.
     pub(crate) async fn brackets(
         &self,
         symbol: &str,
