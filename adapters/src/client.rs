@@ -8,6 +8,7 @@ use std::time::Duration;
 use keyward_events::{Exchange, KeyPermissions};
 
 use crate::binance::BinanceClient;
+use crate::bybit::BybitClient;
 use crate::credentials::Credentials;
 use crate::domain::{
     AccountStream, Balance, ClientOrderId, Instrument, LeverageBracket, LeverageSet, MarketStream,
@@ -15,6 +16,7 @@ use crate::domain::{
 };
 use crate::error::AdapterError;
 use crate::hosts::ExchangeHosts;
+use crate::okx::OkxClient;
 use crate::orders::OrderRetryPolicy;
 
 /// Result of probing an API key.
@@ -269,8 +271,8 @@ pub fn client_with_options(
 ) -> Result<Arc<dyn ExchangeClient>, AdapterError> {
     match exchange {
         Exchange::Binance => Ok(Arc::new(BinanceClient::new(hosts, http, options))),
-        // TODO: Bybit (/v5/user/query-api) and OKX (/api/v5/account/config) adapters.
-        Exchange::Bybit | Exchange::Okx => Err(AdapterError::Unsupported { exchange }),
+        Exchange::Bybit => Ok(Arc::new(BybitClient::new(hosts, http, options))),
+        Exchange::Okx => Ok(Arc::new(OkxClient::new(hosts, http, options))),
     }
 }
 
@@ -284,19 +286,4 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(std::time::Duration::from_secs(3))
         .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bybit_and_okx_are_unsupported() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        for exchange in [Exchange::Bybit, Exchange::Okx] {
-            let result = client_for(exchange, &ExchangeHosts::default(), reqwest::Client::new());
-            let err = result.err().expect("no adapter yet");
-            assert_eq!(err.code(), "unsupported_exchange");
-        }
-    }
 }

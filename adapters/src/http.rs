@@ -67,6 +67,16 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     excerpt
 }
 
+/// Cuts an exchange's error message to `max_chars` characters, marking the cut with `…`.
+pub(crate) fn shorten(msg: &str, max_chars: usize) -> String {
+    if msg.chars().count() <= max_chars {
+        return msg.to_owned();
+    }
+    let mut short: String = msg.chars().take(max_chars).collect();
+    short.push('…');
+    short
+}
+
 /// Reads a numeric header, e.g. `X-MBX-USED-WEIGHT-1M`.
 pub(crate) fn numeric_header(headers: &HeaderMap, name: &str) -> Option<u32> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()

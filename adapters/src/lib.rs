@@ -8,6 +8,7 @@
 //! approved order from the risk gate can produce.
 
 pub mod binance;
+pub mod bybit;
 mod client;
 pub mod clock;
 mod credentials;
@@ -15,6 +16,7 @@ pub mod domain;
 mod error;
 pub mod hosts;
 mod http;
+pub mod okx;
 pub mod orders;
 pub mod precision;
 pub mod rate_limit;

@@ -10,10 +10,12 @@
 
 mod admin;
 pub mod binance;
+pub mod bybit;
 pub mod dialect;
 pub mod engine;
 pub mod faults;
 mod keys;
+pub mod okx;
 mod server;
 mod state;
 

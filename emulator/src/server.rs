@@ -16,15 +16,17 @@ use tokio::task::JoinHandle;
 
 use crate::admin;
 use crate::binance::Binance;
+use crate::bybit::Bybit;
 use crate::dialect::Dialect;
 use crate::engine::feed::{FeedError, load_feed, spawn_feed};
 use crate::engine::{InstrumentFileError, default_instruments, load_instruments};
 use crate::faults::{FaultKind, with_visibility_delay};
 use crate::keys::EmulatorKey;
+use crate::okx::Okx;
 use crate::state::EmulatorState;
 
 /// Every dialect the emulator speaks, one line each.
-const DIALECTS: &[&dyn Dialect] = &[&Binance];
+const DIALECTS: &[&dyn Dialect] = &[&Binance, &Bybit, &Okx];
 
 /// Returns the dialect that owns a path.
 fn dialect_for(path: &str) -> Option<&'static dyn Dialect> {

@@ -6,6 +6,9 @@
     reason = "each test file uses a different part of the helpers"
 )]
 
+pub mod fault;
+pub mod streams;
+
 use std::sync::Arc;
 use std::time::Duration;
 
