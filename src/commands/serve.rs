@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use keyward_actors::bot::BotService;
+use keyward_actors::bot::paper::PaperSettings;
+use keyward_actors::bot::{BotRunners, BotService};
 use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
 use keyward_adapters::{ExchangeHosts, client_for, http_client_builder};
 use keyward_api::{AppState, ReadConsistency};
@@ -118,10 +119,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keys = start_keys(Arc::clone(&log), vault, &hosts).await?;
     let recovered = keys.recover().await?;
     let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
+    let runners = BotRunners::start(Arc::clone(&log), PaperSettings::default()).await?;
+    // NOTE: no market data source feeds the paper runners yet, so a paper bot started here
+    // records its activation and waits for candles.
     let state = AppState {
         log: Arc::clone(&log),
         keys,
-        bots: BotService::new(Arc::clone(&log)),
+        bots: BotService::new(Arc::clone(&log)).with_runners(runners),
         accounts,
         auth: Arc::new(args.accounts.auth_settings()),
         dashboard,

@@ -6,7 +6,10 @@
 //! a conflict instead of overwriting each other.
 
 mod account_risk;
+pub mod audit;
 pub mod lifecycle;
+pub mod paper;
+mod runner;
 mod state;
 
 use std::path::PathBuf;
@@ -31,6 +34,7 @@ use crate::strategy;
 use crate::trading::{TradeSettings, config_hash};
 pub use account_risk::{AccountLimits, AccountRisk, KillSwitchOutcome};
 pub use lifecycle::{KeyFacts, LiveFacts, LivePolicy, Unmet};
+pub use runner::{BotRunners, RunnerError};
 pub use state::{BotState, BotStatus, TrackRecord};
 
 /// A bot as the user describes it.
@@ -60,6 +64,8 @@ pub enum BotCommandError {
     #[error("going live needs: {}", describe_unmet(.0))]
     ActivationRefused(Vec<Unmet>),
     #[error(transparent)]
+    Runner(#[from] RunnerError),
+    #[error(transparent)]
     Data(#[from] FileRunError),
     #[error("backtest failed: {0}")]
     Backtest(String),
@@ -76,6 +82,7 @@ pub enum BotCommandError {
 pub struct BotService {
     log: std::sync::Arc<dyn EventLog>,
     live_policy: LivePolicy,
+    runners: Option<BotRunners>,
 }
 
 impl BotService {
@@ -83,7 +90,20 @@ impl BotService {
         BotService {
             log,
             live_policy: LivePolicy::default(),
+            runners: None,
         }
+    }
+
+    /// Starts a paper runner for each bot activated in paper mode and ends it when the bot
+    /// stops.
+    pub fn with_runners(mut self, runners: BotRunners) -> Self {
+        self.runners = Some(runners);
+        self
+    }
+
+    /// Returns the paper runners, when this service starts them.
+    pub fn runners(&self) -> Option<&BotRunners> {
+        self.runners.as_ref()
     }
 
     /// Replaces the evidence going live requires.
@@ -193,7 +213,11 @@ impl BotService {
         }
         let activated = lifecycle::activate(&bot, mode, host, now)?;
         let event = BotEvent::BotActivated(activated);
-        self.append(&bot, vec![event], metadata).await
+        let appended = self.append(&bot, vec![event], metadata).await?;
+        if let (Some(runners), BotMode::Paper) = (&self.runners, mode) {
+            runners.run(bot_id).await?;
+        }
+        Ok(appended)
     }
 
     /// Pauses an active bot with `BotPaused`.
@@ -224,8 +248,13 @@ impl BotService {
     ) -> Result<Appended, BotCommandError> {
         let bot = self.require(bot_id).await?;
         let stopped = lifecycle::stop(&bot, reason, Utc::now())?;
-        self.append(&bot, vec![BotEvent::BotStopped(stopped)], metadata)
-            .await
+        let appended = self
+            .append(&bot, vec![BotEvent::BotStopped(stopped)], metadata)
+            .await?;
+        if let Some(runners) = &self.runners {
+            runners.finish(bot_id).await?;
+        }
+        Ok(appended)
     }
 
     /// Returns the ids of every bot of an account that is not stopped, read from the log.

@@ -52,6 +52,8 @@ pub struct BotState {
     pub track_records: Vec<TrackRecord>,
     /// Signed position as the bot's fills and reconciliations recorded it.
     pub position: Decimal,
+    /// Stream version of the last `BotActivated`: each activation starts a new run.
+    pub activated_version: Option<u64>,
     /// Intents with a recorded approving `OrderRiskChecked`.
     pub approved_intents: BTreeSet<Uuid>,
     /// Intents with a recorded `OrderSubmitted`.
@@ -83,12 +85,16 @@ impl BotState {
                 status: BotStatus::Configured,
                 track_records: Vec::new(),
                 position: Decimal::ZERO,
+                activated_version: None,
                 approved_intents: BTreeSet::new(),
                 submitted_intents: BTreeSet::new(),
                 open_intents: BTreeSet::new(),
                 version,
             }),
             (Some(mut bot), event) => {
+                if matches!(event, BotEvent::BotActivated(_)) {
+                    bot.activated_version = Some(version);
+                }
                 bot.apply(event);
                 bot.version = version;
                 Some(bot)
