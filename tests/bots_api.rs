@@ -148,3 +148,20 @@ async fn kill_switch_stops_every_bot() {
     assert_eq!(status, 200, "{body}");
     server.stop();
 }
+
+#[tokio::test]
+async fn rsi_parameters_are_validated() {
+    let (_dir, server) = start().await;
+    let mut bot = bot_body("rsi");
+    bot["strategy"] = json!({"name": "rsi", "params": {"period": 14, "oversold": 25}});
+    let (status, body) = server.post("/api/v1/bots", &bot).await;
+    assert_eq!(status, 201, "{body}");
+
+    bot["strategy"] = json!({"name": "rsi", "params": {"period": 14, "oversold": 80}});
+    let (status, body) = server.post("/api/v1/bots", &bot).await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("overbought = 70"), "{message}");
+    assert!(message.contains("greater than oversold (80)"), "{message}");
+    server.stop();
+}
