@@ -8,7 +8,9 @@
 mod account_risk;
 pub mod audit;
 pub mod lifecycle;
+pub mod live;
 pub mod paper;
+mod recorder;
 mod runner;
 mod state;
 

@@ -10,19 +10,20 @@
 //! submission was not recorded yet is submitted once.
 
 use chrono::{DateTime, Utc};
-use keyward_eventlog::{AppendError, Direction, EventLog, ExpectedVersion};
+use keyward_eventlog::{AppendError, EventLog};
 use keyward_events::bot::{
     BotEvent, BotMode, OrderCancelled, OrderFilled, OrderSubmitted, PaperRunCompleted, PauseReason,
     PositionChanged, RiskLimitBreached,
 };
 use keyward_events::codec::derive_event_id;
 use keyward_events::market::Candle;
-use keyward_events::{Category, DomainEvent, Metadata, StreamName};
+use keyward_events::{Category, Metadata, StreamName};
 use keyward_risk::{Evaluation, RiskGate, Rule};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::{BotCommandError, BotService, BotState};
+use super::recorder::Recorder;
+use super::{BotCommandError, BotService};
 use crate::simulated::{FeeSchedule, SimFill, SimulatedExchange};
 use crate::strategy::{self, ConfiguredStrategy, PositionSide, Strategy};
 use crate::trading::{AccountView, EntryFill, IntentIds, OrderHandler, TradeSettings, to_decimal};
@@ -76,80 +77,6 @@ pub enum PaperError {
     Append(#[from] AppendError),
     #[error("paper run of bot {bot_id} stopped on purpose after {checks} risk checks")]
     InjectedFault { bot_id: Uuid, checks: u64 },
-}
-
-/// Appends a bot's events with the version it last saw, and reads the stream again after a
-/// version conflict (a pause or stop from the API).
-struct Recorder {
-    log: Arc<dyn EventLog>,
-    stream: StreamName,
-    metadata: Metadata,
-    bot: BotState,
-    /// `OrderRiskChecked` events recorded or found, counted for fault injection in tests.
-    checks: u64,
-}
-
-impl Recorder {
-    async fn record(&mut self, event_id: Uuid, event: BotEvent) -> Result<(), PaperError> {
-        if matches!(event, BotEvent::OrderRiskChecked(_)) {
-            self.checks += 1;
-        }
-        for _ in 0..3 {
-            let new_event = event.to_new_event(event_id, self.metadata.clone());
-            let expected = ExpectedVersion::Exact(self.bot.version);
-            match self
-                .log
-                .append(&self.stream, expected, vec![new_event])
-                .await
-            {
-                Ok(appended) => {
-                    if appended.last_version > self.bot.version {
-                        let state =
-                            BotState::evolve(Some(self.bot.clone()), &event, appended.last_version);
-                        if let Some(state) = state {
-                            self.bot = state;
-                        }
-                    }
-                    return Ok(());
-                }
-                Err(AppendError::WrongExpectedVersion { .. }) => self.reload().await?,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(PaperError::Append(AppendError::WrongExpectedVersion {
-            stream: self.stream.as_str().to_owned(),
-            expected: ExpectedVersion::Exact(self.bot.version),
-            actual: Some(self.bot.version),
-        }))
-    }
-
-    /// Applies the events appended to the stream by others (a pause or stop from the API)
-    /// since the last one this recorder saw.
-    async fn refresh(&mut self) -> Result<(), PaperError> {
-        let from = self.bot.version + 1;
-        let records = self
-            .log
-            .read_stream(&self.stream, from, Direction::Forward, 1000)
-            .await
-            .map_err(BotCommandError::from)?;
-        for record in &records {
-            let event = BotEvent::from_recorded(record).map_err(BotCommandError::from)?;
-            if let Some(state) = BotState::evolve(Some(self.bot.clone()), &event, record.version) {
-                self.bot = state;
-            }
-        }
-        Ok(())
-    }
-
-    async fn reload(&mut self) -> Result<(), PaperError> {
-        let service = BotService::new(Arc::clone(&self.log));
-        let bot_id = self.bot.bot_id;
-        self.bot = service
-            .load(bot_id)
-            .await?
-            .ok_or(BotCommandError::NotFound(bot_id))?;
-        Ok(())
-    }
 }
 
 /// One paper run of one bot: its strategy and order handling, the simulated exchange, and the
@@ -225,13 +152,7 @@ impl PaperRun {
             run_id,
             config_hash: bot.config_hash.clone(),
             symbol: bot.symbol.clone(),
-            recorder: Recorder {
-                log,
-                stream: StreamName::new(Category::Bot, bot_id),
-                metadata,
-                bot,
-                checks: 0,
-            },
+            recorder: Recorder::new(log, StreamName::new(Category::Bot, bot_id), metadata, bot),
             bars: 0,
             first_bar_ms: None,
             last_bar_ms: 0,
