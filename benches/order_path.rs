@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keyward_adapters::{
-    ClientOptions, Credentials, ExchangeClient, ExchangeHosts, OrderRequest, PlainSigner,
-    client_with_options, http_client_builder,
+    ClientOptions, Credentials, ExchangeHosts, OrderRequest, PlainSigner, client_with_options,
+    http_client_builder,
 };
 use keyward_emulator::{Emulator, EmulatorConfig, parse_keys};
 use keyward_eventlog::{EventLog, ExpectedVersion, SegmentLog};
