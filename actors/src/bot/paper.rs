@@ -26,7 +26,9 @@ use super::recorder::Recorder;
 use super::{BotCommandError, BotService};
 use crate::simulated::{FeeSchedule, SimFill, SimulatedExchange};
 use crate::strategy::{self, ConfiguredStrategy, PositionSide, Strategy};
-use crate::trading::{AccountView, EntryFill, IntentIds, OrderHandler, TradeSettings, to_decimal};
+use crate::trading::{
+    AccountRiskState, AccountView, EntryFill, IntentIds, OrderHandler, TradeSettings, to_decimal,
+};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -138,6 +140,14 @@ impl PaperRun {
             .map_err(|e| invalid(e.to_string()))?;
         let gate = RiskGate::new(bot.risk.clone())
             .map_err(|e| BotCommandError::InvalidRisk(e.to_string()))?;
+        let mut handler = OrderHandler::new(gate, trade, BotMode::Paper);
+        if let Some(account_id) = bot.account_id {
+            let account = service.account_risk(account_id).await?;
+            handler.set_account_limits(AccountRiskState {
+                max_leverage: account.max_leverage,
+                kill_switch_engaged: account.kill_switch_engaged,
+            });
+        }
         let run_id = Uuid::new_v5(&bot_id, &activated.to_be_bytes());
         let metadata = Metadata {
             correlation_id: Some(run_id),
@@ -146,7 +156,7 @@ impl PaperRun {
         };
         Ok(Self {
             strategy,
-            handler: OrderHandler::new(gate, trade, BotMode::Paper),
+            handler,
             exchange: SimulatedExchange::new(settings.cash, settings.fees, settings.slippage_bps),
             ids: IntentIds::new(&run_id),
             run_id,
