@@ -218,6 +218,11 @@ impl BotService {
         let appended = self.append(&bot, vec![event], metadata).await?;
         if let (Some(runners), BotMode::Paper) = (&self.runners, mode) {
             runners.run(bot_id).await?;
+            let interval = bot.strategy.params.get("interval");
+            let interval = interval.and_then(|value| value.as_str()).unwrap_or("1m");
+            runners
+                .follow_market(bot_id, bot.exchange, &bot.symbol, interval)
+                .await?;
         }
         Ok(appended)
     }

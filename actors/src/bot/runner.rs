@@ -11,9 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use keyward_adapters::ExchangeClient;
+use keyward_adapters::domain::{CandleUpdate, MarketChannel, MarketEvent, MarketSubscription};
 use keyward_eventlog::EventLog;
+use keyward_events::Exchange;
 use keyward_events::market::Candle;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use rust_decimal::prelude::ToPrimitive;
 use uuid::Uuid;
 
 use super::paper::{PaperError, PaperRun, PaperSettings};
@@ -27,6 +31,8 @@ const FEED_ATTEMPTS: u32 = 5;
 pub struct RunnerContext {
     pub log: Arc<dyn EventLog>,
     pub settings: PaperSettings,
+    /// Clients whose public market data feeds paper bots, by exchange.
+    market: HashMap<Exchange, Arc<dyn ExchangeClient>>,
     feeds: Mutex<HashMap<Uuid, Arc<Vec<Candle>>>>,
     faults: Mutex<HashMap<Uuid, u64>>,
     /// Runners restarted after a failure.
@@ -258,9 +264,27 @@ impl BotRunners {
         log: Arc<dyn EventLog>,
         settings: PaperSettings,
     ) -> Result<Self, RunnerError> {
+        Self::start_with_market(log, settings, Vec::new()).await
+    }
+
+    /// Starts the runner supervisor with clients whose closed candles
+    /// [`BotRunners::follow_market`] feeds to paper bots.
+    ///
+    /// # Errors
+    /// Fails when the supervisor actor cannot start.
+    pub async fn start_with_market(
+        log: Arc<dyn EventLog>,
+        settings: PaperSettings,
+        market: Vec<Arc<dyn ExchangeClient>>,
+    ) -> Result<Self, RunnerError> {
+        let market = market
+            .into_iter()
+            .map(|client| (client.exchange(), client))
+            .collect();
         let context = Arc::new(RunnerContext {
             log,
             settings,
+            market,
             feeds: Mutex::new(HashMap::new()),
             faults: Mutex::new(HashMap::new()),
             restarts: AtomicU64::new(0),
@@ -354,6 +378,55 @@ impl BotRunners {
         faults.insert(bot_id, checks);
     }
 
+    /// Subscribes to the closed candles of a paper bot's symbol on its exchange's public
+    /// market data and feeds each to the bot until its run ends. Does nothing when no client
+    /// is configured for the exchange.
+    ///
+    /// # Errors
+    /// Fails when the market data stream cannot be opened.
+    pub async fn follow_market(
+        &self,
+        bot_id: Uuid,
+        exchange: Exchange,
+        symbol: &str,
+        interval: &str,
+    ) -> Result<(), RunnerError> {
+        let Some(client) = self.context.market.get(&exchange) else {
+            tracing::warn!(%bot_id, %exchange, "no market data client; the paper bot gets no candles");
+            return Ok(());
+        };
+        let subscription = MarketSubscription {
+            symbol: symbol.to_owned(),
+            channel: MarketChannel::Candles {
+                interval: interval.to_owned(),
+            },
+        };
+        let mut stream =
+            client
+                .market_stream(&[subscription])
+                .await
+                .map_err(|err| RunnerError::Failed {
+                    bot_id,
+                    message: err.to_string(),
+                })?;
+        let runners = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = stream.next().await {
+                let MarketEvent::Candle(update) = event else {
+                    continue;
+                };
+                if !update.closed {
+                    continue;
+                }
+                if let Err(err) = runners.feed(bot_id, candle_of(&update)).await {
+                    tracing::info!(%bot_id, error = %err, "paper bot stopped taking candles");
+                    return;
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Returns how many runners were restarted after a failure since the start.
     pub fn restarts(&self) -> u64 {
         self.context.restarts.load(Ordering::Relaxed)
@@ -376,5 +449,17 @@ impl BotRunners {
         }
     }
 }
+fn candle_of(update: &CandleUpdate) -> Candle {
+    let number = |value: rust_decimal::Decimal| value.to_f64().unwrap_or(0.0);
+    Candle {
+        open_time_ms: update.open_time_ms,
+        open: number(update.open),
+        high: number(update.high),
+        low: number(update.low),
+        close: number(update.close),
+        volume: number(update.volume),
+    }
+}
+
 #[cfg(test)]
 mod tests;
