@@ -165,3 +165,35 @@ async fn rsi_parameters_are_validated() {
     assert!(message.contains("greater than oversold (80)"), "{message}");
     server.stop();
 }
+
+#[tokio::test]
+async fn other_account_cannot_drive_bot() {
+    let (_dir, server) = start().await;
+    let bot_id = create_bot(&server, "owned").await;
+    let other = server
+        .register_and_login("mallory", "another long password 42")
+        .await;
+    let strategy = json!({"strategy": {"name": "sma", "params": {"fast": 3, "slow": 9}}});
+    let attempts = [
+        ("POST", "/activate", Some(json!({"mode": "paper"}))),
+        ("POST", "/pause", Some(json!({}))),
+        ("POST", "/stop", Some(json!({}))),
+        ("PUT", "", Some(strategy)),
+        ("GET", "", None),
+    ];
+    for (method, suffix, body) in attempts {
+        let path = format!("/api/v1/bots/{bot_id}{suffix}");
+        let token = Some(other.token.as_str());
+        let (status, answer) = server.send(method, &path, body.as_ref(), token).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+    }
+    server.use_token(Some(&other.token));
+    let (status, body) = server.post("/api/v1/account/kill-switch", &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["stopped_bots"],
+        json!([]),
+        "another account's bot is untouched"
+    );
+    server.stop();
+}

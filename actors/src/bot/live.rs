@@ -87,8 +87,8 @@ pub struct LiveTrader {
 }
 
 impl LiveTrader {
-    /// Starts trading the bot's symbol: reads the instrument's rules and leverage brackets and
-    /// makes sure the account is in one-way mode.
+    /// Starts trading the bot's symbol: reads the instrument's rules and leverage brackets,
+    /// makes sure the account is in one-way mode, and reconciles the position.
     ///
     /// # Errors
     /// Fails for an unknown bot, an invalid risk configuration, or an exchange call that fails
@@ -130,7 +130,7 @@ impl LiveTrader {
         };
         let stream = StreamName::new(Category::Bot, bot_id);
         let position = bot.position;
-        Ok(Self {
+        let mut trader = Self {
             recorder: Recorder::new(log, stream, metadata, bot),
             gate,
             client,
@@ -138,7 +138,9 @@ impl LiveTrader {
             instrument,
             resting: BTreeMap::new(),
             position,
-        })
+        };
+        trader.reconcile().await?;
+        Ok(trader)
     }
 
     /// Returns the gate every intent of this trader passes.

@@ -49,7 +49,7 @@ impl RunnerContext {
         let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
         let feed = feeds.entry(bot_id).or_default();
         // NOTE: the feed keeps every candle of the run in memory so that a restart can replay
-        // it; a run of months of one-minute candles contains a few hundred thousand.
+        // it. A run of months of one-minute candles keeps a few hundred thousand.
         Arc::make_mut(feed).push(candle);
     }
 
@@ -340,7 +340,7 @@ impl BotRunners {
     }
 
     /// Ends a bot's run, if one is running: cancels its open orders, records
-    /// `PaperRunCompleted`, and forgets its feed.
+    /// `PaperRunCompleted`, and drops its feed.
     ///
     /// # Errors
     /// Fails when the runner cannot record the end of the run.
