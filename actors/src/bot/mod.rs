@@ -216,6 +216,9 @@ impl BotService {
         let activated = lifecycle::activate(&bot, mode, host, now)?;
         let event = BotEvent::BotActivated(activated);
         let appended = self.append(&bot, vec![event], metadata).await?;
+        // NOTE: a live activation is recorded, but no runner drives a live bot yet: orders go
+        // out only through `live::LiveTrader`, and stopping a live bot cancels nothing on the
+        // exchange.
         if let (Some(runners), BotMode::Paper) = (&self.runners, mode) {
             runners.run(bot_id).await?;
             let interval = bot.strategy.params.get("interval");
