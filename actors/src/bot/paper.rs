@@ -83,6 +83,9 @@ pub enum PaperError {
 
 /// One paper run of one bot: its strategy and order handling, the simulated exchange, and the
 /// recorder of its stream.
+// NOTE: a run restarted after its bot was paused replays every candle as paused, because the
+// stream does not record at which candle the pause took effect. Entries and stops placed
+// before the pause are then missing from the rebuilt simulated exchange.
 pub struct PaperRun {
     recorder: Recorder,
     strategy: ConfiguredStrategy,
