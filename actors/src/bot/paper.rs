@@ -83,9 +83,6 @@ pub enum PaperError {
 
 /// One paper run of one bot: its strategy and order handling, the simulated exchange, and the
 /// recorder of its stream.
-// NOTE: a run restarted after its bot was paused replays every candle as paused, because the
-// stream does not record at which candle the pause took effect. Entries and stops placed
-// before the pause are then missing from the rebuilt simulated exchange.
 pub struct PaperRun {
     recorder: Recorder,
     strategy: ConfiguredStrategy,
@@ -117,7 +114,7 @@ impl PaperRun {
     /// Starts the paper run of the bot's current activation.
     ///
     /// # Errors
-    /// Fails for an unknown bot, one not active in paper mode, or a recorded configuration
+    /// Fails for an unknown bot, one not active or paused in paper mode, or a recorded configuration
     /// that no longer builds.
     pub async fn start(
         log: Arc<dyn EventLog>,
@@ -129,10 +126,12 @@ impl PaperRun {
             .load(bot_id)
             .await?
             .ok_or(BotCommandError::NotFound(bot_id))?;
-        let paper = bot.status
-            == super::BotStatus::Active {
-                mode: BotMode::Paper,
-            };
+        // A paused run still fills its resting stops, so it runs until the bot stops.
+        let paper = bot.activated_mode == Some(BotMode::Paper)
+            && matches!(
+                bot.status,
+                super::BotStatus::Active { .. } | super::BotStatus::Paused { .. }
+            );
         let Some(activated) = bot.activated_version.filter(|_| paper) else {
             return Err(PaperError::NotActive(bot_id));
         };
@@ -217,16 +216,20 @@ impl PaperRun {
         let equity = self.exchange.equity(candle.close);
         self.peak_equity = self.peak_equity.max(equity);
         let signal = self.strategy.on_bar(candle, side_of(position));
-        if self.takes_new_risk() {
-            let account = self.account_view(equity, position);
-            let price = to_decimal(candle.close);
-            let ids = self.ids.at(index);
-            let mut evaluations = Vec::new();
-            let time = candle.open_time_ms;
-            self.handler
-                .on_signal(signal, &account, price, time, ids, &mut evaluations);
-            self.pass(evaluations, time).await?;
+        let account = self.account_view(equity, position);
+        let price = to_decimal(candle.close);
+        let ids = self.ids.at(index);
+        let mut evaluations = Vec::new();
+        let time = candle.open_time_ms;
+        self.handler
+            .on_signal(signal, &account, price, time, ids, &mut evaluations);
+        if !self.takes_new_risk() {
+            // A paused run takes only the decisions it had already recorded before the pause,
+            // which a restarted run meets again while it replays its candles.
+            let recorded = &self.recorder.bot.checked_intents;
+            evaluations.retain(|evaluation| recorded.contains(&evaluation.intent().intent_id));
         }
+        self.pass(evaluations, time).await?;
         self.bars += 1;
         Ok(())
     }

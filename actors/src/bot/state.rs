@@ -54,6 +54,10 @@ pub struct BotState {
     pub position: Decimal,
     /// Stream version of the last `BotActivated`: each activation starts a new run.
     pub activated_version: Option<u64>,
+    /// Mode of the last `BotActivated`.
+    pub activated_mode: Option<BotMode>,
+    /// Intents with a recorded `OrderRiskChecked`, whatever its verdict.
+    pub checked_intents: BTreeSet<Uuid>,
     /// Intents with a recorded approving `OrderRiskChecked`.
     pub approved_intents: BTreeSet<Uuid>,
     /// Intents with a recorded `OrderSubmitted`.
@@ -86,6 +90,8 @@ impl BotState {
                 track_records: Vec::new(),
                 position: Decimal::ZERO,
                 activated_version: None,
+                activated_mode: None,
+                checked_intents: BTreeSet::new(),
                 approved_intents: BTreeSet::new(),
                 submitted_intents: BTreeSet::new(),
                 open_intents: BTreeSet::new(),
@@ -118,6 +124,7 @@ impl BotState {
                 self.config_hash = configured.config_hash.clone();
             }
             BotEvent::BotActivated(activated) => {
+                self.activated_mode = Some(activated.mode);
                 self.status = BotStatus::Active {
                     mode: activated.mode,
                 };
@@ -128,8 +135,12 @@ impl BotState {
                 };
             }
             BotEvent::BotStopped(_) => self.status = BotStatus::Stopped,
-            BotEvent::OrderRiskChecked(checked) if checked.verdict == Verdict::Approved => {
-                self.approved_intents.insert(checked.intent.intent_id);
+            BotEvent::OrderRiskChecked(checked) => {
+                let intent_id = checked.intent.intent_id;
+                self.checked_intents.insert(intent_id);
+                if checked.verdict == Verdict::Approved {
+                    self.approved_intents.insert(intent_id);
+                }
             }
             BotEvent::OrderSubmitted(submitted) => {
                 self.submitted_intents.insert(submitted.intent_id);

@@ -224,3 +224,39 @@ async fn drawdown_breach_pauses_bot() {
     };
     assert_eq!(state.status, expected);
 }
+
+#[tokio::test]
+async fn replay_after_pause_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(&dir);
+    let service = BotService::new(Arc::clone(&log));
+    let bot_id = paper_bot(&service, "replayed").await;
+    let candles = wave(300);
+    let first = BotRunners::start(Arc::clone(&log), PaperSettings::default())
+        .await
+        .unwrap();
+    for candle in &candles[..150] {
+        first.feed(bot_id, *candle).await.unwrap();
+    }
+    let reason = keyward_events::bot::PauseReason::Requested;
+    service
+        .pause(bot_id, reason, Metadata::default())
+        .await
+        .unwrap();
+    for candle in &candles[150..200] {
+        first.feed(bot_id, *candle).await.unwrap();
+    }
+    let before = stream_of(log.as_ref(), bot_id).await;
+    assert!(before.iter().any(|r| r.event_type == "OrderSubmitted"));
+
+    // A second set of runners, as after a process restart, replays the same candles.
+    let second = BotRunners::start(Arc::clone(&log), PaperSettings::default())
+        .await
+        .unwrap();
+    for candle in &candles[..200] {
+        second.feed(bot_id, *candle).await.unwrap();
+    }
+    let after = stream_of(log.as_ref(), bot_id).await;
+    assert_eq!(after.len(), before.len());
+    assert_eq!(check_order_path(&after), Ok(()));
+}
