@@ -220,6 +220,9 @@ impl BotService {
         // out only through `live::LiveTrader`, and stopping a live bot cancels nothing on the
         // exchange.
         if let (Some(runners), BotMode::Paper) = (&self.runners, mode) {
+            // Each activation starts a new run with a fresh simulated account, so the run of an
+            // earlier activation (paused since) ends first.
+            runners.finish(bot_id).await?;
             runners.run(bot_id).await?;
             let interval = bot.strategy.params.get("interval");
             let interval = interval.and_then(|value| value.as_str()).unwrap_or("1m");

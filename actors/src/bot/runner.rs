@@ -37,6 +37,8 @@ pub struct RunnerContext {
     faults: Mutex<HashMap<Uuid, u64>>,
     /// Runners restarted after a failure.
     restarts: AtomicU64,
+    /// Bots whose candles a market data task feeds.
+    following: Mutex<std::collections::HashSet<Uuid>>,
 }
 
 impl RunnerContext {
@@ -288,6 +290,7 @@ impl BotRunners {
             feeds: Mutex::new(HashMap::new()),
             faults: Mutex::new(HashMap::new()),
             restarts: AtomicU64::new(0),
+            following: Mutex::new(std::collections::HashSet::new()),
         });
         let (supervisor, _) = Actor::spawn(None, RunnerSupervisor, Arc::clone(&context))
             .await
@@ -395,6 +398,16 @@ impl BotRunners {
             tracing::warn!(%bot_id, %exchange, "no market data client; the paper bot gets no candles");
             return Ok(());
         };
+        {
+            let mut following = self
+                .context
+                .following
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if !following.insert(bot_id) {
+                return Ok(());
+            }
+        }
         let subscription = MarketSubscription {
             symbol: symbol.to_owned(),
             channel: MarketChannel::Candles {
@@ -420,9 +433,12 @@ impl BotRunners {
                 }
                 if let Err(err) = runners.feed(bot_id, candle_of(&update)).await {
                     tracing::info!(%bot_id, error = %err, "paper bot stopped taking candles");
-                    return;
+                    break;
                 }
             }
+            let context = &runners.context;
+            let mut following = context.following.lock().unwrap_or_else(|p| p.into_inner());
+            following.remove(&bot_id);
         });
         Ok(())
     }

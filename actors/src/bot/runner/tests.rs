@@ -260,3 +260,45 @@ async fn replay_after_pause_appends_nothing() {
     assert_eq!(after.len(), before.len());
     assert_eq!(check_order_path(&after), Ok(()));
 }
+
+#[tokio::test]
+async fn reactivation_starts_a_new_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(&dir);
+    let runners = BotRunners::start(Arc::clone(&log), PaperSettings::default())
+        .await
+        .unwrap();
+    let service = BotService::new(Arc::clone(&log)).with_runners(runners.clone());
+    let bot_id = paper_bot(&service, "again").await;
+    let candles = wave(300);
+    for candle in &candles[..150] {
+        runners.feed(bot_id, *candle).await.unwrap();
+    }
+    let reason = keyward_events::bot::PauseReason::Requested;
+    service
+        .pause(bot_id, reason, Metadata::default())
+        .await
+        .unwrap();
+    service
+        .activate(bot_id, BotMode::Paper, None, Metadata::default())
+        .await
+        .unwrap();
+    for candle in &candles[150..] {
+        runners.feed(bot_id, *candle).await.unwrap();
+    }
+    service
+        .stop(bot_id, "requested", Metadata::default())
+        .await
+        .unwrap();
+
+    let records = stream_of(log.as_ref(), bot_id).await;
+    assert_eq!(check_order_path(&records), Ok(()));
+    let runs: Vec<_> = decoded(&records)
+        .into_iter()
+        .filter_map(|event| match event {
+            BotEvent::PaperRunCompleted(run) => Some(run.bars),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runs, [150, 150]);
+}
