@@ -10,7 +10,7 @@ use chrono::DateTime;
 use criterion::measurement::Measurement;
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyward_events::bot::{BotMode, OrderIntent, OrderKind, Side};
-use keyward_risk::{RiskConfig, RiskContext, RiskGate};
+use keyward_risk::{InstrumentRules, LeverageTier, RiskConfig, RiskContext, RiskGate};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -24,7 +24,7 @@ fn dec(text: &str) -> Decimal {
 }
 
 /// A long entry of 0.04 BTC at 100000 with a 2% stop, approved by the default limits with every
-/// rule evaluated.
+/// rule evaluated, including the instrument's rules and an account leverage limit.
 fn entry() -> OrderIntent {
     OrderIntent {
         intent_id: Uuid::from_u128(1),
@@ -44,14 +44,38 @@ fn context() -> RiskContext {
         last_price: Some(dec("100012.5")),
         day_start_equity: dec("10150.25"),
         peak_equity: dec("10400.75"),
+        account_max_leverage: Some(dec("3")),
         ..RiskContext::new(BotMode::Live, now, dec("10012.34"))
+    }
+}
+
+/// Binance-like BTCUSDT rules: tick 0.1, step 0.001, minimum notional 5, and two leverage
+/// brackets, so that rounding, minimums and the bracket limit are all evaluated.
+fn instrument() -> InstrumentRules {
+    InstrumentRules {
+        tick_size: dec("0.1"),
+        step_size: dec("0.001"),
+        min_quantity: dec("0.001"),
+        min_notional: Some(dec("5")),
+        leverage_tiers: vec![
+            LeverageTier {
+                notional_cap: dec("50000"),
+                max_leverage: dec("125"),
+            },
+            LeverageTier {
+                notional_cap: dec("250000"),
+                max_leverage: dec("100"),
+            },
+        ],
     }
 }
 
 /// Runs the gate benches under one measurement: wall time, or the thread's CPU time, which
 /// leaves out the time the shared machine gives to other processes.
 fn gate_benches<M: Measurement + 'static>(c: &mut Criterion<M>, group: &str) {
-    let gate = RiskGate::new(RiskConfig::default()).expect("default config is valid");
+    let gate = RiskGate::new(RiskConfig::default())
+        .expect("default config is valid")
+        .with_instrument(instrument());
     let context = context();
     assert!(gate.evaluate(entry(), &context).is_approved());
 

@@ -1,8 +1,10 @@
 //! Trading strategies: they decide from market data and the bot's own position alone, with no
 //! clock and no I/O, so backtest, paper and live runs take the same decisions on the same bars.
 
+mod rsi;
 mod sma;
 
+pub use rsi::{MAX_PERIOD, RsiReversion};
 pub use sma::{MAX_WINDOW, SmaCross};
 
 use keyward_events::bot::StrategySpec;
@@ -62,12 +64,16 @@ pub struct StrategyError {
 pub enum ConfiguredStrategy {
     /// `{"name": "sma", "params": {"fast": N, "slow": M}}`.
     Sma(SmaCross),
+    /// `{"name": "rsi", "params": {"period": N, "oversold": A, "overbought": B}}`, the levels
+    /// defaulting to 30 and 70.
+    Rsi(RsiReversion),
 }
 
 impl Strategy for ConfiguredStrategy {
     fn on_bar(&mut self, candle: &Candle, position: PositionSide) -> Signal {
         match self {
             Self::Sma(sma) => sma.on_bar(candle, position),
+            Self::Rsi(rsi) => rsi.on_bar(candle, position),
         }
     }
 }
@@ -86,10 +92,18 @@ pub fn from_spec(spec: &StrategySpec) -> Result<ConfiguredStrategy, StrategyErro
             let slow = window_param(spec, "slow")?;
             Ok(ConfiguredStrategy::Sma(SmaCross::new(fast, slow)?))
         }
+        "rsi" => {
+            let period = window_param(spec, "period")?;
+            let oversold = level_param(spec, "oversold", 30.0)?;
+            let overbought = level_param(spec, "overbought", 70.0)?;
+            Ok(ConfiguredStrategy::Rsi(RsiReversion::new(
+                period, oversold, overbought,
+            )?))
+        }
         other => Err(StrategyError {
             name: "name",
             value: format!("{other:?}"),
-            allowed: "\"sma\"".to_owned(),
+            allowed: "\"sma\" or \"rsi\"".to_owned(),
         }),
     }
 }
@@ -104,4 +118,19 @@ fn window_param(spec: &StrategySpec, name: &'static str) -> Result<usize, Strate
             value: value.map_or_else(|| "missing".to_owned(), ToString::to_string),
             allowed: "a whole number of bars".to_owned(),
         })
+}
+
+fn level_param(
+    spec: &StrategySpec,
+    name: &'static str,
+    default: f64,
+) -> Result<f64, StrategyError> {
+    let Some(value) = spec.params.get(name) else {
+        return Ok(default);
+    };
+    value.as_f64().ok_or_else(|| StrategyError {
+        name,
+        value: value.to_string(),
+        allowed: "a number of index points".to_owned(),
+    })
 }

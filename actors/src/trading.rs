@@ -70,6 +70,17 @@ pub struct OrderHandler {
     mode: BotMode,
     /// Times of the orders approved in the last minute, oldest first.
     recent_orders_ms: VecDeque<i64>,
+    /// The account's limits shared by all its bots; none in backtests.
+    account: AccountRiskState,
+}
+
+/// Account-wide limits the gate checks on top of the bot's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountRiskState {
+    /// Largest leverage the account allows any bot.
+    pub max_leverage: Option<Decimal>,
+    /// Whether the account's kill switch is engaged, which blocks every new risk.
+    pub kill_switch_engaged: bool,
 }
 
 impl OrderHandler {
@@ -80,7 +91,13 @@ impl OrderHandler {
             settings,
             mode,
             recent_orders_ms: VecDeque::new(),
+            account: AccountRiskState::default(),
         }
+    }
+
+    /// Sets the account-wide limits checked on every later intent.
+    pub fn set_account_limits(&mut self, limits: AccountRiskState) {
+        self.account = limits;
     }
 
     /// Returns the gate every intent passes.
@@ -277,6 +294,8 @@ impl OrderHandler {
             orders_last_minute: u32::try_from(self.recent_orders_ms.len()).unwrap_or(u32::MAX),
             day_start_equity: account.day_start_equity,
             peak_equity: account.peak_equity,
+            account_max_leverage: self.account.max_leverage,
+            kill_switch_engaged: self.account.kill_switch_engaged,
             ..RiskContext::new(self.mode, now, account.equity)
         };
         let evaluation = self.gate.evaluate(intent, &context);

@@ -31,6 +31,9 @@ event_family! {
         SessionTerminated,
         ApiTokenCreated,
         ApiTokenRevoked,
+        AccountRiskLimitsSet,
+        KillSwitchEngaged,
+        KillSwitchReleased,
     }
 }
 
@@ -268,4 +271,29 @@ mod tests {
         assert_eq!(registered.username, "alice");
         assert!(registered.password_ref.is_nil());
     }
+}
+
+/// The account's own risk limits, applied to every bot on top of each bot's limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountRiskLimitsSet {
+    /// Largest leverage any bot of the account may use.
+    pub max_leverage: rust_decimal::Decimal,
+    /// Loss since the start of the UTC day, in percent of that day's starting equity, at
+    /// which every bot stops taking new risk.
+    pub daily_loss_limit_pct: rust_decimal::Decimal,
+    pub set_at: DateTime<Utc>,
+}
+
+/// The account's kill switch was engaged: every bot stops and its open orders are cancelled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KillSwitchEngaged {
+    /// Bots stopped by it.
+    pub bots: Vec<Uuid>,
+    pub engaged_at: DateTime<Utc>,
+}
+
+/// The account's kill switch was released; stopped bots stay stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KillSwitchReleased {
+    pub released_at: DateTime<Utc>,
 }

@@ -13,8 +13,20 @@ event_family! {
     pub enum BotEvent {
         BotCreated,
         BotConfigured,
+        BotActivated,
+        BotPaused,
+        BotStopped,
         OrderRiskChecked,
+        OrderSubmitted,
+        OrderAcknowledged,
+        OrderFilled,
+        OrderCancelled,
+        OrderRejected,
+        PositionChanged,
+        PositionReconciled,
+        RiskLimitBreached,
         BacktestCompleted,
+        PaperRunCompleted,
     }
 }
 
@@ -58,6 +70,46 @@ pub struct BotConfigured {
     /// Hex SHA-256 of the canonical strategy and risk configuration.
     pub config_hash: String,
     pub configured_at: DateTime<Utc>,
+}
+
+/// The bot started trading in `mode` (paper or live) with the configuration `config_hash`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BotActivated {
+    pub mode: BotMode,
+    pub config_hash: String,
+    /// Exchange host a live bot trades against; `None` for paper trading.
+    #[serde(default)]
+    pub exchange_host: Option<String>,
+    pub activated_at: DateTime<Utc>,
+}
+
+/// Why a bot stopped taking new risk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PauseReason {
+    /// The user paused it.
+    Requested,
+    /// A daily loss or drawdown limit was breached; `rule` names it.
+    RiskLimitBreached { rule: String },
+    /// A protective stop could not be placed, so the position was closed at market.
+    StopLossNotPlaced { detail: String },
+    /// The account's kill switch was engaged.
+    KillSwitch,
+}
+
+/// The bot stopped taking new risk; resting orders stay and it can be activated again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BotPaused {
+    pub reason: PauseReason,
+    pub paused_at: DateTime<Utc>,
+}
+
+/// The bot stopped for good; its open orders were cancelled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BotStopped {
+    /// `requested` or `kill_switch`.
+    pub reason: String,
+    pub stopped_at: DateTime<Utc>,
 }
 
 /// Buy or sell.
@@ -127,6 +179,128 @@ pub struct OrderRiskChecked {
     pub rules: Vec<RuleCheck>,
     pub mode: BotMode,
     pub checked_at: DateTime<Utc>,
+}
+
+/// An approved order was handed to the exchange (or, in paper mode, to the simulated one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderSubmitted {
+    pub intent_id: Uuid,
+    /// Client order id derived from the intent id.
+    pub client_order_id: String,
+    pub symbol: String,
+    pub side: Side,
+    pub kind: OrderKind,
+    /// Quantity as sent, rounded to the instrument's step.
+    pub quantity: Decimal,
+    #[serde(default)]
+    pub price: Option<Decimal>,
+    pub reduce_only: bool,
+    pub mode: BotMode,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// The exchange accepted an order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderAcknowledged {
+    pub intent_id: Uuid,
+    pub client_order_id: String,
+    pub exchange_order_id: String,
+    /// True when the response was lost and the order was found by its client order id.
+    #[serde(default)]
+    pub recovered: bool,
+    pub acknowledged_at: DateTime<Utc>,
+}
+
+/// An order filled, in whole or in part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderFilled {
+    pub intent_id: Uuid,
+    pub client_order_id: String,
+    pub side: Side,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub fee: Decimal,
+    /// Whether the order has no quantity left to fill.
+    pub complete: bool,
+    pub filled_at: DateTime<Utc>,
+}
+
+/// An order was cancelled: by the bot (a stop whose position closed) or by the exchange.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    pub intent_id: Uuid,
+    pub client_order_id: String,
+    pub reason: String,
+    pub cancelled_at: DateTime<Utc>,
+}
+
+/// The exchange (or the adapter, before sending) turned an approved order down.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderRejected {
+    pub intent_id: Uuid,
+    pub client_order_id: String,
+    /// Stable error code, such as `insufficient_margin` or `invalid_order`.
+    pub code: String,
+    pub message: String,
+    pub rejected_at: DateTime<Utc>,
+}
+
+/// The bot's position changed after a fill.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PositionChanged {
+    pub symbol: String,
+    /// Signed quantity: positive long, negative short, zero flat.
+    pub quantity: Decimal,
+    /// Average entry price; `None` when flat.
+    #[serde(default)]
+    pub entry_price: Option<Decimal>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// An order the bot knew of, as the exchange reported it during reconciliation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReconciledOrder {
+    pub client_order_id: String,
+    /// The exchange's state name, such as `filled` or `canceled`.
+    pub state: String,
+    pub filled_quantity: Decimal,
+}
+
+/// The bot's position and open orders were read from the exchange (at start and after a
+/// reconnect); what differed from the bot's own record is listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PositionReconciled {
+    pub symbol: String,
+    /// Signed position as the bot had recorded it.
+    pub recorded_quantity: Decimal,
+    /// Signed position the exchange reports.
+    pub exchange_quantity: Decimal,
+    /// Client order ids open on the exchange.
+    pub open_orders: Vec<String>,
+    /// Orders the bot knew as open that ended while it was not watching.
+    #[serde(default)]
+    pub changed_orders: Vec<ReconciledOrder>,
+    pub reconciled_at: DateTime<Utc>,
+}
+
+/// A daily loss or drawdown limit was breached; the bot pauses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RiskLimitBreached {
+    /// Rule name, such as `daily_loss_limit` or `max_drawdown`.
+    pub rule: String,
+    pub detail: String,
+    pub breached_at: DateTime<Utc>,
+}
+
+/// A paper run of the bot's configuration ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaperRunCompleted {
+    pub config_hash: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub bars: u64,
+    pub orders: u64,
+    pub final_equity: Decimal,
 }
 
 /// A backtest of the bot's configuration finished.

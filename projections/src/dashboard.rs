@@ -169,7 +169,7 @@ impl Dashboard {
             }
             BotEvent::OrderRiskChecked(_) => view.risk_checks += 1,
             BotEvent::BacktestCompleted(done) => view.backtests.push(done.into()),
-            BotEvent::BotCreated(_) => {}
+            _ => {}
         }
     }
 }

@@ -6,6 +6,7 @@ use keyward_events::bot::{BotMode, OrderIntent, OrderRiskChecked, RuleCheck, Ver
 use rust_decimal::Decimal;
 
 use crate::config::{RiskConfig, RiskConfigError};
+use crate::instrument::InstrumentRules;
 use crate::rules::{self, Limits, RULE_COUNT, RuleInputs, RuleResult};
 
 /// State of the bot and its account that the gate checks an intent against.
@@ -35,11 +36,13 @@ pub struct RiskContext {
     /// Highest equity seen so far.
     pub peak_equity: Decimal,
     pub kill_switch_engaged: bool,
+    /// Largest leverage the account allows every bot, when the account sets one.
+    pub account_max_leverage: Option<Decimal>,
 }
 
 impl RiskContext {
     /// Creates a context for a flat account at leverage 1 whose day-start and peak equity are `equity`,
-    /// with no recent orders, no last price and the kill switch released.
+    /// with no recent orders, no last price, no account limit and the kill switch released.
     pub fn new(mode: BotMode, now: DateTime<Utc>, equity: Decimal) -> Self {
         Self {
             mode,
@@ -53,6 +56,7 @@ impl RiskContext {
             day_start_equity: equity,
             peak_equity: equity,
             kill_switch_engaged: false,
+            account_max_leverage: None,
         }
     }
 }
@@ -189,6 +193,7 @@ impl Evaluation {
 pub struct RiskGate {
     config: RiskConfig,
     limits: Limits,
+    instrument: Option<InstrumentRules>,
 }
 
 impl RiskGate {
@@ -199,7 +204,19 @@ impl RiskGate {
     pub fn new(config: RiskConfig) -> Result<Self, RiskConfigError> {
         config.validate()?;
         let limits = Limits::new(&config);
-        Ok(Self { config, limits })
+        Ok(Self {
+            config,
+            limits,
+            instrument: None,
+        })
+    }
+
+    /// Adds the instrument's rules. The gate then rounds each intent's quantity down to the step
+    /// and a limit or stop price to the tick, on the side that is safe for the order. It also
+    /// checks the minimum quantity and notional, and caps leverage by the bracket.
+    pub fn with_instrument(mut self, rules: InstrumentRules) -> Self {
+        self.instrument = Some(rules);
+        self
     }
 
     /// Returns the limits this gate enforces.
@@ -213,8 +230,23 @@ impl RiskGate {
     /// The intent is rejected when any enforced rule fails. The rules that keep the order itself
     /// valid are enforced for every order. Rules that cap new risk are evaluated and recorded on
     /// an order that only reduces the position, but they are not enforced for it.
-    pub fn evaluate(&self, intent: OrderIntent, context: &RiskContext) -> Evaluation {
-        let inputs = RuleInputs::new(&self.config, &self.limits, &intent, context);
+    pub fn evaluate(&self, mut intent: OrderIntent, context: &RiskContext) -> Evaluation {
+        let requested = (intent.quantity, intent.price);
+        if let Some(instrument) = &self.instrument {
+            intent.quantity = instrument.round_quantity(intent.quantity);
+            intent.price = intent
+                .price
+                .map(|price| instrument.round_price(intent.kind, intent.side, price));
+        }
+        let instrument = self.instrument.as_ref();
+        let inputs = RuleInputs::new(
+            &self.config,
+            &self.limits,
+            &intent,
+            context,
+            instrument,
+            requested,
+        );
         let results = rules::evaluate_all(&inputs);
         let approved = results.iter().all(|rule| rule.passed || !rule.enforced);
         let order = ApprovedOrder {

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 
 use crate::config::RiskConfig;
 use crate::gate::RiskContext;
+use crate::instrument::InstrumentRules;
 
 /// One rule of the gate, in evaluation order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -30,10 +31,11 @@ pub enum Rule {
     DailyLossLimit,
     MaxDrawdown,
     PriceBand,
+    InstrumentRules,
 }
 
 /// Number of rules; every verdict carries one result per rule.
-pub const RULE_COUNT: usize = 14;
+pub const RULE_COUNT: usize = 15;
 
 /// Every rule in evaluation order.
 pub const RULES: [Rule; RULE_COUNT] = [
@@ -51,6 +53,7 @@ pub const RULES: [Rule; RULE_COUNT] = [
     Rule::DailyLossLimit,
     Rule::MaxDrawdown,
     Rule::PriceBand,
+    Rule::InstrumentRules,
 ];
 
 impl Rule {
@@ -71,6 +74,7 @@ impl Rule {
             Self::DailyLossLimit => "daily_loss_limit",
             Self::MaxDrawdown => "max_drawdown",
             Self::PriceBand => "price_band",
+            Self::InstrumentRules => "instrument_rules",
         }
     }
 
@@ -79,7 +83,7 @@ impl Rule {
     fn applies_to_every_order(self) -> bool {
         matches!(
             self,
-            Self::QuantityPositive | Self::ReduceOnlyWithinPosition
+            Self::QuantityPositive | Self::ReduceOnlyWithinPosition | Self::InstrumentRules
         )
     }
 
@@ -99,6 +103,7 @@ impl Rule {
             Self::DailyLossLimit => daily_loss_limit(inputs),
             Self::MaxDrawdown => max_drawdown(inputs),
             Self::PriceBand => price_band(inputs),
+            Self::InstrumentRules => instrument_rules(inputs),
         }
     }
 }
@@ -153,6 +158,10 @@ pub(crate) struct RuleInputs<'a> {
     position_after: Option<Decimal>,
     /// The intent's price when positive.
     price: Option<Decimal>,
+    /// The instrument's steps and minimums, when known.
+    instrument: Option<&'a InstrumentRules>,
+    /// Quantity and price as the bot requested them, before rounding to the instrument.
+    requested: (Decimal, Option<Decimal>),
 }
 
 impl<'a> RuleInputs<'a> {
@@ -161,6 +170,8 @@ impl<'a> RuleInputs<'a> {
         limits: &'a Limits,
         intent: &'a OrderIntent,
         context: &'a RiskContext,
+        instrument: Option<&'a InstrumentRules>,
+        requested: (Decimal, Option<Decimal>),
     ) -> Self {
         let signed_quantity = match intent.side {
             Side::Buy => intent.quantity,
@@ -184,6 +195,8 @@ impl<'a> RuleInputs<'a> {
             added_quantity: (intent.quantity - closable).max(Decimal::ZERO),
             position_after: position.checked_add(signed_quantity),
             price: intent.price.filter(|price| *price > Decimal::ZERO),
+            instrument,
+            requested,
         }
     }
 
@@ -250,6 +263,26 @@ enum Detail {
         notional: Decimal,
         equity: Decimal,
         limit: Decimal,
+        account: Option<Decimal>,
+        bracket: Option<Decimal>,
+    },
+    BeyondLeverageTiers {
+        notional: Decimal,
+    },
+    NoInstrumentRules,
+    Rounded {
+        requested: Decimal,
+        quantity: Decimal,
+        requested_price: Option<Decimal>,
+        price: Option<Decimal>,
+    },
+    BelowMinQuantity {
+        quantity: Decimal,
+        min: Decimal,
+    },
+    BelowMinNotional {
+        notional: Decimal,
+        min: Decimal,
     },
     ChangesPosition {
         open: u32,
@@ -361,14 +394,50 @@ impl fmt::Display for Detail {
                 notional,
                 equity,
                 limit,
+                account,
+                bracket,
             } => {
                 let effective = notional.checked_div(equity);
                 let effective = Computed(effective.map(|ratio| ratio.round_dp(4).normalize()));
                 write!(
                     f,
                     "leverage {set} set, {effective} effective; limit {limit}"
-                )
+                )?;
+                if let Some(account) = account {
+                    write!(f, "; account limit {account}")?;
+                }
+                if let Some(bracket) = bracket {
+                    write!(f, "; exchange bracket {bracket} for notional {notional}")?;
+                }
+                Ok(())
             }
+            Self::BeyondLeverageTiers { notional } => write!(
+                f,
+                "notional {notional} is above every leverage bracket of the instrument"
+            ),
+            Self::NoInstrumentRules => f.write_str("no instrument rules; not rounded"),
+            Self::Rounded {
+                requested,
+                quantity,
+                requested_price,
+                price,
+            } => {
+                write!(f, "quantity {requested} rounded to {quantity}")?;
+                if let (Some(requested), Some(price)) = (requested_price, price)
+                    && requested != price
+                {
+                    write!(f, "; price {requested} rounded to {price}")?;
+                }
+                Ok(())
+            }
+            Self::BelowMinQuantity { quantity, min } => write!(
+                f,
+                "quantity {quantity} after rounding is below the minimum {min}"
+            ),
+            Self::BelowMinNotional { notional, min } => write!(
+                f,
+                "notional {notional} after rounding is below the minimum {min}"
+            ),
             Self::ChangesPosition { open, limit } => write!(
                 f,
                 "changes an existing position; {open} open, limit {limit}"
@@ -666,10 +735,29 @@ fn max_position_size(inputs: &RuleInputs<'_>) -> (bool, Detail) {
 
 fn max_leverage(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let set = inputs.context.leverage;
-    let limit = inputs.config.max_leverage;
+    let bot_limit = inputs.config.max_leverage;
+    let account = inputs.context.account_max_leverage;
     let equity = inputs.context.equity;
     let notional = inputs.notional_after();
-    let ordering = notional.and_then(|n| inputs.limits.leverage.cmp(n, equity));
+    let bracket = match (inputs.instrument, notional) {
+        (Some(instrument), Some(notional)) if !instrument.leverage_tiers.is_empty() => {
+            match instrument.max_leverage_for(notional) {
+                Some(bracket) => Some(bracket),
+                None => return (false, Detail::BeyondLeverageTiers { notional }),
+            }
+        }
+        _ => None,
+    };
+    let limit = [account, bracket]
+        .into_iter()
+        .flatten()
+        .fold(bot_limit, Decimal::min);
+    let rounded_limit = if limit == bot_limit {
+        inputs.limits.leverage
+    } else {
+        RoundedLimit::ratio(limit, RATIO_PLACES)
+    };
+    let ordering = notional.and_then(|n| rounded_limit.cmp(n, equity));
     let (Some(notional), Some(ordering)) = (notional, ordering) else {
         return (false, Detail::EffectiveLeverageUnknown { set, limit });
     };
@@ -678,6 +766,8 @@ fn max_leverage(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         notional,
         equity,
         limit,
+        account,
+        bracket,
     };
     (set <= limit && ordering.is_le(), detail)
 }
@@ -743,6 +833,35 @@ fn price_band(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     };
     let detail = Detail::PriceBand { price, last, limit };
     (ordering.is_le(), detail)
+}
+
+fn instrument_rules(inputs: &RuleInputs<'_>) -> (bool, Detail) {
+    let Some(instrument) = inputs.instrument else {
+        return (true, Detail::NoInstrumentRules);
+    };
+    let quantity = inputs.intent.quantity;
+    if quantity < instrument.min_quantity {
+        let min = instrument.min_quantity;
+        return (false, Detail::BelowMinQuantity { quantity, min });
+    }
+    if let (Some(min), Some(price), false) = (
+        instrument.min_notional,
+        inputs.price,
+        inputs.intent.reduce_only,
+    ) {
+        let notional = quantity.checked_mul(price).unwrap_or(Decimal::MAX);
+        if notional < min {
+            return (false, Detail::BelowMinNotional { notional, min });
+        }
+    }
+    let (requested, requested_price) = inputs.requested;
+    let detail = Detail::Rounded {
+        requested,
+        quantity,
+        requested_price,
+        price: inputs.intent.price,
+    };
+    (true, detail)
 }
 
 #[cfg(test)]

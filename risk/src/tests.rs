@@ -442,3 +442,163 @@ fn evaluation_and_check_agree() {
     assert_eq!(rejected.verdict(), Verdict::Rejected);
     assert!(rejected.into_approved().is_none());
 }
+
+fn instrument() -> InstrumentRules {
+    InstrumentRules {
+        tick_size: dec("0.1"),
+        step_size: dec("0.001"),
+        min_quantity: dec("0.001"),
+        min_notional: Some(dec("100")),
+        leverage_tiers: vec![
+            LeverageTier {
+                notional_cap: dec("3000"),
+                max_leverage: dec("2"),
+            },
+            LeverageTier {
+                notional_cap: dec("20000"),
+                max_leverage: dec("1"),
+            },
+        ],
+    }
+}
+
+fn rule<'a>(checked: &'a OrderRiskChecked, name: &str) -> &'a keyward_events::bot::RuleCheck {
+    checked.rules.iter().find(|rule| rule.rule == name).unwrap()
+}
+
+#[test]
+fn account_leverage_limit_is_reported() {
+    let config = RiskConfig {
+        max_leverage: dec("5"),
+        ..RiskConfig::default()
+    };
+    let context = RiskContext {
+        leverage: dec("4"),
+        account_max_leverage: Some(dec("3")),
+        ..context()
+    };
+    let decision = RiskGate::new(config).unwrap().check(entry(), &context);
+    assert_eq!(decision.checked.verdict, Verdict::Rejected);
+    let leverage = rule(&decision.checked, "max_leverage");
+    assert!(!leverage.passed);
+    assert_eq!(
+        leverage.detail,
+        "leverage 4 set, 0.4 effective; limit 3; account limit 3"
+    );
+}
+
+#[test]
+fn bracket_leverage_limit_is_reported() {
+    let config = RiskConfig {
+        max_leverage: dec("5"),
+        ..RiskConfig::default()
+    };
+    let context = RiskContext {
+        leverage: dec("2"),
+        ..context()
+    };
+    let gate = RiskGate::new(config).unwrap().with_instrument(instrument());
+    let decision = gate.check(entry(), &context);
+    let leverage = rule(&decision.checked, "max_leverage");
+    assert!(!leverage.passed, "{}", leverage.detail);
+    assert_eq!(
+        leverage.detail,
+        "leverage 2 set, 0.4 effective; limit 1; exchange bracket 1 for notional 4000.00"
+    );
+
+    let beyond = OrderIntent {
+        quantity: dec("0.3"),
+        ..entry()
+    };
+    let decision = gate.check(beyond, &context);
+    let leverage = rule(&decision.checked, "max_leverage");
+    assert!(!leverage.passed);
+    assert!(
+        leverage.detail.contains("above every leverage bracket"),
+        "{}",
+        leverage.detail
+    );
+}
+
+#[test]
+fn instrument_rounds_and_checks_minimums() {
+    let gate = gate().with_instrument(InstrumentRules {
+        leverage_tiers: Vec::new(),
+        ..instrument()
+    });
+    let intent = OrderIntent {
+        quantity: dec("0.0409"),
+        ..entry()
+    };
+    let decision = gate.check(intent, &context());
+    assert_eq!(decision.checked.verdict, Verdict::Approved);
+    let rounded = rule(&decision.checked, "instrument_rules");
+    assert_eq!(rounded.detail, "quantity 0.0409 rounded to 0.04");
+    let approved = decision.approved.unwrap();
+    assert_eq!(approved.intent().quantity, dec("0.04"));
+
+    let tiny = OrderIntent {
+        quantity: dec("0.0009"),
+        ..entry()
+    };
+    let decision = gate.check(tiny, &context());
+    assert_eq!(decision.checked.verdict, Verdict::Rejected);
+    let minimum = rule(&decision.checked, "instrument_rules");
+    assert!(minimum.enforced);
+    assert_eq!(
+        minimum.detail,
+        "quantity 0 after rounding is below the minimum 0.001"
+    );
+
+    let gate = gate.with_instrument(InstrumentRules {
+        min_notional: Some(dec("5000")),
+        leverage_tiers: Vec::new(),
+        ..instrument()
+    });
+    let decision = gate.check(entry(), &context());
+    assert_eq!(decision.checked.verdict, Verdict::Rejected);
+    let minimum = rule(&decision.checked, "instrument_rules");
+    assert_eq!(
+        minimum.detail,
+        "notional 4000.00 after rounding is below the minimum 5000"
+    );
+}
+
+#[test]
+fn reduce_only_is_exempt_from_min_notional() {
+    let gate = gate().with_instrument(InstrumentRules {
+        min_notional: Some(dec("5000")),
+        ..instrument()
+    });
+    let close = OrderIntent {
+        quantity: dec("0.001"),
+        price: Some(dec("100000")),
+        ..close_long()
+    };
+    let context = RiskContext {
+        position: dec("0.001"),
+        ..context()
+    };
+    let decision = gate.check(close, &context);
+    let minimum = rule(&decision.checked, "instrument_rules");
+    assert!(minimum.passed, "{}", minimum.detail);
+    assert_eq!(decision.checked.verdict, Verdict::Approved);
+}
+
+#[test]
+fn stop_price_rounds_to_safe_side() {
+    let gate = gate().with_instrument(instrument());
+    let stop = OrderIntent {
+        kind: OrderKind::StopMarket,
+        price: Some(dec("98000.04")),
+        quantity: dec("0.04"),
+        ..close_long()
+    };
+    let context = RiskContext {
+        position: dec("0.04"),
+        ..context()
+    };
+    let decision = gate.check(stop, &context);
+    let approved = decision.approved.expect("a protective stop is approved");
+    assert_eq!(approved.intent().price, Some(dec("98000.1")));
+}

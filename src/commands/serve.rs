@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use keyward_actors::bot::BotService;
+use keyward_actors::bot::paper::PaperSettings;
+use keyward_actors::bot::{BotRunners, BotService};
 use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
-use keyward_adapters::{ExchangeHosts, client_for, http_client_builder};
+use keyward_adapters::{ExchangeClient, ExchangeHosts, client_for, http_client_builder};
 use keyward_api::{AppState, ReadConsistency};
 use keyward_eventlog::checkpoint::{CheckpointPolicy, CheckpointStore, spawn_checkpointer};
 use keyward_eventlog::{EventLog, SegmentLog};
@@ -134,10 +135,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot shred the secrets of deleted keys")?;
     let recovered = keys.recover().await?;
     let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
+    let market = market_clients(&hosts)?;
+    let runners =
+        BotRunners::start_with_market(Arc::clone(&log), PaperSettings::default(), market).await?;
     let state = AppState {
         log: Arc::clone(&log),
         keys,
-        bots: BotService::new(Arc::clone(&log)),
+        bots: BotService::new(Arc::clone(&log)).with_runners(runners),
         accounts,
         auth: Arc::new(args.accounts.auth_settings()),
         dashboard,
@@ -186,6 +190,19 @@ async fn start_sandbox(args: &ServeArgs) -> anyhow::Result<keyward_emulator::Run
     let running = keyward_emulator::Emulator::start(config).await?;
     tracing::warn!(emulator = %running.base_url(), "sandbox mode: every exchange is the local emulator");
     Ok(running)
+}
+
+/// Builds the clients whose public market data feeds paper bots.
+fn market_clients(hosts: &ExchangeHosts) -> anyhow::Result<Vec<Arc<dyn ExchangeClient>>> {
+    let http = http_client_builder()
+        .timeout(EXCHANGE_REQUEST_TIMEOUT)
+        .build()
+        .context("cannot build the HTTP client")?;
+    let clients = Exchange::ALL
+        .into_iter()
+        .filter_map(|exchange| client_for(exchange, hosts, http.clone()).ok())
+        .collect();
+    Ok(clients)
 }
 
 async fn start_keys(

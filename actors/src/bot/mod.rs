@@ -1,9 +1,17 @@
-//! Bots: creation, configuration and server-side backtests over a bot's own configuration.
+//! Bots: creation, configuration, the lifecycle (activate, pause, stop) and server-side
+//! backtests over a bot's own configuration.
 //!
-//! NOTE: bots have no actor yet; each command reads the stream, decides, and appends with the
-//! stream's expected version, so concurrent commands on one bot fail with a conflict instead of
-//! overwriting each other.
+//! Each lifecycle command reads the stream, decides with the plain functions of [`lifecycle`],
+//! and appends with the stream's expected version, so concurrent commands on one bot fail with
+//! a conflict instead of overwriting each other.
 
+mod account_risk;
+pub mod audit;
+pub mod lifecycle;
+pub mod live;
+pub mod paper;
+mod recorder;
+mod runner;
 mod state;
 
 use std::path::PathBuf;
@@ -13,7 +21,8 @@ use keyward_eventlog::{
     AppendError, Appended, EventLog, ExpectedVersion, ReadError, read_whole_stream,
 };
 use keyward_events::bot::{
-    BacktestCompleted, BacktestDetails, BotConfigured, BotCreated, BotEvent, StrategySpec,
+    BacktestCompleted, BacktestDetails, BotConfigured, BotCreated, BotEvent, BotMode, PauseReason,
+    StrategySpec,
 };
 use keyward_events::codec::derive_event_id;
 use keyward_events::{Category, DomainEvent, EventCodecError, Exchange, Metadata, StreamName};
@@ -25,7 +34,10 @@ use crate::backtest::{
 };
 use crate::strategy;
 use crate::trading::{TradeSettings, config_hash};
-pub use state::BotState;
+pub use account_risk::{AccountLimits, AccountRisk, KillSwitchOutcome};
+pub use lifecycle::{KeyFacts, LiveFacts, LivePolicy, Unmet};
+pub use runner::{BotRunners, RunnerError};
+pub use state::{BotState, BotStatus, TrackRecord};
 
 /// A bot as the user describes it.
 pub struct NewBot {
@@ -48,6 +60,14 @@ pub enum BotCommandError {
     #[error("invalid risk configuration: {0}")]
     InvalidRisk(String),
     #[error(transparent)]
+    Conflict(#[from] lifecycle::LifecycleConflict),
+    #[error("the account's kill switch is engaged; release it before activating a bot")]
+    KillSwitchEngaged,
+    #[error("going live needs: {}", describe_unmet(.0))]
+    ActivationRefused(Vec<Unmet>),
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    #[error(transparent)]
     Data(#[from] FileRunError),
     #[error("backtest failed: {0}")]
     Backtest(String),
@@ -63,11 +83,35 @@ pub enum BotCommandError {
 #[derive(Clone)]
 pub struct BotService {
     log: std::sync::Arc<dyn EventLog>,
+    live_policy: LivePolicy,
+    runners: Option<BotRunners>,
 }
 
 impl BotService {
     pub fn new(log: std::sync::Arc<dyn EventLog>) -> Self {
-        BotService { log }
+        BotService {
+            log,
+            live_policy: LivePolicy::default(),
+            runners: None,
+        }
+    }
+
+    /// Starts a paper runner for each bot activated in paper mode and ends it when the bot
+    /// stops.
+    pub fn with_runners(mut self, runners: BotRunners) -> Self {
+        self.runners = Some(runners);
+        self
+    }
+
+    /// Returns the paper runners, when this service starts them.
+    pub fn runners(&self) -> Option<&BotRunners> {
+        self.runners.as_ref()
+    }
+
+    /// Replaces the evidence going live requires.
+    pub fn with_live_policy(mut self, policy: LivePolicy) -> Self {
+        self.live_policy = policy;
+        self
     }
 
     /// Validates and records a new bot: `BotCreated` then `BotConfigured`.
@@ -107,6 +151,180 @@ impl BotService {
             .append(&stream, ExpectedVersion::NoStream, events)
             .await?;
         Ok((bot_id, appended))
+    }
+
+    /// Replaces a bot's strategy and risk configuration with `BotConfigured`; a configuration
+    /// equal to the recorded one appends nothing.
+    ///
+    /// # Errors
+    /// Fails for an unknown bot, an invalid configuration, a bot that is active or stopped,
+    /// or when the log cannot append.
+    pub async fn configure(
+        &self,
+        bot_id: Uuid,
+        strategy: StrategySpec,
+        risk: RiskConfig,
+        metadata: Metadata,
+    ) -> Result<Option<Appended>, BotCommandError> {
+        risk.validate()
+            .map_err(|e| BotCommandError::InvalidRisk(e.to_string()))?;
+        check_strategy(&strategy, &risk)?;
+        let bot = self.require(bot_id).await?;
+        lifecycle::check_configurable(&bot)?;
+        let configured = configuration(strategy, &risk, Utc::now());
+        if !lifecycle::changes_configuration(&bot, &configured) {
+            return Ok(None);
+        }
+        let event = BotEvent::BotConfigured(configured);
+        self.append(&bot, vec![event], metadata).await.map(Some)
+    }
+
+    /// Activates a bot in paper or live mode with `BotActivated`. Going live needs every
+    /// condition of [`lifecycle::unmet_for_live`]; `live` carries the facts they are checked on.
+    ///
+    /// # Errors
+    /// Fails for an unknown bot, a status that cannot be activated, unmet conditions for
+    /// going live ([`BotCommandError::ActivationRefused`] lists them all), or when the log cannot
+    /// append.
+    pub async fn activate(
+        &self,
+        bot_id: Uuid,
+        mode: BotMode,
+        live: Option<&LiveFacts>,
+        metadata: Metadata,
+    ) -> Result<Appended, BotCommandError> {
+        let bot = self.require(bot_id).await?;
+        if let Some(account_id) = bot.account_id
+            && self.account_risk(account_id).await?.kill_switch_engaged
+        {
+            return Err(BotCommandError::KillSwitchEngaged);
+        }
+        let now = Utc::now();
+        let mut host = None;
+        if mode == BotMode::Live {
+            let unmet = match live {
+                Some(facts) => {
+                    host.clone_from(&facts.current_host);
+                    lifecycle::unmet_for_live(&bot, facts, &self.live_policy, now)
+                }
+                None => vec![Unmet::KeyMissing],
+            };
+            if !unmet.is_empty() {
+                return Err(BotCommandError::ActivationRefused(unmet));
+            }
+        }
+        let activated = lifecycle::activate(&bot, mode, host, now)?;
+        let event = BotEvent::BotActivated(activated);
+        let appended = self.append(&bot, vec![event], metadata).await?;
+        // NOTE: a live activation is recorded, but no runner drives a live bot yet: orders go
+        // out only through `live::LiveTrader`, and stopping a live bot cancels nothing on the
+        // exchange.
+        if let (Some(runners), BotMode::Paper) = (&self.runners, mode) {
+            // Each activation starts a new run with a fresh simulated account, so the run of an
+            // earlier activation (paused since) ends first.
+            runners.finish(bot_id).await?;
+            runners.run(bot_id).await?;
+            let interval = bot.strategy.params.get("interval");
+            let interval = interval.and_then(|value| value.as_str()).unwrap_or("1m");
+            runners
+                .follow_market(bot_id, bot.exchange, &bot.symbol, interval)
+                .await?;
+        }
+        Ok(appended)
+    }
+
+    /// Pauses an active bot with `BotPaused`.
+    ///
+    /// # Errors
+    /// Fails for an unknown bot, a bot that is not active, or when the log cannot append.
+    pub async fn pause(
+        &self,
+        bot_id: Uuid,
+        reason: PauseReason,
+        metadata: Metadata,
+    ) -> Result<Appended, BotCommandError> {
+        let bot = self.require(bot_id).await?;
+        let paused = lifecycle::pause(&bot, reason, Utc::now())?;
+        self.append(&bot, vec![BotEvent::BotPaused(paused)], metadata)
+            .await
+    }
+
+    /// Stops a bot for good with `BotStopped`.
+    ///
+    /// # Errors
+    /// Fails for an unknown bot, a bot already stopped, or when the log cannot append.
+    pub async fn stop(
+        &self,
+        bot_id: Uuid,
+        reason: &str,
+        metadata: Metadata,
+    ) -> Result<Appended, BotCommandError> {
+        let bot = self.require(bot_id).await?;
+        let stopped = lifecycle::stop(&bot, reason, Utc::now())?;
+        let appended = self
+            .append(&bot, vec![BotEvent::BotStopped(stopped)], metadata)
+            .await?;
+        if let Some(runners) = &self.runners {
+            runners.finish(bot_id).await?;
+        }
+        Ok(appended)
+    }
+
+    /// Returns the ids of every bot of an account that is not stopped, read from the log.
+    ///
+    /// # Errors
+    /// Fails when the log cannot be read or decoded.
+    pub async fn running_bots_of(&self, account_id: Uuid) -> Result<Vec<Uuid>, BotCommandError> {
+        let mut after = 0;
+        let mut bots = Vec::new();
+        loop {
+            let page = self.log.read_all(after, 1000).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.position;
+            for record in &page {
+                if record.stream.category() == Category::Bot && record.version == 0 {
+                    bots.push(record.stream.id());
+                }
+            }
+        }
+        let mut running = Vec::new();
+        for bot_id in bots {
+            let bot = self.load(bot_id).await?;
+            if bot.is_some_and(|bot| {
+                bot.account_id == Some(account_id) && bot.status != BotStatus::Stopped
+            }) {
+                running.push(bot_id);
+            }
+        }
+        Ok(running)
+    }
+
+    async fn require(&self, bot_id: Uuid) -> Result<BotState, BotCommandError> {
+        self.load(bot_id)
+            .await?
+            .ok_or(BotCommandError::NotFound(bot_id))
+    }
+
+    /// Appends `events` after the bot's last known version.
+    async fn append(
+        &self,
+        bot: &BotState,
+        events: Vec<BotEvent>,
+        metadata: Metadata,
+    ) -> Result<Appended, BotCommandError> {
+        let command_id = Uuid::now_v7();
+        let events = events
+            .iter()
+            .zip(0u32..)
+            .map(|(event, index)| {
+                event.to_new_event(derive_event_id(command_id, index), metadata.clone())
+            })
+            .collect();
+        let stream = StreamName::new(Category::Bot, bot.bot_id);
+        let expected = ExpectedVersion::Exact(bot.version);
+        Ok(self.log.append(&stream, expected, events).await?)
     }
 
     /// Rebuilds a bot's state from its stream.
@@ -176,6 +394,11 @@ impl BotService {
             appended,
         })
     }
+}
+
+fn describe_unmet(unmet: &[Unmet]) -> String {
+    let messages: Vec<&str> = unmet.iter().map(|condition| condition.message()).collect();
+    messages.join("; ")
 }
 
 /// What a server-side backtest reads.

@@ -211,6 +211,13 @@ impl KeyService {
         Ok(shredded)
     }
 
+    /// Returns the host the adapter of `exchange` sends to, which a key's verification must
+    /// match; `None` when no adapter is configured for it.
+    pub fn exchange_host(&self, exchange: Exchange) -> Option<String> {
+        let client = self.context.exchanges.get(exchange)?;
+        Some(client.host().to_owned())
+    }
+
     /// Starts the actor of every key in the log, so that probes interrupted by a restart
     /// resume. Returns how many keys were found.
     ///

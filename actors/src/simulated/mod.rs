@@ -228,6 +228,12 @@ impl SimulatedExchange {
         }
     }
 
+    /// Returns whether the order of `intent_id` waits for the next open or rests on the book.
+    pub fn is_open(&self, intent_id: Uuid) -> bool {
+        let matches = |order: &Order| order.intent_id == intent_id;
+        self.pending.iter().any(matches) || self.resting.iter().any(matches)
+    }
+
     /// Cancels every order that has not filled.
     pub fn cancel_all(&mut self) {
         self.pending.clear();

@@ -217,3 +217,64 @@ fn close_position_is_reduce_only_market() {
     handler.close_position(&account("0"), dec("100000"), 0, ids(), &mut out);
     assert!(out.is_empty());
 }
+
+#[test]
+fn account_limits_reach_the_gate() {
+    let config = RiskConfig {
+        max_leverage: dec("5"),
+        ..RiskConfig::default()
+    };
+    let gate = RiskGate::new(config).unwrap();
+    let settings = TradeSettings {
+        leverage: dec("2"),
+        ..settings(false, None)
+    };
+    let mut handler = OrderHandler::new(gate, settings, BotMode::Paper);
+    handler.set_account_limits(AccountRiskState {
+        max_leverage: Some(Decimal::ONE),
+        kill_switch_engaged: false,
+    });
+    let mut out = Vec::new();
+    handler.on_signal(
+        Signal::GoLong,
+        &account("0"),
+        dec("100000"),
+        0,
+        ids(),
+        &mut out,
+    );
+    let checked = out[0].to_event();
+    let leverage = checked
+        .rules
+        .iter()
+        .find(|r| r.rule == "max_leverage")
+        .unwrap();
+    assert!(!leverage.passed);
+    assert!(
+        leverage.detail.ends_with("account limit 1"),
+        "{}",
+        leverage.detail
+    );
+
+    handler.set_account_limits(AccountRiskState {
+        max_leverage: None,
+        kill_switch_engaged: true,
+    });
+    let mut out = Vec::new();
+    handler.on_signal(
+        Signal::GoLong,
+        &account("0"),
+        dec("100000"),
+        0,
+        ids(),
+        &mut out,
+    );
+    let checked = out[0].to_event();
+    let kill = checked
+        .rules
+        .iter()
+        .find(|r| r.rule == "kill_switch_released")
+        .unwrap();
+    assert!(!kill.passed);
+    assert!(!out[0].is_approved());
+}

@@ -1,4 +1,5 @@
-//! `/api/v1/bots`: create bots, read them, and run server-side backtests.
+//! `/api/v1/bots`: create, configure, activate, pause and stop bots, read them, and run
+//! server-side backtests.
 
 use std::path::Path as FsPath;
 
@@ -6,11 +7,16 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use keyward_actors::backtest::RunSettings;
-use keyward_actors::bot::{BacktestRequest as BotBacktestRequest, BotCommandError, NewBot};
+use keyward_actors::bot::{
+    BacktestRequest as BotBacktestRequest, BotCommandError, KeyFacts, LiveFacts, NewBot, Unmet,
+};
+use keyward_actors::key::KeyStatus;
+use keyward_eventlog::Appended;
 use keyward_events::Exchange;
-use keyward_events::bot::StrategySpec;
+use keyward_events::bot::{BotMode, PauseReason, StrategySpec};
 use keyward_risk::RiskConfig;
 use serde::Deserialize;
 use serde_json::json;
@@ -32,6 +38,23 @@ pub struct CreateBotRequest {
     strategy: StrategySpec,
     #[serde(default)]
     risk: RiskConfig,
+}
+
+/// Body of `PUT /api/v1/bots/{bot_id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigureBotRequest {
+    strategy: StrategySpec,
+    #[serde(default)]
+    risk: RiskConfig,
+}
+
+/// Body of `POST /api/v1/bots/{bot_id}/activate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    /// `paper` or `live`.
+    mode: BotMode,
 }
 
 /// Body of `POST /api/v1/bots/{bot_id}/backtests`.
@@ -97,6 +120,168 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// `PUT /api/v1/bots/{bot_id}`: replaces the strategy and risk configuration of a bot that is
+/// not active.
+pub async fn configure(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    bot_id: Result<Path<Uuid>, PathRejection>,
+    body: Result<Json<ConfigureBotRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bot_id = own_bot_id(&state, &auth, bot_id).await?;
+    let Json(request) = body?;
+    let appended = state
+        .bots
+        .configure(bot_id, request.strategy, request.risk, auth.metadata())
+        .await
+        .map_err(bot_error)?;
+    let position = appended.map(|appended| wrote(&state, &auth, &appended));
+    let bot = state.bots.load(bot_id).await.map_err(bot_error)?;
+    let config_hash = bot.map(|bot| bot.config_hash);
+    Ok(Json(
+        json!({"bot_id": bot_id, "config_hash": config_hash, "position": position}),
+    ))
+}
+
+/// `POST /api/v1/bots/{bot_id}/activate`: starts paper or live trading. Going live needs a
+/// recent login and answers 409 `activation_refused` with every unmet condition in `unmet`.
+pub async fn activate(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    bot_id: Result<Path<Uuid>, PathRejection>,
+    body: Result<Json<ActivateRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let bot_id = own_bot_id(&state, &auth, bot_id).await?;
+    let Json(request) = body?;
+    let facts = match request.mode {
+        BotMode::Live => {
+            auth.require_recent_login()?;
+            Some(live_facts(&state, &auth, bot_id).await?)
+        }
+        BotMode::Paper => None,
+        BotMode::Backtest => {
+            return Err(ApiError::invalid("mode must be \"paper\" or \"live\"")
+                .with_hint("run backtests with POST /api/v1/bots/{bot_id}/backtests"));
+        }
+    };
+    let result = state
+        .bots
+        .activate(bot_id, request.mode, facts.as_ref(), auth.metadata())
+        .await;
+    match result {
+        Ok(appended) => {
+            let position = wrote(&state, &auth, &appended);
+            let body = json!({"bot_id": bot_id, "status": "active", "mode": request.mode,
+                "position": position});
+            Ok(Json(body).into_response())
+        }
+        Err(BotCommandError::ActivationRefused(unmet)) => Ok(activation_refused(&unmet)),
+        Err(err) => Err(bot_error(err)),
+    }
+}
+
+/// `POST /api/v1/bots/{bot_id}/pause`: stops taking new risk; resting orders stay.
+pub async fn pause(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    bot_id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bot_id = own_bot_id(&state, &auth, bot_id).await?;
+    let appended = state
+        .bots
+        .pause(bot_id, PauseReason::Requested, auth.metadata())
+        .await
+        .map_err(bot_error)?;
+    let position = wrote(&state, &auth, &appended);
+    Ok(Json(
+        json!({"bot_id": bot_id, "status": "paused", "position": position}),
+    ))
+}
+
+/// `POST /api/v1/bots/{bot_id}/stop`: stops the bot for good.
+pub async fn stop(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    bot_id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bot_id = own_bot_id(&state, &auth, bot_id).await?;
+    let appended = state
+        .bots
+        .stop(bot_id, "requested", auth.metadata())
+        .await
+        .map_err(bot_error)?;
+    let position = wrote(&state, &auth, &appended);
+    Ok(Json(
+        json!({"bot_id": bot_id, "status": "stopped", "position": position}),
+    ))
+}
+
+/// 409 `activation_refused` listing every unmet condition for going live.
+fn activation_refused(unmet: &[Unmet]) -> Response {
+    let messages: Vec<&str> = unmet.iter().map(|condition| condition.message()).collect();
+    let body = json!({
+        "error": "activation_refused",
+        "message": format!("the bot cannot go live yet: {}", messages.join("; ")),
+        "unmet": unmet,
+    });
+    (StatusCode::CONFLICT, Json(body)).into_response()
+}
+
+/// Gathers what going live is checked on from the account's and the key's actors, never from
+/// a projection.
+async fn live_facts(
+    state: &AppState,
+    auth: &Authenticated,
+    bot_id: Uuid,
+) -> Result<LiveFacts, ApiError> {
+    let account = state
+        .accounts
+        .state(auth.account_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let two_factor_on = account.is_some_and(|account| account.two_factor_on());
+    let bot = state.bots.load(bot_id).await.map_err(bot_error)?;
+    let Some(bot) = bot else {
+        return Err(ApiError::not_found(format!("no bot {bot_id}")));
+    };
+    let mut key = None;
+    if let Some(key_id) = bot.key_id {
+        let key_state = state.keys.state(key_id).await.map_err(ApiError::internal)?;
+        key = key_state
+            .filter(|key| key.account_id == Some(auth.account_id))
+            .map(|key| KeyFacts {
+                verified: key.status == KeyStatus::Verified,
+                verified_against: key.verified_against,
+            });
+    }
+    // NOTE: the key is not probed again here; the check relies on its last
+    // `WithdrawalDisabledConfirmed` being under 24 hours old and against the current host.
+    Ok(LiveFacts {
+        two_factor_on,
+        key,
+        current_host: state.keys.exchange_host(bot.exchange),
+    })
+}
+
+/// Records a command's last position for the session's later reads and returns it.
+fn wrote(state: &AppState, auth: &Authenticated, appended: &Appended) -> u64 {
+    state
+        .consistency
+        .wrote(auth.credential_id(), appended.last_position);
+    appended.last_position
+}
+
+/// Resolves the path's bot id and refuses a bot that is not the caller's, as not found.
+async fn own_bot_id(
+    state: &AppState,
+    auth: &Authenticated,
+    bot_id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Uuid, ApiError> {
+    let Path(bot_id) = bot_id.map_err(|_| ApiError::not_found("no bot with that id"))?;
+    require_own_bot(state, auth, bot_id).await?;
+    Ok(bot_id)
+}
+
 /// Refuses a key that is not the caller's, as not found. Asks the key's actor, not a
 /// projection, because this decides what a bot may trade with.
 async fn require_own_key(
@@ -141,11 +326,21 @@ pub async fn get_one(
     state
         .dashboard_at(auth.credential_id(), query.min_position)
         .await;
-    state
+    let view = state
         .dashboard
-        .read(|d| d.bot_of(auth.account_id, bot_id).map(|bot| json!(bot)))
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no bot {bot_id}")))
+        .read(|d| d.bot_of(auth.account_id, bot_id).map(|bot| json!(bot)));
+    let Some(mut view) = view else {
+        return Err(ApiError::not_found(format!("no bot {bot_id}")));
+    };
+    // The lifecycle status comes from the bot's stream, which decides what it may do next.
+    let bot = state.bots.load(bot_id).await.map_err(bot_error)?;
+    if let (Some(bot), Some(fields)) = (bot, view.as_object_mut()) {
+        if let Ok(serde_json::Value::Object(status)) = serde_json::to_value(&bot.status) {
+            fields.extend(status);
+        }
+        fields.insert("position_quantity".to_owned(), json!(bot.position));
+    }
+    Ok(Json(view))
 }
 
 /// `POST /api/v1/bots/{bot_id}/backtests`: runs the bot's configuration over a file of the
@@ -232,6 +427,13 @@ fn bot_error(err: BotCommandError) -> ApiError {
         }
         BotCommandError::Data(_) | BotCommandError::Backtest(_) => {
             ApiError::invalid(err.to_string())
+        }
+        BotCommandError::Conflict(_) | BotCommandError::KillSwitchEngaged => {
+            ApiError::conflict(err.to_string())
+        }
+        BotCommandError::ActivationRefused(ref unmet) => {
+            let unmet: Vec<&str> = unmet.iter().map(|condition| condition.message()).collect();
+            ApiError::with_code(StatusCode::CONFLICT, "activation_refused", unmet.join("; "))
         }
         BotCommandError::Append(keyward_eventlog::AppendError::WrongExpectedVersion { .. }) => {
             ApiError::conflict(err.to_string()).with_hint("retry the request")

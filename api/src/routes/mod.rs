@@ -1,5 +1,6 @@
 //! The router.
 
+mod account_risk;
 mod accounts;
 mod bots;
 mod dashboard;
@@ -45,7 +46,21 @@ pub fn router(state: AppState) -> Router {
             get(keys::get_one).delete(keys::delete),
         )
         .route("/api/v1/bots", get(bots::list).post(bots::create))
-        .route("/api/v1/bots/{bot_id}", get(bots::get_one))
+        .route(
+            "/api/v1/bots/{bot_id}",
+            get(bots::get_one).put(bots::configure),
+        )
+        .route("/api/v1/bots/{bot_id}/activate", post(bots::activate))
+        .route("/api/v1/bots/{bot_id}/pause", post(bots::pause))
+        .route("/api/v1/bots/{bot_id}/stop", post(bots::stop))
+        .route(
+            "/api/v1/account/risk",
+            get(account_risk::get_risk).put(account_risk::set_risk),
+        )
+        .route(
+            "/api/v1/account/kill-switch",
+            post(account_risk::engage).delete(account_risk::release),
+        )
         .route("/api/v1/bots/{bot_id}/backtests", post(bots::backtest))
         .route("/api/v1/dashboard", get(dashboard::get_dashboard))
         .fallback(not_found)

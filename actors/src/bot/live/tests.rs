@@ -1,0 +1,215 @@
+use keyward_adapters::orders::OrderRetryPolicy;
+use keyward_adapters::{ClientOptions, ExchangeHosts, PlainSigner, client_with_options};
+use keyward_emulator::faults::FaultKind;
+use keyward_emulator::{Emulator, EmulatorConfig, RunningEmulator, parse_keys};
+use keyward_eventlog::{SegmentLog, read_whole_stream};
+use keyward_events::bot::{BotEvent, StrategySpec};
+use keyward_events::{DomainEvent, Exchange, RecordedEvent};
+use keyward_risk::RiskConfig;
+
+use super::*;
+use crate::bot::NewBot;
+use crate::bot::audit::check_order_path;
+
+const SECRET: &str = "live-trader-test-secret-0123456789";
+
+async fn emulator() -> RunningEmulator {
+    let keys = serde_json::json!([{
+        "exchange": "binance", "api_key": "trader", "api_secret": SECRET,
+        "read": true, "spot": false, "futures": true, "withdraw": false, "transfer": false,
+        "ip_allowlist": ["127.0.0.1", "::1"],
+    }]);
+    let keys = parse_keys(&keys.to_string(), "keys.json".as_ref()).unwrap();
+    let config = EmulatorConfig {
+        keys,
+        ..EmulatorConfig::default()
+    };
+    Emulator::start(config).await.unwrap()
+}
+
+fn client(emulator: &RunningEmulator) -> Arc<dyn ExchangeClient> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hosts = ExchangeHosts::all_at(&emulator.base_url()).unwrap();
+    let http = keyward_adapters::http_client_builder().build().unwrap();
+    let options = ClientOptions {
+        request_timeout: std::time::Duration::from_millis(500),
+        orders: OrderRetryPolicy {
+            max_submissions: 2,
+            lookups_before_resend: 1,
+            first_lookup_delay: std::time::Duration::from_millis(10),
+            max_delay: std::time::Duration::from_millis(50),
+            max_failed_lookups: 2,
+            max_rejections: 2,
+        },
+        ..ClientOptions::default()
+    };
+    client_with_options(Exchange::Binance, &hosts, http, options).unwrap()
+}
+
+async fn trader(emulator: &RunningEmulator, log: &Arc<dyn EventLog>) -> (Uuid, LiveTrader) {
+    let service = BotService::new(Arc::clone(log));
+    let params = serde_json::json!({"fast": 5, "slow": 20});
+    let bot = NewBot {
+        account_id: None,
+        label: "live".to_owned(),
+        key_id: None,
+        exchange: Exchange::Binance,
+        symbol: "BTCUSDT".to_owned(),
+        strategy: StrategySpec {
+            name: "sma".to_owned(),
+            params: params.as_object().cloned().unwrap_or_default(),
+        },
+        risk: RiskConfig::default(),
+    };
+    let (bot_id, _) = service.create(bot, Metadata::default()).await.unwrap();
+    let credentials = Credentials::new("trader", Arc::new(PlainSigner::new(SECRET)));
+    let trader = LiveTrader::start(Arc::clone(log), bot_id, client(emulator), credentials)
+        .await
+        .unwrap();
+    (bot_id, trader)
+}
+
+fn price(emulator: &RunningEmulator) -> Decimal {
+    emulator.state().engine().price("BTCUSDT").unwrap()
+}
+
+/// A market buy of 0.01 with a stop 2% below `price`.
+fn entry(price: Decimal) -> OrderIntent {
+    OrderIntent {
+        intent_id: Uuid::now_v7(),
+        symbol: "BTCUSDT".to_owned(),
+        side: Side::Buy,
+        kind: OrderKind::Market,
+        quantity: Decimal::new(1, 2),
+        price: Some(price),
+        stop_loss: Some((price * Decimal::new(98, 2)).round_dp(1)),
+        reduce_only: false,
+    }
+}
+
+fn context(price: Decimal) -> RiskContext {
+    RiskContext {
+        last_price: Some(price),
+        ..RiskContext::new(BotMode::Live, Utc::now(), Decimal::from(10_000))
+    }
+}
+
+async fn events(log: &Arc<dyn EventLog>, bot_id: Uuid) -> (Vec<RecordedEvent>, Vec<BotEvent>) {
+    let stream = StreamName::new(Category::Bot, bot_id);
+    let records = read_whole_stream(log.as_ref(), &stream).await.unwrap();
+    let events = records
+        .iter()
+        .map(|record| BotEvent::from_recorded(record).unwrap())
+        .collect();
+    (records, events)
+}
+
+#[tokio::test]
+async fn entry_gets_resting_stop_then_cancelled() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(SegmentLog::open(dir.path()).unwrap());
+    let (bot_id, mut trader) = trader(&emulator, &log).await;
+    let price = price(&emulator);
+
+    let placement = trader.enter(entry(price), &context(price)).await.unwrap();
+    assert!(matches!(placement, Placement::Accepted(_)), "{placement:?}");
+    assert_eq!(trader.position(), Decimal::new(1, 2));
+    let credentials = Credentials::new("trader", Arc::new(PlainSigner::new(SECRET)));
+    let open = client(&emulator)
+        .open_orders(&credentials, Some("BTCUSDT"))
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1);
+    assert!(open[0].reduce_only);
+    assert_eq!(
+        open[0].order_type,
+        keyward_adapters::domain::OrderType::StopMarket
+    );
+
+    trader.close_position(price, &context(price)).await.unwrap();
+    assert_eq!(trader.position(), Decimal::ZERO);
+    let open = client(&emulator)
+        .open_orders(&credentials, Some("BTCUSDT"))
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 0, "the stop of a closed position is cancelled");
+
+    let (records, events) = events(&log, bot_id).await;
+    assert_eq!(check_order_path(&records), Ok(()));
+    let cancelled = events
+        .iter()
+        .filter(|event| matches!(event, BotEvent::OrderCancelled(_)))
+        .count();
+    assert_eq!(cancelled, 1);
+}
+
+#[tokio::test]
+async fn failed_stop_closes_and_pauses() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(SegmentLog::open(dir.path()).unwrap());
+    let (bot_id, mut trader) = trader(&emulator, &log).await;
+    let price = price(&emulator);
+
+    // The entry goes through; the stop placement then meets server errors on every attempt.
+    let faults = emulator.state().faults();
+    faults.update(|config| config.orders_only = true).unwrap();
+    let intent = entry(price);
+    let stop = intent.stop_loss.unwrap();
+    let evaluation = trader.gate().evaluate(intent, &context(price));
+    let placement = trader.pass(evaluation).await.unwrap();
+    assert!(matches!(placement, Placement::Accepted(_)));
+    faults
+        .update(|config| {
+            config.next = std::iter::repeat_n(FaultKind::ServerError, 2).collect();
+        })
+        .unwrap();
+    trader
+        .protect(Side::Buy, stop, &context(price))
+        .await
+        .unwrap();
+
+    assert_eq!(trader.position(), Decimal::ZERO);
+    let (records, events) = events(&log, bot_id).await;
+    assert_eq!(check_order_path(&records), Ok(()));
+    let rejected = events
+        .iter()
+        .filter(|event| matches!(event, BotEvent::OrderRejected(_)))
+        .count();
+    assert_eq!(rejected, 1);
+    let paused = events.iter().any(|event| {
+        matches!(event, BotEvent::BotPaused(p) if matches!(p.reason, PauseReason::StopLossNotPlaced { .. }))
+    });
+    assert!(paused);
+}
+
+#[tokio::test]
+async fn reconcile_records_missed_stop_fill() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(SegmentLog::open(dir.path()).unwrap());
+    let (bot_id, mut trader) = trader(&emulator, &log).await;
+    let price = price(&emulator);
+    trader.enter(entry(price), &context(price)).await.unwrap();
+
+    // The price falls through the stop while the bot is not watching.
+    let fallen = (price * Decimal::new(95, 2)).round_dp(1);
+    let now_ms = Utc::now().timestamp_millis();
+    let engine = emulator.state().engine();
+    engine
+        .set_price("BTCUSDT", fallen, Decimal::ONE, now_ms)
+        .unwrap();
+
+    let reconciled = trader.reconcile().await.unwrap();
+    assert_eq!(reconciled.recorded_quantity, Decimal::new(1, 2));
+    assert_eq!(reconciled.exchange_quantity, Decimal::ZERO);
+    assert_eq!(reconciled.changed_orders.len(), 1);
+    assert_eq!(reconciled.changed_orders[0].state, "filled");
+    assert_eq!(trader.position(), Decimal::ZERO);
+    let (_, events) = events(&log, bot_id).await;
+    assert!(matches!(
+        events.last(),
+        Some(BotEvent::PositionReconciled(_))
+    ));
+}
