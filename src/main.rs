@@ -37,6 +37,9 @@ enum Command {
     /// Stress, benchmark and inspect the embedded event log.
     #[command(subcommand)]
     Eventlog(commands::eventlog::EventlogCommand),
+    /// Rebuild the read models from the event log.
+    #[command(subcommand)]
+    Projections(commands::projections::ProjectionsCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Backtest(args) => commands::backtest::run(args),
         Command::Audit(command) => commands::audit::run(command),
         Command::Eventlog(command) => commands::eventlog::run(command),
+        Command::Projections(command) => commands::projections::run(command),
     };
     match result {
         Ok(code) => code,

@@ -4,4 +4,5 @@ pub mod audit;
 pub mod backtest;
 pub mod emulator;
 pub mod eventlog;
+pub mod projections;
 pub mod serve;

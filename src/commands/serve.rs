@@ -14,7 +14,7 @@ use keyward_api::{AppState, ReadConsistency};
 use keyward_eventlog::checkpoint::{CheckpointPolicy, CheckpointStore, spawn_checkpointer};
 use keyward_eventlog::{EventLog, SegmentLog};
 use keyward_events::Exchange;
-use keyward_projections::ProjectionHandle;
+use keyward_projections::{CheckpointDir, CheckpointSchedule, ProjectionHandle};
 use keyward_vault::Vault;
 
 use super::emulator::{load_emulator_keys, print_demo_keys};
@@ -117,14 +117,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     let keys = start_keys(Arc::clone(&log), vault, &hosts).await?;
     let recovered = keys.recover().await?;
-    let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
+    let checkpoints = CheckpointDir::in_data_dir(&args.data_dir);
+    let dashboard = Arc::new(
+        ProjectionHandle::spawn(
+            Arc::clone(&log),
+            Some(checkpoints),
+            CheckpointSchedule::default(),
+        )
+        .await,
+    );
     let state = AppState {
         log: Arc::clone(&log),
         keys,
         bots: BotService::new(Arc::clone(&log)),
         accounts,
         auth: Arc::new(args.accounts.auth_settings()),
-        dashboard,
+        dashboard: Arc::clone(&dashboard),
         market_data_dir: args.market_data_dir.clone(),
         consistency: Arc::new(ReadConsistency::default()),
     };
@@ -144,6 +152,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("the HTTP server failed")?;
+    if let Err(err) = dashboard.save_checkpoint() {
+        tracing::warn!(error = %err, "cannot save the dashboard checkpoint at shutdown");
+    }
     if let Some(running) = emulator {
         running.shutdown().await?;
     }
