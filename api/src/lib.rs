@@ -8,9 +8,14 @@
 
 pub mod auth;
 mod error;
+pub mod feed;
+pub mod metrics;
 mod routes;
 mod state;
+pub mod stream;
 
 pub use error::ApiError;
+pub use feed::FeedHub;
 pub use routes::router;
 pub use state::{AppState, ReadConsistency};
+pub use stream::StreamSettings;

@@ -13,6 +13,8 @@ use keyward_projections::{Dashboard, ProjectionHandle};
 use uuid::Uuid;
 
 use crate::auth::AuthSettings;
+use crate::feed::FeedHub;
+use crate::stream::StreamSettings;
 
 /// How long a read waits for a projection to reach the position it needs.
 pub const READ_WAIT: Duration = Duration::from_secs(2);
@@ -33,6 +35,9 @@ pub struct AppState {
     /// Folder of kline CSVs that server-side backtests may read.
     pub market_data_dir: Option<PathBuf>,
     pub consistency: Arc<ReadConsistency>,
+    /// The live bot feed's broadcaster.
+    pub feed: Arc<FeedHub>,
+    pub streams: StreamSettings,
 }
 
 /// Tracks the last position each session (or API token) wrote, so its later reads wait for

@@ -13,6 +13,7 @@ use crate::Projection;
 
 /// Bot event types that the feed carries.
 pub const FEED_EVENT_TYPES: &[&str] = &[
+    "BotConfigured",
     "BotActivated",
     "BotPaused",
     "BotStopped",
@@ -26,6 +27,7 @@ pub const FEED_EVENT_TYPES: &[&str] = &[
     "PositionReconciled",
     "RiskLimitBreached",
     "PaperRunCompleted",
+    "BacktestCompleted",
 ];
 
 /// Feed messages kept per bot in the read model.

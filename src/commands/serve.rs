@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use keyward_actors::bot::BotService;
 use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
 use keyward_adapters::{ExchangeHosts, client_for, http_client_builder};
-use keyward_api::{AppState, ReadConsistency};
+use keyward_api::{AppState, FeedHub, ReadConsistency, StreamSettings};
 use keyward_eventlog::checkpoint::{CheckpointPolicy, CheckpointStore, spawn_checkpointer};
 use keyward_eventlog::{EventLog, SegmentLog};
 use keyward_events::Exchange;
@@ -66,6 +66,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 10, requires = "sandbox")]
     pub sandbox_speed: u32,
 
+    /// Bot feed messages buffered per websocket client; a client further behind is closed
+    /// with code 4008 and the position to resume from.
+    #[arg(long, value_name = "N", default_value_t = StreamSettings::default().feed_buffer)]
+    pub feed_buffer: usize,
+
+    /// Seconds without an event after which event streams and the bot feed send a heartbeat.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub heartbeat_secs: u64,
+
     #[command(flatten)]
     pub master_key: MasterKeyArgs,
 
@@ -88,8 +97,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let master = master_key::resolve(&args.master_key, &args.data_dir, args.sandbox)?;
     tracing::info!(source = %master.source(), "master key loaded");
     let vault = Arc::new(Vault::open(&args.data_dir, master).context("cannot open the keyring")?);
-    let log: Arc<dyn EventLog> =
-        Arc::new(SegmentLog::open(&args.data_dir).context("cannot open the event log")?);
+    keyward_api::metrics::install();
+    let log: Arc<dyn EventLog> = keyward_api::metrics::MeteredLog::wrap(Arc::new(
+        SegmentLog::open(&args.data_dir).context("cannot open the event log")?,
+    ));
+    keyward_api::metrics::spawn_event_counters(Arc::clone(&log));
     spawn_checkpointer(
         Arc::clone(&log),
         CheckpointStore::in_data_dir(&args.data_dir),
@@ -126,6 +138,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await,
     );
+    let streams = StreamSettings {
+        feed_buffer: args.feed_buffer,
+        heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+        ..StreamSettings::default()
+    };
+    let feed = FeedHub::start(Arc::clone(&log), Arc::clone(&dashboard), streams);
     let state = AppState {
         log: Arc::clone(&log),
         keys,
@@ -135,6 +153,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         dashboard: Arc::clone(&dashboard),
         market_data_dir: args.market_data_dir.clone(),
         consistency: Arc::new(ReadConsistency::default()),
+        feed,
+        streams,
     };
 
     let listener = tokio::net::TcpListener::bind(args.listen)

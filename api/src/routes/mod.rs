@@ -23,6 +23,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::render))
+        .route("/api/v1/events", get(crate::stream::sse))
+        .route("/api/v1/events/ws", get(crate::stream::websocket))
+        .route("/api/v1/feed", get(crate::feed::account_feed))
+        .route("/api/v1/bots/{bot_id}/feed", get(crate::feed::bot_feed))
         .route("/api/v1/accounts", post(accounts::register))
         .route("/api/v1/account", get(accounts::get_account))
         .route("/api/v1/account/password", put(accounts::change_password))
