@@ -17,7 +17,7 @@ fn write_history(data_dir: &Path) -> u64 {
             Step::CreateBot,
             Step::CheckRisk {
                 bot: i,
-                approved: i % 2 == 0,
+                approved: i.is_multiple_of(2),
             },
             Step::StartSession,
         ] {

@@ -101,6 +101,40 @@ pub struct BotView {
     pub backtests: Vec<BacktestSummary>,
 }
 
+impl BotView {
+    fn push_verdict(&mut self, mode: BotMode, summary: VerdictSummary) {
+        self.risk_checks += 1;
+        self.mode = Some(mode);
+        if self.recent_verdicts.len() == RECENT_VERDICTS {
+            self.recent_verdicts.pop_front();
+        }
+        self.recent_verdicts.push_back(summary);
+    }
+}
+
+/// The fields of an `OrderRiskChecked` payload (schema version 1) that the dashboard shows.
+#[derive(Deserialize)]
+struct VerdictFields<'a> {
+    intent: IntentFields,
+    verdict: Verdict,
+    #[serde(borrow)]
+    rules: Vec<RuleFields<'a>>,
+    mode: BotMode,
+    checked_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct IntentFields {
+    intent_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct RuleFields<'a> {
+    #[serde(borrow)]
+    rule: std::borrow::Cow<'a, str>,
+    passed: bool,
+}
+
 /// An open session as the dashboard shows it; never its token.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionView {
@@ -137,7 +171,7 @@ pub struct Dashboard {
     pub sessions: BTreeMap<Uuid, SessionView>,
     /// Position of the last event applied.
     pub position: u64,
-    /// Events that could not be decoded, counted rather than failing the projection.
+    /// Shown events that could not be decoded, counted rather than failing the projection.
     pub undecodable: u64,
 }
 
@@ -180,11 +214,24 @@ impl Dashboard {
     /// Applies one stored event.
     pub fn apply(&mut self, record: &RecordedEvent) {
         self.position = record.position;
-        let decoded = match record.stream.category() {
-            Category::Key => KeyEvent::from_recorded(record).map(|e| self.apply_key(record, &e)),
-            Category::Bot => BotEvent::from_recorded(record).map(|e| self.apply_bot(record, &e)),
-            Category::Account => {
-                AccountEvent::from_recorded(record).map(|e| self.apply_account(record, &e))
+        // Verdicts are most of a busy log, so they are read through a narrow view of their
+        // payload; account events other than session starts and ends are not shown at all.
+        let decoded = match (record.stream.category(), record.event_type.as_str()) {
+            (Category::Bot, "OrderRiskChecked") if record.schema_version == 1 => {
+                serde_json::from_slice::<VerdictFields<'_>>(&record.payload)
+                    .map(|fields| self.apply_verdict(record, fields))
+                    .map_err(drop)
+            }
+            (Category::Key, _) => KeyEvent::from_recorded(record)
+                .map(|e| self.apply_key(record, &e))
+                .map_err(drop),
+            (Category::Bot, _) => BotEvent::from_recorded(record)
+                .map(|e| self.apply_bot(record, &e))
+                .map_err(drop),
+            (Category::Account, "SessionStarted" | "SessionTerminated") => {
+                AccountEvent::from_recorded(record)
+                    .map(|e| self.apply_account(record, &e))
+                    .map_err(drop)
             }
             _ => Ok(()),
         };
@@ -247,17 +294,31 @@ impl Dashboard {
                 view.config_hash = Some(configured.config_hash.clone());
             }
             BotEvent::OrderRiskChecked(checked) => {
-                view.risk_checks += 1;
-                view.mode = Some(checked.mode);
-                if view.recent_verdicts.len() == RECENT_VERDICTS {
-                    view.recent_verdicts.pop_front();
-                }
-                view.recent_verdicts
-                    .push_back(VerdictSummary::new(record.position, checked));
+                let summary = VerdictSummary::new(record.position, checked);
+                view.push_verdict(checked.mode, summary);
             }
             BotEvent::BacktestCompleted(done) => view.backtests.push(done.into()),
             _ => {}
         }
+    }
+
+    fn apply_verdict(&mut self, record: &RecordedEvent, fields: VerdictFields<'_>) {
+        let Some(view) = self.bots.get_mut(&record.stream.id()) else {
+            return;
+        };
+        let summary = VerdictSummary {
+            position: record.position,
+            intent_id: fields.intent.intent_id,
+            verdict: fields.verdict,
+            failed_rules: fields
+                .rules
+                .into_iter()
+                .filter(|rule| !rule.passed)
+                .map(|rule| rule.rule.into_owned())
+                .collect(),
+            checked_at: fields.checked_at,
+        };
+        view.push_verdict(fields.mode, summary);
     }
 
     fn apply_account(&mut self, record: &RecordedEvent, event: &AccountEvent) {
@@ -272,5 +333,63 @@ impl Dashboard {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward_events::DomainEvent;
+    use keyward_events::bot::BotEvent;
+
+    use super::*;
+    use crate::synthetic::{History, Step};
+
+    fn recorded(history: History) -> Vec<RecordedEvent> {
+        history
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(index, (stream, event))| RecordedEvent {
+                position: index as u64 + 1,
+                stream,
+                version: 0,
+                event_id: event.event_id,
+                event_type: event.event_type,
+                schema_version: event.schema_version,
+                recorded_at_us: 0,
+                metadata: serde_json::to_vec(&event.metadata).unwrap(),
+                payload: event.payload,
+                hash: [0; 32],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn narrow_verdict_matches_full_decode() {
+        let mut history = History::new(3, 1);
+        history.push(Step::CreateBot);
+        history.push(Step::CheckRisk {
+            bot: 0,
+            approved: false,
+        });
+        let records = recorded(history);
+        let mut dashboard = Dashboard::default();
+        for record in &records {
+            dashboard.apply(record);
+        }
+
+        let verdict = &records[1];
+        let BotEvent::OrderRiskChecked(checked) = BotEvent::from_recorded(verdict).unwrap() else {
+            panic!("not a verdict");
+        };
+        let bot = &dashboard.bots[&verdict.stream.id()];
+        assert_eq!(dashboard.undecodable, 0);
+        assert_eq!(bot.risk_checks, 1);
+        assert_eq!(bot.mode, Some(checked.mode));
+        assert_eq!(
+            bot.recent_verdicts.back(),
+            Some(&VerdictSummary::new(verdict.position, &checked))
+        );
+        assert_eq!(bot.recent_verdicts[0].failed_rules, ["stop_loss_present"]);
     }
 }

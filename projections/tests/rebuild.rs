@@ -92,7 +92,7 @@ fn history(seed: u64, rounds: usize) -> Vec<(StreamName, NewEvent)> {
             Step::CreateBot,
             Step::CheckRisk {
                 bot: i,
-                approved: i % 3 != 0,
+                approved: !i.is_multiple_of(3),
             },
             Step::StartSession,
             Step::EndSession(i / 2),

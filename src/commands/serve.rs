@@ -138,6 +138,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await,
     );
+    let audit = Arc::new(
+        ProjectionHandle::spawn(
+            Arc::clone(&log),
+            Some(CheckpointDir::in_data_dir(&args.data_dir)),
+            CheckpointSchedule::default(),
+        )
+        .await,
+    );
     let streams = StreamSettings {
         feed_buffer: args.feed_buffer,
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
@@ -151,6 +159,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         accounts,
         auth: Arc::new(args.accounts.auth_settings()),
         dashboard: Arc::clone(&dashboard),
+        audit: Arc::clone(&audit),
         market_data_dir: args.market_data_dir.clone(),
         consistency: Arc::new(ReadConsistency::default()),
         feed,
@@ -172,8 +181,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("the HTTP server failed")?;
-    if let Err(err) = dashboard.save_checkpoint() {
-        tracing::warn!(error = %err, "cannot save the dashboard checkpoint at shutdown");
+    for (name, saved) in [
+        ("dashboard", dashboard.save_checkpoint()),
+        ("audit", audit.save_checkpoint()),
+    ] {
+        if let Err(err) = saved {
+            tracing::warn!(projection = name, error = %err, "cannot save the projection checkpoint at shutdown");
+        }
     }
     if let Some(running) = emulator {
         running.shutdown().await?;

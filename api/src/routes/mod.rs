@@ -1,6 +1,7 @@
 //! The router.
 
 mod accounts;
+mod audit;
 mod bots;
 mod dashboard;
 mod input;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bots/{bot_id}", get(bots::get_one))
         .route("/api/v1/bots/{bot_id}/backtests", post(bots::backtest))
         .route("/api/v1/dashboard", get(dashboard::get_dashboard))
+        .route("/api/v1/audit", get(audit::list))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
