@@ -9,6 +9,7 @@
 pub mod auth;
 mod error;
 pub mod feed;
+pub mod idempotency;
 pub mod metrics;
 mod routes;
 mod state;

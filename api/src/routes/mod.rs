@@ -53,7 +53,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dashboard", get(dashboard::get_dashboard))
         .route("/api/v1/audit", get(audit::list))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(crate::idempotency::IdempotencyStore::default()),
+            crate::idempotency::middleware,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
