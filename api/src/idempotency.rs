@@ -194,7 +194,8 @@ pub async fn middleware(
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn is_command(method: &Method, path: &str) -> bool {
+/// Whether a request to `path` with `method` honours `Idempotency-Key`.
+pub fn is_command(method: &Method, path: &str) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::DELETE)
         && COMMAND_PREFIXES
             .iter()

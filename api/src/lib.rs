@@ -11,6 +11,7 @@ mod error;
 pub mod feed;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 mod routes;
 mod state;
 pub mod stream;
