@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 mod routes;
+pub mod schemas;
 mod state;
 pub mod stream;
 

@@ -82,6 +82,12 @@ pub const OPERATIONS: &[Operation] = &[
         "Metrics in the Prometheus text format",
     )),
     public(op("get", "/openapi.json", "service", "This document")),
+    public(op(
+        "get",
+        "/api/v1/schemas/events",
+        "events",
+        "JSON Schema of every event payload",
+    )),
     public(with_body(
         op(
             "post",

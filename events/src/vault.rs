@@ -14,7 +14,7 @@ event_family! {
 }
 
 /// Every data key was rewrapped under a new master key version.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MasterKeyRotated {
     pub from_version: u32,
     pub to_version: u32,
@@ -23,7 +23,7 @@ pub struct MasterKeyRotated {
 }
 
 /// A master key version no data key uses any more was retired.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MasterKeyVersionRetired {
     pub version: u32,
     pub retired_at: DateTime<Utc>,

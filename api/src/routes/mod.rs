@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::render))
         .route("/openapi.json", get(crate::openapi::serve))
+        .route("/api/v1/schemas/events", get(crate::schemas::serve))
         .route("/api/v1/events", get(crate::stream::sse))
         .route("/api/v1/events/ws", get(crate::stream::websocket))
         .route("/api/v1/feed", get(crate::feed::account_feed))
