@@ -40,6 +40,9 @@ enum Command {
     /// Rotate the master key, retire old master key versions, and show their status.
     #[command(subcommand)]
     Vault(commands::vault::VaultCommand),
+    /// Rebuild the read models from the event log.
+    #[command(subcommand)]
+    Projections(commands::projections::ProjectionsCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Audit(command) => commands::audit::run(command),
         Command::Eventlog(command) => commands::eventlog::run(command),
         Command::Vault(command) => commands::vault::run(command),
+        Command::Projections(command) => commands::projections::run(command),
     };
     match result {
         Ok(code) => code,

@@ -8,9 +8,17 @@
 
 pub mod auth;
 mod error;
+pub mod feed;
+pub mod idempotency;
+pub mod metrics;
+pub mod openapi;
 mod routes;
+pub mod schemas;
 mod state;
+pub mod stream;
 
 pub use error::ApiError;
+pub use feed::FeedHub;
 pub use routes::router;
 pub use state::{AppState, ReadConsistency};
+pub use stream::StreamSettings;

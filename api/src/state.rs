@@ -9,10 +9,12 @@ use keyward_actors::account::AccountService;
 use keyward_actors::bot::BotService;
 use keyward_actors::key::KeyService;
 use keyward_eventlog::EventLog;
-use keyward_projections::{Dashboard, ProjectionHandle};
+use keyward_projections::{AuditTrail, Dashboard, ProjectionHandle};
 use uuid::Uuid;
 
 use crate::auth::AuthSettings;
+use crate::feed::FeedHub;
+use crate::stream::StreamSettings;
 
 /// How long a read waits for a projection to reach the position it needs.
 pub const READ_WAIT: Duration = Duration::from_secs(2);
@@ -30,9 +32,13 @@ pub struct AppState {
     pub accounts: AccountService,
     pub auth: Arc<AuthSettings>,
     pub dashboard: Arc<ProjectionHandle<Dashboard>>,
+    pub audit: Arc<ProjectionHandle<AuditTrail>>,
     /// Folder of kline CSVs that server-side backtests may read.
     pub market_data_dir: Option<PathBuf>,
     pub consistency: Arc<ReadConsistency>,
+    /// The live bot feed's broadcaster.
+    pub feed: Arc<FeedHub>,
+    pub streams: StreamSettings,
 }
 
 /// Tracks the last position each session (or API token) wrote, so its later reads wait for
@@ -79,6 +85,18 @@ impl AppState {
                 required,
                 reached = self.dashboard.position(),
                 "dashboard read is behind"
+            );
+        }
+    }
+
+    /// Waits until the audit trail has reached what this session's read must see.
+    pub async fn audit_at(&self, session_id: Uuid, min_position: Option<u64>) {
+        let required = self.consistency.required(session_id, min_position);
+        if !self.audit.wait_for(required, READ_WAIT).await {
+            tracing::warn!(
+                required,
+                reached = self.audit.position(),
+                "audit read is behind"
             );
         }
     }

@@ -38,7 +38,7 @@ event_family! {
 }
 
 /// The second factor a login or re-authentication presented.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SecondFactor {
     /// The account has no second factor enabled.
@@ -48,7 +48,7 @@ pub enum SecondFactor {
 }
 
 /// Why a credential check failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialFailure {
     WrongPassword,
@@ -59,7 +59,7 @@ pub enum CredentialFailure {
 }
 
 /// How a session's token travels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionTransport {
     /// An HttpOnly cookie, for browsers.
@@ -69,7 +69,7 @@ pub enum SessionTransport {
 }
 
 /// Why a session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionEnd {
     LoggedOut,
@@ -82,7 +82,7 @@ pub enum SessionEnd {
 }
 
 /// What an API token may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenScope {
     /// `GET` requests only.
@@ -92,7 +92,7 @@ pub enum TokenScope {
 }
 
 /// An account was registered; its password hash is sealed in the vault's keyring.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountRegistered {
     pub account_id: Uuid,
     pub username: String,
@@ -103,7 +103,7 @@ pub struct AccountRegistered {
 }
 
 /// The password changed; the new hash is sealed under `password_ref`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PasswordChanged {
     pub password_ref: Uuid,
     /// Other sessions ended by the change.
@@ -112,28 +112,28 @@ pub struct PasswordChanged {
 }
 
 /// A TOTP seed was generated and sealed; it takes effect once a first code confirms it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TwoFactorEnrollmentStarted {
     pub seed_ref: Uuid,
     pub started_at: DateTime<Utc>,
 }
 
 /// A first valid code confirmed the seed; logins now need a second factor.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TwoFactorEnabled {
     pub seed_ref: Uuid,
     pub enabled_at: DateTime<Utc>,
 }
 
 /// Two-factor authentication was turned off with a fresh code.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TwoFactorDisabled {
     pub second_factor: SecondFactor,
     pub disabled_at: DateTime<Utc>,
 }
 
 /// A code given to confirm or disable two-factor authentication was refused.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TwoFactorCodeRejected {
     /// `confirm` or `disable`.
     pub purpose: String,
@@ -142,21 +142,21 @@ pub struct TwoFactorCodeRejected {
 }
 
 /// A new set of single-use recovery codes replaced any earlier set; only their hashes are kept.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecoveryCodesIssued {
     pub count: u32,
     pub issued_at: DateTime<Utc>,
 }
 
 /// A recovery code stood in for a TOTP code and can never be used again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecoveryCodeUsed {
     pub remaining: u32,
     pub used_at: DateTime<Utc>,
 }
 
 /// Password and second factor matched; `session_id` is the session it started.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginSucceeded {
     pub session_id: Uuid,
     pub second_factor: SecondFactor,
@@ -166,7 +166,7 @@ pub struct LoginSucceeded {
 }
 
 /// A login was refused after checking its credentials. Never carries the password or code.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginFailed {
     pub reason: CredentialFailure,
     #[serde(default)]
@@ -175,7 +175,7 @@ pub struct LoginFailed {
 }
 
 /// Too many failed credential checks: logins are refused until `locked_until`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountLocked {
     pub failures: u32,
     pub locked_until: DateTime<Utc>,
@@ -184,7 +184,7 @@ pub struct AccountLocked {
 
 /// The user of a session proved its password (and second factor) again; the session got a new
 /// token.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReAuthenticated {
     pub session_id: Uuid,
     pub second_factor: SecondFactor,
@@ -192,7 +192,7 @@ pub struct ReAuthenticated {
 }
 
 /// A re-authentication was refused after checking its credentials.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReAuthenticationFailed {
     pub session_id: Uuid,
     pub reason: CredentialFailure,
@@ -200,7 +200,7 @@ pub struct ReAuthenticationFailed {
 }
 
 /// A login session began; its token exists only as a hash in the account store.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionStarted {
     pub session_id: Uuid,
     pub transport: SessionTransport,
@@ -214,7 +214,7 @@ pub struct SessionStarted {
 }
 
 /// A session ended and its token stopped working.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionTerminated {
     pub session_id: Uuid,
     pub reason: SessionEnd,
@@ -225,7 +225,7 @@ pub struct SessionTerminated {
 }
 
 /// A personal API token was created; its value exists only as a hash in the account store.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiTokenCreated {
     pub token_id: Uuid,
     pub name: String,
@@ -235,7 +235,7 @@ pub struct ApiTokenCreated {
 }
 
 /// A personal API token was revoked and stopped working.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiTokenRevoked {
     pub token_id: Uuid,
     pub revoked_at: DateTime<Utc>,

@@ -31,7 +31,7 @@ event_family! {
 }
 
 /// How a bot runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BotMode {
     Backtest,
@@ -40,7 +40,7 @@ pub enum BotMode {
 }
 
 /// Strategy name and its parameters, as configured by the user.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StrategySpec {
     pub name: String,
     #[serde(default)]
@@ -48,7 +48,7 @@ pub struct StrategySpec {
 }
 
 /// A bot was created for one symbol on one exchange.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BotCreated {
     pub bot_id: Uuid,
     #[serde(default)]
@@ -62,7 +62,7 @@ pub struct BotCreated {
 }
 
 /// The bot's strategy and risk configuration were set; `config_hash` identifies them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BotConfigured {
     pub strategy: StrategySpec,
     /// Risk configuration as accepted, with defaults filled in.
@@ -113,7 +113,7 @@ pub struct BotStopped {
 }
 
 /// Buy or sell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Buy,
@@ -121,7 +121,7 @@ pub enum Side {
 }
 
 /// Market or limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderKind {
     Market,
@@ -130,7 +130,7 @@ pub enum OrderKind {
 }
 
 /// An order a bot wants to place, before the risk gate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderIntent {
     pub intent_id: Uuid,
     pub symbol: String,
@@ -147,7 +147,7 @@ pub struct OrderIntent {
 }
 
 /// The outcome of one risk rule for one intent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuleCheck {
     /// Rule name, such as `stop_loss_present` or `max_position_size`.
     pub rule: String,
@@ -164,7 +164,7 @@ fn enforced_by_default() -> bool {
 }
 
 /// Whether the gate let the intent through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Approved,
@@ -172,7 +172,7 @@ pub enum Verdict {
 }
 
 /// The risk gate's verdict on an intent, recorded before anything is sent.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderRiskChecked {
     pub intent: OrderIntent,
     pub verdict: Verdict,
@@ -304,7 +304,7 @@ pub struct PaperRunCompleted {
 }
 
 /// A backtest of the bot's configuration finished.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BacktestCompleted {
     pub backtest_id: Uuid,
     pub config_hash: String,
@@ -326,7 +326,7 @@ pub struct BacktestCompleted {
 }
 
 /// The report figures and input hashes of a backtest beside its headline numbers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BacktestDetails {
     /// Annualized Sharpe ratio of the daily returns.
     pub sharpe: Option<f64>,

@@ -25,7 +25,7 @@ event_family! {
 }
 
 /// Where the key's secrets are sealed in the vault; never the secrets themselves.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VaultRef {
     /// The full API key, sealed so that only the masked form appears outside the vault.
     pub api_key_id: Uuid,
@@ -35,7 +35,7 @@ pub struct VaultRef {
 }
 
 /// A key was handed to keyward; its secret is sealed in the vault.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct KeyAdded {
     pub key_id: Uuid,
     #[serde(default)]
@@ -49,7 +49,7 @@ pub struct KeyAdded {
 }
 
 /// A probe of the key's permissions began.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct KeyProbeStarted {
     pub attempt: u32,
     pub exchange_host: String,
@@ -57,7 +57,7 @@ pub struct KeyProbeStarted {
 }
 
 /// The exchange answered the probe; the permissions are normalized.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct KeyProbed {
     pub permissions: KeyPermissions,
     pub latency_ms: u64,
@@ -70,7 +70,7 @@ pub struct KeyProbed {
 }
 
 /// A probe failed for a reason that may pass (timeout, 5xx, rate limit, clock skew).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct KeyProbeFailed {
     pub attempt: u32,
     /// Machine-readable cause, such as `timeout` or `rate_limited`.
@@ -84,14 +84,14 @@ pub struct KeyProbeFailed {
 }
 
 /// The probe proved the key can neither withdraw nor transfer, and can trade futures.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct WithdrawalDisabledConfirmed {
     pub exchange_host: String,
     pub confirmed_at: DateTime<Utc>,
 }
 
 /// One reason a key was rejected, with a hint the user can act on.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct RejectionReason {
     /// Machine-readable reason, such as `withdraw_enabled` or `futures_trading_missing`.
     pub code: String,
@@ -104,7 +104,7 @@ pub struct RejectionReason {
 }
 
 /// The key must not be used; the reasons say why.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct KeyRejected {
     pub reasons: Vec<RejectionReason>,
     pub exchange_host: String,
@@ -112,7 +112,7 @@ pub struct KeyRejected {
 }
 
 /// A verified key carries a risk worth a warning (no IP allowlist, near expiry, old).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct KeyFlagged {
     /// Machine-readable flag, such as `no_ip_allowlist`.
     pub flag: String,
@@ -121,7 +121,7 @@ pub struct KeyFlagged {
 }
 
 /// The key's credentials were replaced; it must be probed again.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct KeyRotated {
     pub masked_api_key: String,
     pub vault_ref: VaultRef,
@@ -129,7 +129,7 @@ pub struct KeyRotated {
 }
 
 /// The key was deleted; its sealed secrets are shredded right after this event.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct KeyDeleted {
     pub vault_ref: VaultRef,
     pub deleted_at: DateTime<Utc>,

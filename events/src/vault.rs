@@ -15,7 +15,7 @@ event_family! {
 
 /// Every data key and checkpoint key was rewrapped under a new master key version; sealed
 /// secrets were not touched.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MasterKeyRotated {
     pub from_version: u32,
     pub to_version: u32,
@@ -27,7 +27,7 @@ pub struct MasterKeyRotated {
 
 /// A master key version under which no data key or checkpoint key is wrapped any more was
 /// retired.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MasterKeyVersionRetired {
     pub version: u32,
     pub retired_at: DateTime<Utc>,

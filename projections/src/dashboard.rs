@@ -1,17 +1,22 @@
-//! The dashboard: keys with status and permissions, bots and their backtest results.
+//! The dashboard: per account, keys with status, permissions and last probe; bots with their
+//! recent risk verdicts and backtest results; open sessions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use keyward_actors::key::KeyState;
-use keyward_events::bot::{BacktestCompleted, BotEvent};
+use keyward_events::account::{AccountEvent, SessionStarted, SessionTransport};
+use keyward_events::bot::{BacktestCompleted, BotEvent, BotMode, OrderRiskChecked, Verdict};
 use keyward_events::key::KeyEvent;
 use keyward_events::{Category, DomainEvent, Exchange, RecordedEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Risk verdicts kept per bot.
+pub const RECENT_VERDICTS: usize = 10;
+
 /// One key as the dashboard shows it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyView {
     pub state: KeyState,
     pub created_at: DateTime<Utc>,
@@ -20,7 +25,7 @@ pub struct KeyView {
 }
 
 /// A backtest result as the dashboard shows it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BacktestSummary {
     pub backtest_id: Uuid,
     pub config_hash: String,
@@ -49,28 +54,124 @@ impl From<&BacktestCompleted> for BacktestSummary {
     }
 }
 
+/// A risk verdict as the dashboard shows it: the intent, the outcome and the failed rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerdictSummary {
+    pub position: u64,
+    pub intent_id: Uuid,
+    pub verdict: Verdict,
+    /// Names of the rules that failed, enforced or not.
+    pub failed_rules: Vec<String>,
+    pub checked_at: DateTime<Utc>,
+}
+
+impl VerdictSummary {
+    fn new(position: u64, checked: &OrderRiskChecked) -> Self {
+        VerdictSummary {
+            position,
+            intent_id: checked.intent.intent_id,
+            verdict: checked.verdict,
+            failed_rules: checked
+                .rules
+                .iter()
+                .filter(|rule| !rule.passed)
+                .map(|rule| rule.rule.clone())
+                .collect(),
+            checked_at: checked.checked_at,
+        }
+    }
+}
+
 /// One bot as the dashboard shows it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BotView {
     pub bot_id: Uuid,
-    #[serde(skip)]
     pub account_id: Option<Uuid>,
     pub label: String,
     pub exchange: Exchange,
     pub symbol: String,
     pub config_hash: Option<String>,
+    /// Mode of the bot's latest risk verdict.
+    // TODO: follow activation, pause and stop, and show position and PnL, once bot streams
+    // record those events.
+    pub mode: Option<BotMode>,
     pub risk_checks: u64,
+    /// The latest verdicts, newest last, at most [`RECENT_VERDICTS`].
+    pub recent_verdicts: VecDeque<VerdictSummary>,
     pub backtests: Vec<BacktestSummary>,
 }
 
+impl BotView {
+    fn push_verdict(&mut self, mode: BotMode, summary: VerdictSummary) {
+        self.risk_checks += 1;
+        self.mode = Some(mode);
+        if self.recent_verdicts.len() == RECENT_VERDICTS {
+            self.recent_verdicts.pop_front();
+        }
+        self.recent_verdicts.push_back(summary);
+    }
+}
+
+/// The fields of an `OrderRiskChecked` payload (schema version 1) that the dashboard shows.
+#[derive(Deserialize)]
+struct VerdictFields<'a> {
+    intent: IntentFields,
+    verdict: Verdict,
+    #[serde(borrow)]
+    rules: Vec<RuleFields<'a>>,
+    mode: BotMode,
+    checked_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct IntentFields {
+    intent_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct RuleFields<'a> {
+    #[serde(borrow)]
+    rule: std::borrow::Cow<'a, str>,
+    passed: bool,
+}
+
+/// An open session as the dashboard shows it; never its token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub session_id: Uuid,
+    pub account_id: Uuid,
+    pub transport: SessionTransport,
+    pub device: String,
+    pub address: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl SessionView {
+    fn new(account_id: Uuid, started: &SessionStarted) -> Self {
+        SessionView {
+            session_id: started.session_id,
+            account_id,
+            transport: started.transport,
+            device: started.device.clone(),
+            address: started.address.clone(),
+            started_at: started.started_at,
+            expires_at: started.expires_at,
+        }
+    }
+}
+
 /// The dashboard read model.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub keys: BTreeMap<Uuid, KeyView>,
     pub bots: BTreeMap<Uuid, BotView>,
+    /// Sessions started and not yet terminated. Sessions that only timed out stay listed
+    /// until their account records the end.
+    pub sessions: BTreeMap<Uuid, SessionView>,
     /// Position of the last event applied.
     pub position: u64,
-    /// Events that could not be decoded, counted rather than failing the projection.
+    /// Shown events that could not be decoded, counted rather than failing the projection.
     pub undecodable: u64,
 }
 
@@ -103,12 +204,35 @@ impl Dashboard {
             .filter(|view| view.account_id == Some(account_id))
     }
 
+    /// The open sessions of one account.
+    pub fn sessions_of(&self, account_id: Uuid) -> impl Iterator<Item = &SessionView> {
+        self.sessions
+            .values()
+            .filter(move |view| view.account_id == account_id)
+    }
+
     /// Applies one stored event.
     pub fn apply(&mut self, record: &RecordedEvent) {
         self.position = record.position;
-        let decoded = match record.stream.category() {
-            Category::Key => KeyEvent::from_recorded(record).map(|e| self.apply_key(record, &e)),
-            Category::Bot => BotEvent::from_recorded(record).map(|e| self.apply_bot(record, &e)),
+        // Verdicts are most of a busy log, so they are read through a narrow view of their
+        // payload; account events other than session starts and ends are not shown at all.
+        let decoded = match (record.stream.category(), record.event_type.as_str()) {
+            (Category::Bot, "OrderRiskChecked") if record.schema_version == 1 => {
+                serde_json::from_slice::<VerdictFields<'_>>(&record.payload)
+                    .map(|fields| self.apply_verdict(record, fields))
+                    .map_err(drop)
+            }
+            (Category::Key, _) => KeyEvent::from_recorded(record)
+                .map(|e| self.apply_key(record, &e))
+                .map_err(drop),
+            (Category::Bot, _) => BotEvent::from_recorded(record)
+                .map(|e| self.apply_bot(record, &e))
+                .map_err(drop),
+            (Category::Account, "SessionStarted" | "SessionTerminated") => {
+                AccountEvent::from_recorded(record)
+                    .map(|e| self.apply_account(record, &e))
+                    .map_err(drop)
+            }
             _ => Ok(()),
         };
         if decoded.is_err() {
@@ -154,7 +278,9 @@ impl Dashboard {
                     exchange: created.exchange,
                     symbol: created.symbol.clone(),
                     config_hash: None,
+                    mode: None,
                     risk_checks: 0,
+                    recent_verdicts: VecDeque::new(),
                     backtests: Vec::new(),
                 },
             );
@@ -167,9 +293,103 @@ impl Dashboard {
             BotEvent::BotConfigured(configured) => {
                 view.config_hash = Some(configured.config_hash.clone());
             }
-            BotEvent::OrderRiskChecked(_) => view.risk_checks += 1,
+            BotEvent::OrderRiskChecked(checked) => {
+                let summary = VerdictSummary::new(record.position, checked);
+                view.push_verdict(checked.mode, summary);
+            }
             BotEvent::BacktestCompleted(done) => view.backtests.push(done.into()),
             _ => {}
         }
+    }
+
+    fn apply_verdict(&mut self, record: &RecordedEvent, fields: VerdictFields<'_>) {
+        let Some(view) = self.bots.get_mut(&record.stream.id()) else {
+            return;
+        };
+        let summary = VerdictSummary {
+            position: record.position,
+            intent_id: fields.intent.intent_id,
+            verdict: fields.verdict,
+            failed_rules: fields
+                .rules
+                .into_iter()
+                .filter(|rule| !rule.passed)
+                .map(|rule| rule.rule.into_owned())
+                .collect(),
+            checked_at: fields.checked_at,
+        };
+        view.push_verdict(fields.mode, summary);
+    }
+
+    fn apply_account(&mut self, record: &RecordedEvent, event: &AccountEvent) {
+        let account_id = record.stream.id();
+        match event {
+            AccountEvent::SessionStarted(started) => {
+                self.sessions
+                    .insert(started.session_id, SessionView::new(account_id, started));
+            }
+            AccountEvent::SessionTerminated(ended) => {
+                self.sessions.remove(&ended.session_id);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward_events::DomainEvent;
+    use keyward_events::bot::BotEvent;
+
+    use super::*;
+    use crate::synthetic::{History, Step};
+
+    fn recorded(history: History) -> Vec<RecordedEvent> {
+        history
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(index, (stream, event))| RecordedEvent {
+                position: index as u64 + 1,
+                stream,
+                version: 0,
+                event_id: event.event_id,
+                event_type: event.event_type,
+                schema_version: event.schema_version,
+                recorded_at_us: 0,
+                metadata: serde_json::to_vec(&event.metadata).unwrap(),
+                payload: event.payload,
+                hash: [0; 32],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn narrow_verdict_matches_full_decode() {
+        let mut history = History::new(3, 1);
+        history.push(Step::CreateBot);
+        history.push(Step::CheckRisk {
+            bot: 0,
+            approved: false,
+        });
+        let records = recorded(history);
+        let mut dashboard = Dashboard::default();
+        for record in &records {
+            dashboard.apply(record);
+        }
+
+        let verdict = &records[1];
+        let BotEvent::OrderRiskChecked(checked) = BotEvent::from_recorded(verdict).unwrap() else {
+            panic!("not a verdict");
+        };
+        let bot = &dashboard.bots[&verdict.stream.id()];
+        assert_eq!(dashboard.undecodable, 0);
+        assert_eq!(bot.risk_checks, 1);
+        assert_eq!(bot.mode, Some(checked.mode));
+        assert_eq!(
+            bot.recent_verdicts.back(),
+            Some(&VerdictSummary::new(verdict.position, &checked))
+        );
+        assert_eq!(bot.recent_verdicts[0].failed_rules, ["stop_loss_present"]);
     }
 }

@@ -1,8 +1,28 @@
-//! Read models rebuilt from the event log: the dashboard, and later the audit trail and the
-//! bot feed. Each is fed by a subscription and can be rebuilt from the first position.
+//! Read models rebuilt from the event log: the dashboard, the audit trail and the bot feed.
+//! Each follows a subscription, saves checkpoints to resume from at start, and can be rebuilt
+//! from the first position.
 
+pub mod audit;
+pub mod checkpoint;
 pub mod dashboard;
+pub mod feed;
 mod runner;
+#[cfg(feature = "synthetic")]
+pub mod synthetic;
 
-pub use dashboard::{BacktestSummary, BotView, Dashboard, KeyView};
-pub use runner::{Projection, ProjectionHandle};
+pub use audit::{AuditLine, AuditTrail};
+pub use checkpoint::{CheckpointDir, CheckpointError};
+pub use dashboard::{BacktestSummary, BotView, Dashboard, KeyView, SessionView, VerdictSummary};
+pub use feed::{BotFeed, FeedMessage};
+pub use runner::{CheckpointSchedule, Projection, ProjectionHandle, Tracked, rebuild};
+
+/// Names of every projection, as `projections rebuild --name` accepts them.
+pub const NAMES: &[&str] = &[Dashboard::NAME, AuditTrail::NAME, BotFeed::NAME];
+
+impl Projection for Dashboard {
+    const NAME: &'static str = "dashboard";
+
+    fn apply(&mut self, record: &keyward_events::RecordedEvent) {
+        Dashboard::apply(self, record);
+    }
+}

@@ -26,6 +26,10 @@ pub enum AuditCommand {
     /// Write the latest signed checkpoint to --export FILE for safekeeping elsewhere, signing
     /// a new one at the head first when the latest stored one is behind it.
     Checkpoint(CheckpointArgs),
+    /// Print a stream's state after each of its events, up to --until.
+    Replay(super::audit_replay::ReplayArgs),
+    /// Write an account's audit trail as JSON lines or CSV.
+    Export(super::audit_export::ExportArgs),
 }
 
 /// Options of `keyward audit verify`.
@@ -64,6 +68,8 @@ pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Verify(args) => verify(&args),
         AuditCommand::Checkpoint(args) => export(&args),
+        AuditCommand::Replay(args) => super::audit_replay::run(&args),
+        AuditCommand::Export(args) => super::audit_export::run(&args),
     }
 }
 

@@ -4,7 +4,7 @@
 mod output;
 mod params;
 mod plot;
-mod progress;
+pub(crate) mod progress;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

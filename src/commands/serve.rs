@@ -11,11 +11,11 @@ use keyward_actors::bot::paper::PaperSettings;
 use keyward_actors::bot::{BotRunners, BotService};
 use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
 use keyward_adapters::{ExchangeClient, ExchangeHosts, client_for, http_client_builder};
-use keyward_api::{AppState, ReadConsistency};
+use keyward_api::{AppState, FeedHub, ReadConsistency, StreamSettings};
 use keyward_eventlog::checkpoint::{CheckpointPolicy, CheckpointStore, spawn_checkpointer};
 use keyward_eventlog::{EventLog, SegmentLog};
 use keyward_events::Exchange;
-use keyward_projections::ProjectionHandle;
+use keyward_projections::{CheckpointDir, CheckpointSchedule, ProjectionHandle};
 use keyward_vault::{KEYRING_FILE, Vault};
 
 use super::emulator::{load_emulator_keys, print_demo_keys};
@@ -67,6 +67,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 10, requires = "sandbox")]
     pub sandbox_speed: u32,
 
+    /// Bot feed messages buffered per websocket client; a client further behind is closed
+    /// with code 4008 and the position to resume from.
+    #[arg(long, value_name = "N", default_value_t = StreamSettings::default().feed_buffer)]
+    pub feed_buffer: usize,
+
+    /// Seconds without an event after which event streams and the bot feed send a heartbeat.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub heartbeat_secs: u64,
+
     #[command(flatten)]
     pub master_key: MasterKeyArgs,
 
@@ -91,8 +100,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(source = %master.source(), "master key loaded");
     let keyring = args.data_dir.join(KEYRING_FILE);
     let keyring_existed = keyring.exists();
-    let log: Arc<dyn EventLog> =
-        Arc::new(SegmentLog::open(&args.data_dir).context("cannot open the event log")?);
+    keyward_api::metrics::install();
+    let log: Arc<dyn EventLog> = keyward_api::metrics::MeteredLog::wrap(Arc::new(
+        SegmentLog::open(&args.data_dir).context("cannot open the event log")?,
+    ));
     let head = *log.head().borrow();
     if head > 0 && !keyring_existed {
         bail!(
@@ -104,6 +115,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let vault = Arc::new(Vault::open(&args.data_dir, master).context("cannot open the keyring")?);
+    keyward_api::metrics::spawn_event_counters(Arc::clone(&log));
     spawn_checkpointer(
         Arc::clone(&log),
         CheckpointStore::in_data_dir(&args.data_dir),
@@ -134,7 +146,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot shred the secrets of deleted keys")?;
     let recovered = keys.recover().await?;
-    let dashboard = Arc::new(ProjectionHandle::spawn(Arc::clone(&log), "dashboard"));
+    let checkpoints = CheckpointDir::in_data_dir(&args.data_dir);
+    let dashboard = Arc::new(
+        ProjectionHandle::spawn(
+            Arc::clone(&log),
+            Some(checkpoints),
+            CheckpointSchedule::default(),
+        )
+        .await,
+    );
+    let audit = Arc::new(
+        ProjectionHandle::spawn(
+            Arc::clone(&log),
+            Some(CheckpointDir::in_data_dir(&args.data_dir)),
+            CheckpointSchedule::default(),
+        )
+        .await,
+    );
+    let streams = StreamSettings {
+        feed_buffer: args.feed_buffer,
+        heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+        ..StreamSettings::default()
+    };
+    let feed = FeedHub::start(Arc::clone(&log), Arc::clone(&dashboard), streams);
     let market = market_clients(&hosts)?;
     let runners =
         BotRunners::start_with_market(Arc::clone(&log), PaperSettings::default(), market).await?;
@@ -144,9 +178,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bots: BotService::new(Arc::clone(&log)).with_runners(runners),
         accounts,
         auth: Arc::new(args.accounts.auth_settings()),
-        dashboard,
+        dashboard: Arc::clone(&dashboard),
+        audit: Arc::clone(&audit),
         market_data_dir: args.market_data_dir.clone(),
         consistency: Arc::new(ReadConsistency::default()),
+        feed,
+        streams,
     };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -164,6 +201,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("the HTTP server failed")?;
+    for (name, saved) in [
+        ("dashboard", dashboard.save_checkpoint()),
+        ("audit", audit.save_checkpoint()),
+    ] {
+        if let Err(err) = saved {
+            tracing::warn!(projection = name, error = %err, "cannot save the projection checkpoint at shutdown");
+        }
+    }
     if let Some(running) = emulator {
         running.shutdown().await?;
     }

@@ -7,11 +7,11 @@ use keyward_events::key::{
     RejectionReason, VaultRef, WithdrawalDisabledConfirmed,
 };
 use keyward_events::{Exchange, KeyPermissions};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Where a key stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     /// Added, not yet verified; a probe is due or running.
@@ -25,8 +25,9 @@ pub enum KeyStatus {
     Deleted,
 }
 
-/// A key as its actor knows it, rebuilt from its stream.
-#[derive(Clone, Debug, PartialEq)]
+/// A key as its actor knows it, rebuilt from its stream. It serializes for projection
+/// checkpoints; it holds only a vault reference, never a secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyState {
     pub key_id: Uuid,
     pub account_id: Option<Uuid>,

@@ -2,6 +2,7 @@
 
 mod account_risk;
 mod accounts;
+mod audit;
 mod bots;
 mod dashboard;
 mod input;
@@ -24,6 +25,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::render))
+        .route("/openapi.json", get(crate::openapi::serve))
+        .route("/api/v1/schemas/events", get(crate::schemas::serve))
+        .route("/api/v1/events", get(crate::stream::sse))
+        .route("/api/v1/events/ws", get(crate::stream::websocket))
+        .route("/api/v1/feed", get(crate::feed::account_feed))
+        .route("/api/v1/bots/{bot_id}/feed", get(crate::feed::bot_feed))
         .route("/api/v1/accounts", post(accounts::register))
         .route("/api/v1/account", get(accounts::get_account))
         .route("/api/v1/account/password", put(accounts::change_password))
@@ -63,8 +71,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/bots/{bot_id}/backtests", post(bots::backtest))
         .route("/api/v1/dashboard", get(dashboard::get_dashboard))
+        .route("/api/v1/audit", get(audit::list))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(crate::idempotency::IdempotencyStore::default()),
+            crate::idempotency::middleware,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
