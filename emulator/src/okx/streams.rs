@@ -18,7 +18,7 @@ use super::account::position_json;
 use super::orders::order_entry;
 use super::routes::inst_id;
 use super::signing;
-use crate::engine::{AccountChange, AccountId, FillRecord, MarketTick, Side};
+use crate::engine::{AccountChange, AccountId, FillRecord, MarketTick, OrderType, Side};
 use crate::state::EmulatorState;
 
 const CONN_ID: &str = "emulator";
@@ -293,6 +293,8 @@ fn account_message(
             fills.insert(fill.order_id, fill);
             return None;
         }
+        // Trigger orders are algo orders, which the `orders` channel does not carry.
+        AccountChange::Order(record) if record.order_type == OrderType::StopMarket => return None,
         AccountChange::Order(record) => {
             let spec = state.engine().instrument(&record.symbol)?;
             let mut entry = order_entry(&record, &spec);
