@@ -293,8 +293,13 @@ fn account_message(
             fills.insert(fill.order_id, fill);
             return None;
         }
-        // Trigger orders are algo orders, which the `orders` channel does not carry.
-        AccountChange::Order(record) if record.order_type == OrderType::StopMarket => return None,
+        // A trigger order shows on the `orders` channel only once it fired and its market
+        // order filled; before that it is an algo order, which this channel does not carry.
+        AccountChange::Order(record)
+            if record.order_type == OrderType::StopMarket && record.filled_quantity.is_zero() =>
+        {
+            return None;
+        }
         AccountChange::Order(record) => {
             let spec = state.engine().instrument(&record.symbol)?;
             let mut entry = order_entry(&record, &spec);
