@@ -30,6 +30,25 @@ pub(crate) async fn place(
 ) -> Result<Json<Value>, OkxError> {
     signed.require_trade()?;
     let spec = instrument(&state, &signed.required("instId")?)?;
+    let order = trigger_order(&signed, &spec)?;
+    let client_id = order.client_order_id.clone().unwrap_or_default();
+    let now_ms = state.now_ms();
+    let record = state
+        .engine()
+        .place(&account_of(&signed), order, now_ms)
+        .map_err(|error| order_rejection(&error, Request::Other, &client_id, now_ms))?;
+    Ok(envelope(vec![json!({
+        "algoId": record.order_id.to_string(),
+        "algoClOrdId": record.client_order_id,
+        "clOrdId": "",
+        "tag": "",
+        "sCode": "0",
+        "sMsg": "",
+    })]))
+}
+
+/// Reads a `trigger` order with `orderPx` `-1` into the engine's stop-market order.
+fn trigger_order(signed: &OkxRequest, spec: &InstrumentSpec) -> Result<NewOrder, OkxError> {
     if signed.required("ordType")? != "trigger" {
         return Err(OkxError::parameter("ordType"));
     }
@@ -54,7 +73,7 @@ pub(crate) async fn place(
             return Err(OkxError::parameter("algoClOrdId"));
         }
     }
-    let order = NewOrder {
+    Ok(NewOrder {
         symbol: spec.symbol.clone(),
         side,
         order_type: OrderType::StopMarket,
@@ -63,29 +82,9 @@ pub(crate) async fn place(
         stop_price: Some(decimal("triggerPx")?),
         time_in_force: TimeInForce::Gtc,
         reduce_only: signed.param("reduceOnly").as_deref() == Some("true"),
-        client_order_id: client_id.clone(),
+        client_order_id: client_id,
         position_side: PositionSide::Both,
-    };
-    let now_ms = state.now_ms();
-    let record = state
-        .engine()
-        .place(&account_of(&signed), order, now_ms)
-        .map_err(|error| {
-            order_rejection(
-                &error,
-                Request::Other,
-                &client_id.clone().unwrap_or_default(),
-                now_ms,
-            )
-        })?;
-    Ok(envelope(vec![json!({
-        "algoId": record.order_id.to_string(),
-        "algoClOrdId": record.client_order_id,
-        "clOrdId": "",
-        "tag": "",
-        "sCode": "0",
-        "sMsg": "",
-    })]))
+    })
 }
 
 /// `GET /api/v5/trade/order-algo?algoId=…|algoClOrdId=…`.

@@ -294,7 +294,7 @@ fn account_message(
             return None;
         }
         // A trigger order shows on the `orders` channel only once it fired and its market
-        // order filled; before that it is an algo order, which this channel does not carry.
+        // order filled. Before that it is an algo order, which this channel does not carry.
         AccountChange::Order(record)
             if record.order_type == OrderType::StopMarket && record.filled_quantity.is_zero() =>
         {

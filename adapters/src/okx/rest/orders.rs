@@ -180,6 +180,7 @@ impl OkxClient {
             call = call.param("instId", instrument.exchange_symbol);
         }
         let list: Vec<OkxOrder> = self.signed(&call, credentials).await?;
+
         let mut algo_call = Call::get("/api/v5/trade/orders-algo-pending")
             .param("ordType", "trigger")
             .param("instType", "SWAP");
@@ -187,12 +188,14 @@ impl OkxClient {
             algo_call = algo_call.param("instId", inst_id.clone());
         }
         let algo_list: Vec<OkxAlgoOrder> = self.signed(&algo_call, credentials).await?;
+
         let instruments = self.cached_instruments().await?;
         let instrument_of = |inst_id: &str| {
             instruments
                 .iter()
                 .find(|instrument| instrument.exchange_symbol == inst_id)
         };
+
         let mut orders = Vec::new();
         for wire in list {
             if let Some(instrument) = instrument_of(&wire.inst_id) {
