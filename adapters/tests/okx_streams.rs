@@ -81,3 +81,42 @@ async fn account_stream_refuses_an_invalid_key_at_once() {
         .unwrap_err();
     assert_eq!(err.code(), "invalid_key");
 }
+
+#[tokio::test]
+async fn fired_trigger_order_reports_its_fill() {
+    use keyward_adapters::domain::AccountEvent;
+    use keyward_events::bot::{OrderKind, Side};
+
+    let emulator = emulator().await;
+    let client = client(OKX, &emulator, fast_options());
+    let trader = credentials(OKX, "trader");
+    let mut stream = client.account_stream(&trader).await.unwrap();
+    common::streams::next_event(&mut stream, |event| {
+        matches!(event, AccountEvent::Reconciled(_)).then_some(())
+    })
+    .await;
+    let entry = request(
+        client.as_ref(),
+        intent(OrderKind::Market, Side::Buy, "0.01", "60000"),
+    )
+    .await;
+    client.place_order(&trader, &entry).await.unwrap();
+
+    let mut stop_intent = intent(OrderKind::StopMarket, Side::Sell, "0.01", "59500");
+    stop_intent.reduce_only = true;
+    let instrument = client.instrument("BTCUSDT").await.unwrap();
+    let stop = keyward_adapters::OrderRequest::from_approved(
+        &approve(stop_intent, dec("0.01")),
+        &instrument,
+    )
+    .unwrap();
+    client.place_order(&trader, &stop).await.unwrap();
+    common::streams::move_price(&emulator, "59400").await;
+    let fill = common::streams::next_event(&mut stream, |event| match event {
+        AccountEvent::Fill(fill) if &fill.client_order_id == stop.client_order_id() => Some(fill),
+        _ => None,
+    })
+    .await;
+    assert_eq!(fill.side, Side::Sell);
+    assert_eq!(fill.quantity, dec("0.01"));
+}

@@ -180,3 +180,76 @@ async fn bybit_leverage_brackets_follow_the_tiers() {
 async fn okx_leverage_brackets_follow_the_tiers() {
     leverage_brackets_follow_the_tiers(Exchange::Okx).await;
 }
+
+/// Builds an approved reduce-only stop-market sell that protects a long of `quantity`.
+async fn protective_stop(
+    client: &dyn keyward_adapters::ExchangeClient,
+    quantity: &str,
+    stop: &str,
+) -> keyward_adapters::OrderRequest {
+    let mut stop_intent = intent(OrderKind::StopMarket, Side::Sell, quantity, stop);
+    stop_intent.reduce_only = true;
+    let instrument = client.instrument("BTCUSDT").await.unwrap();
+    let approved = approve(stop_intent, dec(quantity));
+    keyward_adapters::OrderRequest::from_approved(&approved, &instrument).unwrap()
+}
+
+async fn stop_orders_rest_cancel_and_trigger(exchange: Exchange) {
+    use keyward_adapters::domain::{OrderState, OrderType};
+
+    let emulator = emulator(exchange).await;
+    let client = client(exchange, &emulator, fast_options());
+    let trader = credentials(exchange, "trader");
+    let entry = request(
+        client.as_ref(),
+        intent(OrderKind::Market, Side::Buy, "0.01", "60000"),
+    )
+    .await;
+    client.place_order(&trader, &entry).await.unwrap();
+
+    let stop = protective_stop(client.as_ref(), "0.01", "59000").await;
+    let ack = client.place_order(&trader, &stop).await.unwrap();
+    assert_eq!(ack.state, OrderState::New, "{exchange}");
+    let open = client.open_orders(&trader, Some("BTCUSDT")).await.unwrap();
+    assert_eq!(open.len(), 1, "{exchange}: {open:?}");
+    assert_eq!(open[0].order_type, OrderType::StopMarket, "{exchange}");
+    assert_eq!(open[0].trigger_price, Some(dec("59000")), "{exchange}");
+    let cancelled = client
+        .cancel_order(&trader, "BTCUSDT", stop.client_order_id())
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, OrderState::Canceled, "{exchange}");
+    assert!(client.open_orders(&trader, None).await.unwrap().is_empty());
+
+    let stop = protective_stop(client.as_ref(), "0.01", "59500").await;
+    client.place_order(&trader, &stop).await.unwrap();
+    admin(
+        &emulator,
+        "POST",
+        "/prices",
+        json!({"symbol": "BTCUSDT", "price": "59400", "quantity": "0.5"}),
+    )
+    .await;
+    let triggered = client
+        .query_order(&trader, "BTCUSDT", stop.client_order_id())
+        .await
+        .unwrap();
+    assert_eq!(
+        triggered.state,
+        OrderState::Filled,
+        "{exchange}: {triggered:?}"
+    );
+    assert_eq!(triggered.filled_quantity, dec("0.01"), "{exchange}");
+    let positions = client.positions(&trader, Some("BTCUSDT")).await.unwrap();
+    assert!(positions.is_empty(), "{exchange}: {positions:?}");
+}
+
+#[tokio::test]
+async fn bybit_stop_orders_rest_cancel_and_trigger() {
+    stop_orders_rest_cancel_and_trigger(Exchange::Bybit).await;
+}
+
+#[tokio::test]
+async fn okx_stop_orders_rest_cancel_and_trigger() {
+    stop_orders_rest_cancel_and_trigger(Exchange::Okx).await;
+}

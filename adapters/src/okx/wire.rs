@@ -190,3 +190,40 @@ pub struct OkxPositionTier {
 pub struct OkxTicker {
     pub last: Decimal,
 }
+
+/// The result of `POST /api/v5/trade/order-algo` and `cancel-algos`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OkxAlgoResult {
+    pub algo_id: String,
+    #[serde(default)]
+    pub algo_cl_ord_id: String,
+    pub s_code: String,
+    #[serde(default)]
+    pub s_msg: String,
+}
+
+/// One algo order of `GET /api/v5/trade/order-algo` and `orders-algo-pending`; sizes count
+/// contracts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OkxAlgoOrder {
+    pub inst_id: String,
+    pub algo_id: String,
+    #[serde(default)]
+    pub algo_cl_ord_id: String,
+    pub side: String,
+    /// `live`, `pause`, `partially_effective`, `effective`, `canceled` or `order_failed`.
+    pub state: String,
+    pub sz: Decimal,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub actual_sz: Option<Decimal>,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub actual_px: Option<Decimal>,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub trigger_px: Option<Decimal>,
+    #[serde(default)]
+    pub reduce_only: String,
+    #[serde(default)]
+    pub u_time: Option<String>,
+}

@@ -230,10 +230,19 @@ impl FromRequest<EmulatorState> for OkxRequest {
             .inspect_err(|error| {
                 tracing::debug!(path = parts.uri.path(), client_ip = ?client_ip, code = %error.code, "rejected signed request");
             })?;
+        // A JSON array body (batch endpoints) becomes parameters named `0`, `1`, ….
         let params = if body.is_empty() {
             crate::bybit::query_params(parts.uri.query().unwrap_or(""))
         } else {
-            serde_json::from_slice(&body).map_err(|_| OkxError::parameter("body"))?
+            match serde_json::from_slice(&body) {
+                Ok(Value::Object(map)) => map,
+                Ok(Value::Array(items)) => items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, item)| (index.to_string(), item))
+                    .collect(),
+                _ => return Err(OkxError::parameter("body")),
+            }
         };
         Ok(OkxRequest { key, params })
     }

@@ -4,6 +4,7 @@
 //! mistake in one shows up as a failure against the other.
 
 mod account;
+mod algo;
 mod auth;
 mod errors;
 mod orders;
@@ -41,7 +42,7 @@ impl Dialect for Okx {
     }
 
     fn is_order_placement(&self, method: &Method, path: &str) -> bool {
-        method == Method::POST && path == "/api/v5/trade/order"
+        method == Method::POST && matches!(path, "/api/v5/trade/order" | "/api/v5/trade/order-algo")
     }
 
     /// Rate limits are 50011 with HTTP 429, server failures 50001 with HTTP 503, and an unknown

@@ -13,8 +13,8 @@ use super::auth::{OkxError, OkxRequest, envelope};
 use super::errors::{Request, order_rejection, rejection};
 use super::routes::{inst_id, instrument, require_swap};
 use crate::engine::{
-    InstrumentSpec, NewOrder, OrderKey, OrderRecord, OrderStatus, OrderType, PositionSide, Side,
-    TimeInForce,
+    EngineError, InstrumentSpec, NewOrder, OrderKey, OrderRecord, OrderStatus, OrderType,
+    PositionSide, Side, TimeInForce,
 };
 use crate::state::EmulatorState;
 
@@ -107,17 +107,26 @@ fn client_order_id(signed: &OkxRequest) -> Result<Option<String>, OkxError> {
 }
 
 fn order_key(signed: &OkxRequest) -> Result<OrderKey, OkxError> {
-    if let Some(id) = signed.param("ordId").filter(|id| !id.is_empty()) {
+    key_by(signed, "ordId", "clOrdId")
+}
+
+/// Reads the order a request names: by exchange id (`id_name`) or else by client id.
+pub(crate) fn key_by(
+    signed: &OkxRequest,
+    id_name: &str,
+    client_name: &str,
+) -> Result<OrderKey, OkxError> {
+    if let Some(id) = signed.param(id_name).filter(|id| !id.is_empty()) {
         return id
             .parse()
             .map(OrderKey::OrderId)
-            .map_err(|_| OkxError::parameter("ordId"));
+            .map_err(|_| OkxError::parameter(id_name));
     }
     signed
-        .param("clOrdId")
+        .param(client_name)
         .filter(|id| !id.is_empty())
         .map(OrderKey::ClientOrderId)
-        .ok_or_else(|| OkxError::parameter("ordId or clOrdId"))
+        .ok_or_else(|| OkxError::parameter(&format!("{id_name} or {client_name}")))
 }
 
 pub(crate) async fn cancel(
@@ -128,6 +137,20 @@ pub(crate) async fn cancel(
     let spec = instrument(&state, &signed.required("instId")?)?;
     let key = order_key(&signed)?;
     let now_ms = state.now_ms();
+    // Trigger orders are algo orders on OKX, which the regular routes do not see.
+    let algo = state
+        .engine()
+        .order(&account_of(&signed), &spec.symbol, &key, now_ms)
+        .is_ok_and(|record| record.order_type == OrderType::StopMarket);
+    if algo {
+        let id = signed.param("clOrdId").unwrap_or_default();
+        return Err(order_rejection(
+            &EngineError::OrderNotFound,
+            Request::Cancel,
+            &id,
+            now_ms,
+        ));
+    }
     let record = state
         .engine()
         .cancel(&account_of(&signed), &spec.symbol, &key, now_ms)
@@ -147,6 +170,13 @@ pub(crate) async fn query(
     let record = state
         .engine()
         .order(&account_of(&signed), &spec.symbol, &key, state.now_ms())
+        .and_then(|record| {
+            if record.order_type == OrderType::StopMarket {
+                Err(EngineError::OrderNotFound)
+            } else {
+                Ok(record)
+            }
+        })
         .map_err(|error| rejection(&error, Request::Query))?;
     Ok(envelope(vec![order_entry(&record, &spec)]))
 }
@@ -170,6 +200,7 @@ pub(crate) async fn pending(
     );
     let data = records
         .iter()
+        .filter(|record| record.order_type != OrderType::StopMarket)
         .filter_map(|record| {
             let spec = engine.instrument(&record.symbol)?;
             Some(order_entry(record, &spec))

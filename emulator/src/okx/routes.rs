@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::auth::{OkxError, OkxRequest, envelope};
-use super::{account, orders, streams};
+use super::{account, algo, orders, streams};
 use crate::engine::{AccountId, InstrumentSpec, PositionMode};
 use crate::keys::EmulatorKey;
 use crate::state::EmulatorState;
@@ -33,6 +33,12 @@ pub(crate) fn routes() -> Router<EmulatorState> {
         )
         .route("/api/v5/trade/cancel-order", post(orders::cancel))
         .route("/api/v5/trade/orders-pending", get(orders::pending))
+        .route(
+            "/api/v5/trade/order-algo",
+            post(algo::place).get(algo::query),
+        )
+        .route("/api/v5/trade/cancel-algos", post(algo::cancel))
+        .route("/api/v5/trade/orders-algo-pending", get(algo::pending))
         .route("/ws/v5/public", get(streams::public_socket))
         .route("/ws/v5/business", get(streams::public_socket))
         .route("/ws/v5/private", get(streams::private_socket))

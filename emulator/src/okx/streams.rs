@@ -18,7 +18,7 @@ use super::account::position_json;
 use super::orders::order_entry;
 use super::routes::inst_id;
 use super::signing;
-use crate::engine::{AccountChange, AccountId, FillRecord, MarketTick, Side};
+use crate::engine::{AccountChange, AccountId, FillRecord, MarketTick, OrderType, Side};
 use crate::state::EmulatorState;
 
 const CONN_ID: &str = "emulator";
@@ -291,6 +291,13 @@ fn account_message(
     let (channel, symbol, data) = match change {
         AccountChange::Fill(fill) => {
             fills.insert(fill.order_id, fill);
+            return None;
+        }
+        // A trigger order shows on the `orders` channel only once it fired and its market
+        // order filled. Before that it is an algo order, which this channel does not carry.
+        AccountChange::Order(record)
+            if record.order_type == OrderType::StopMarket && record.filled_quantity.is_zero() =>
+        {
             return None;
         }
         AccountChange::Order(record) => {

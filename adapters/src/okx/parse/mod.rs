@@ -16,8 +16,8 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 
 use super::wire::{
-    OkxAccountConfig, OkxBalance, OkxEnvelope, OkxInstrument, OkxOrder, OkxOrderResult,
-    OkxPosition, OkxPositionTier,
+    OkxAccountConfig, OkxAlgoOrder, OkxBalance, OkxEnvelope, OkxInstrument, OkxOrder,
+    OkxOrderResult, OkxPosition, OkxPositionTier,
 };
 use crate::domain::{
     Balance, ClientOrderId, Instrument, LeverageBracket, OrderState, OrderStatus, OrderType,
@@ -402,11 +402,7 @@ pub fn order_status(
     symbol: String,
     contract_value: Decimal,
 ) -> Result<OrderStatus, String> {
-    let side = match wire.side.as_str() {
-        "buy" => Side::Buy,
-        "sell" => Side::Sell,
-        other => return Err(format!("unknown order side {other:?}")),
-    };
+    let side = side(&wire.side)?;
     let state = match wire.state.as_str() {
         "live" => OrderState::New,
         "partially_filled" => OrderState::PartiallyFilled,
@@ -435,6 +431,55 @@ pub fn order_status(
         reduce_only: wire.reduce_only == "true",
         updated_at_ms: millis(wire.u_time.as_deref()),
     })
+}
+
+/// Converts one trigger (stop-market) algo order; `contract_value` turns contracts into the
+/// base asset. `effective` means the trigger fired and its market order was placed.
+///
+/// # Errors
+/// Returns the reason for an unknown side or state.
+pub fn algo_status(
+    wire: OkxAlgoOrder,
+    symbol: String,
+    contract_value: Decimal,
+) -> Result<OrderStatus, String> {
+    let side = side(&wire.side)?;
+    let state = match wire.state.as_str() {
+        "live" | "pause" => OrderState::New,
+        "partially_effective" => OrderState::PartiallyFilled,
+        "effective" => OrderState::Filled,
+        "canceled" => OrderState::Canceled,
+        "order_failed" => OrderState::Rejected,
+        other => return Err(format!("unknown algo order state {other:?}")),
+    };
+    let base = |contracts: Decimal| (contracts * contract_value).normalize();
+    Ok(OrderStatus {
+        symbol,
+        client_order_id: ClientOrderId::from_exchange(wire.algo_cl_ord_id),
+        exchange_order_id: wire.algo_id,
+        side,
+        order_type: OrderType::StopMarket,
+        state,
+        quantity: base(wire.sz),
+        filled_quantity: base(wire.actual_sz.unwrap_or_default()),
+        price: None,
+        average_price: wire.actual_px.filter(|price| !price.is_zero()),
+        trigger_price: wire.trigger_px,
+        reduce_only: wire.reduce_only == "true",
+        updated_at_ms: millis(wire.u_time.as_deref()),
+    })
+}
+
+/// Reads an order side, `buy` or `sell`.
+///
+/// # Errors
+/// Returns the reason for any other text.
+pub fn side(text: &str) -> Result<Side, String> {
+    match text {
+        "buy" => Ok(Side::Buy),
+        "sell" => Ok(Side::Sell),
+        other => Err(format!("unknown order side {other:?}")),
+    }
 }
 
 fn millis(text: Option<&str>) -> i64 {

@@ -231,11 +231,7 @@ fn fill(wire: &OkxOrder, instrument: &Instrument) -> Result<Option<Fill>, String
     if wire.trade_id.is_empty() {
         return Ok(None);
     }
-    let side = match wire.side.as_str() {
-        "buy" => Side::Buy,
-        "sell" => Side::Sell,
-        other => return Err(format!("unknown order side {other:?}")),
-    };
+    let side = super::side(&wire.side)?;
     let price = wire
         .fill_px
         .ok_or_else(|| format!("fill {} has no fillPx", wire.trade_id))?;

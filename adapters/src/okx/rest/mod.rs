@@ -37,6 +37,8 @@ pub(crate) struct Call {
     pub path: &'static str,
     pub query: Vec<(&'static str, String)>,
     pub body: serde_json::Map<String, serde_json::Value>,
+    /// A body sent in place of `body`, for endpoints that take a JSON array.
+    pub array_body: Option<serde_json::Value>,
     /// Whether the request places an order, which counts against the account's order limit.
     pub places_order: bool,
 }
@@ -48,6 +50,7 @@ impl Call {
             path,
             query: Vec::new(),
             body: serde_json::Map::new(),
+            array_body: None,
             places_order: false,
         }
     }
@@ -88,6 +91,8 @@ impl Call {
     fn body_text(&self) -> String {
         if self.method == Method::GET {
             String::new()
+        } else if let Some(array) = &self.array_body {
+            array.to_string()
         } else {
             serde_json::Value::Object(self.body.clone()).to_string()
         }
