@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -190,7 +191,7 @@ pub async fn bot_feed(
     headers: HeaderMap,
     bot_id: Result<Path<Uuid>, PathRejection>,
     query: Result<Query<FromQuery>, QueryRejection>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_websocket_origin(&auth, &headers)?;
     let Path(bot_id) = bot_id.map_err(|_| ApiError::not_found("no bot with that id"))?;
@@ -202,6 +203,13 @@ pub async fn bot_feed(
     if !owned {
         return Err(ApiError::not_found(format!("no bot {bot_id}")));
     }
+    // Ownership is checked first, so a request without the upgrade learns nothing about
+    // another account's bot.
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::invalid(format!(
+            "the bot feed is a websocket ({rejection}); connect with a websocket client"
+        ))
+    })?;
     Ok(upgrade.on_upgrade(move |socket| serve_feed(state, FeedScope::Bot(bot_id), from, socket)))
 }
 

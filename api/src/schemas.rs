@@ -4,12 +4,17 @@
 use axum::Json;
 use keyward_events::Category;
 use keyward_events::account::{
-    AccountLocked, AccountRegistered, ApiTokenCreated, ApiTokenRevoked, LoginFailed,
-    LoginSucceeded, PasswordChanged, ReAuthenticated, ReAuthenticationFailed, RecoveryCodeUsed,
-    RecoveryCodesIssued, SessionStarted, SessionTerminated, TwoFactorCodeRejected,
-    TwoFactorDisabled, TwoFactorEnabled, TwoFactorEnrollmentStarted,
+    AccountLocked, AccountRegistered, AccountRiskLimitsSet, ApiTokenCreated, ApiTokenRevoked,
+    KillSwitchEngaged, KillSwitchReleased, LoginFailed, LoginSucceeded, PasswordChanged,
+    ReAuthenticated, ReAuthenticationFailed, RecoveryCodeUsed, RecoveryCodesIssued, SessionStarted,
+    SessionTerminated, TwoFactorCodeRejected, TwoFactorDisabled, TwoFactorEnabled,
+    TwoFactorEnrollmentStarted,
 };
-use keyward_events::bot::{BacktestCompleted, BotConfigured, BotCreated, OrderRiskChecked};
+use keyward_events::bot::{
+    BacktestCompleted, BotActivated, BotConfigured, BotCreated, BotPaused, BotStopped,
+    OrderAcknowledged, OrderCancelled, OrderFilled, OrderRejected, OrderRiskChecked,
+    OrderSubmitted, PaperRunCompleted, PositionChanged, PositionReconciled, RiskLimitBreached,
+};
 use keyward_events::key::{
     KeyAdded, KeyDeleted, KeyFlagged, KeyProbeFailed, KeyProbeStarted, KeyProbed, KeyRejected,
     KeyRotated, WithdrawalDisabledConfirmed,
@@ -48,13 +53,17 @@ pub fn event_schemas() -> Vec<EventSchema> {
         KeyRejected, KeyFlagged, KeyRotated, KeyDeleted,
     ]);
     all.extend(schemas![Category::Bot;
-        BotCreated, BotConfigured, OrderRiskChecked, BacktestCompleted,
+        BotCreated, BotConfigured, BotActivated, BotPaused, BotStopped, OrderRiskChecked,
+        OrderSubmitted, OrderAcknowledged, OrderFilled, OrderCancelled, OrderRejected,
+        PositionChanged, PositionReconciled, RiskLimitBreached, BacktestCompleted,
+        PaperRunCompleted,
     ]);
     all.extend(schemas![Category::Account;
         AccountRegistered, PasswordChanged, TwoFactorEnrollmentStarted, TwoFactorEnabled,
         TwoFactorDisabled, TwoFactorCodeRejected, RecoveryCodesIssued, RecoveryCodeUsed,
         LoginSucceeded, LoginFailed, AccountLocked, ReAuthenticated, ReAuthenticationFailed,
         SessionStarted, SessionTerminated, ApiTokenCreated, ApiTokenRevoked,
+        AccountRiskLimitsSet, KillSwitchEngaged, KillSwitchReleased,
     ]);
     all.extend(schemas![Category::Vault; MasterKeyRotated, MasterKeyVersionRetired]);
     all

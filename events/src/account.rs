@@ -274,7 +274,7 @@ mod tests {
 }
 
 /// The account's own risk limits, applied to every bot on top of each bot's limits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccountRiskLimitsSet {
     /// Largest leverage any bot of the account may use.
     pub max_leverage: rust_decimal::Decimal,
@@ -285,7 +285,7 @@ pub struct AccountRiskLimitsSet {
 }
 
 /// The account's kill switch was engaged: every bot stops and its open orders are cancelled.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KillSwitchEngaged {
     /// Bots stopped by it.
     pub bots: Vec<Uuid>,
@@ -293,7 +293,7 @@ pub struct KillSwitchEngaged {
 }
 
 /// The account's kill switch was released; stopped bots stay stopped.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KillSwitchReleased {
     pub released_at: DateTime<Utc>,
 }

@@ -73,7 +73,7 @@ pub struct BotConfigured {
 }
 
 /// The bot started trading in `mode` (paper or live) with the configuration `config_hash`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BotActivated {
     pub mode: BotMode,
     pub config_hash: String,
@@ -84,7 +84,7 @@ pub struct BotActivated {
 }
 
 /// Why a bot stopped taking new risk.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum PauseReason {
     /// The user paused it.
@@ -98,14 +98,14 @@ pub enum PauseReason {
 }
 
 /// The bot stopped taking new risk; resting orders stay and it can be activated again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BotPaused {
     pub reason: PauseReason,
     pub paused_at: DateTime<Utc>,
 }
 
 /// The bot stopped for good; its open orders were cancelled.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BotStopped {
     /// `requested` or `kill_switch`.
     pub reason: String,
@@ -182,7 +182,7 @@ pub struct OrderRiskChecked {
 }
 
 /// An approved order was handed to the exchange (or, in paper mode, to the simulated one).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderSubmitted {
     pub intent_id: Uuid,
     /// Client order id derived from the intent id.
@@ -200,7 +200,7 @@ pub struct OrderSubmitted {
 }
 
 /// The exchange accepted an order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderAcknowledged {
     pub intent_id: Uuid,
     pub client_order_id: String,
@@ -212,7 +212,7 @@ pub struct OrderAcknowledged {
 }
 
 /// An order filled, in whole or in part.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderFilled {
     pub intent_id: Uuid,
     pub client_order_id: String,
@@ -226,7 +226,7 @@ pub struct OrderFilled {
 }
 
 /// An order was cancelled: by the bot (a stop whose position closed) or by the exchange.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderCancelled {
     pub intent_id: Uuid,
     pub client_order_id: String,
@@ -235,7 +235,7 @@ pub struct OrderCancelled {
 }
 
 /// The exchange (or the adapter, before sending) turned an approved order down.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderRejected {
     pub intent_id: Uuid,
     pub client_order_id: String,
@@ -246,7 +246,7 @@ pub struct OrderRejected {
 }
 
 /// The bot's position changed after a fill.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PositionChanged {
     pub symbol: String,
     /// Signed quantity: positive long, negative short, zero flat.
@@ -258,7 +258,7 @@ pub struct PositionChanged {
 }
 
 /// An order the bot knew of, as the exchange reported it during reconciliation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReconciledOrder {
     pub client_order_id: String,
     /// The exchange's state name, such as `filled` or `canceled`.
@@ -268,7 +268,7 @@ pub struct ReconciledOrder {
 
 /// The bot's position and open orders were read from the exchange (at start and after a
 /// reconnect); what differed from the bot's own record is listed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PositionReconciled {
     pub symbol: String,
     /// Signed position as the bot had recorded it.
@@ -284,7 +284,7 @@ pub struct PositionReconciled {
 }
 
 /// A daily loss or drawdown limit was breached; the bot pauses.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RiskLimitBreached {
     /// Rule name, such as `daily_loss_limit` or `max_drawdown`.
     pub rule: String,
@@ -293,7 +293,7 @@ pub struct RiskLimitBreached {
 }
 
 /// A paper run of the bot's configuration ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PaperRunCompleted {
     pub config_hash: String,
     pub started_at: DateTime<Utc>,

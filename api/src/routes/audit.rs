@@ -54,14 +54,28 @@ pub async fn list(
     state
         .audit_at(auth.credential_id(), query.min_position)
         .await;
-    let (lines, more, position) = state.audit.read(|trail| {
-        let mut matching = trail
-            .lines_of(auth.account_id)
-            .iter()
-            .filter(|line| matches(&query, line));
+    let (lines, more, position, stream_known) = state.audit.read(|trail| {
+        let own = trail.lines_of(auth.account_id);
+        let stream_known = query
+            .stream
+            .as_deref()
+            .is_none_or(|stream| own.iter().any(|line| line.stream == stream));
+        let mut matching = own.iter().filter(|line| matches(&query, line));
         let lines: Vec<AuditLine> = matching.by_ref().take(limit).cloned().collect();
-        (lines, matching.next().is_some(), trail.position)
+        (
+            lines,
+            matching.next().is_some(),
+            trail.position,
+            stream_known,
+        )
     });
+    // Another account's stream answers as an unknown one does, so its existence stays hidden.
+    if !stream_known {
+        let stream = query.stream.as_deref().unwrap_or_default();
+        return Err(ApiError::not_found(format!(
+            "no stream {stream:?} in your audit trail"
+        )));
+    }
     let next = if more {
         lines.last().map(|line| line.position)
     } else {
