@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -27,7 +28,9 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
-use crate::stream::{FromQuery, StreamSettings, check_websocket_origin, client_closed, from_query};
+use crate::stream::{
+    FromQuery, StreamSettings, check_websocket_origin, client_closed, from_query, websocket_upgrade,
+};
 use crate::{ApiError, AppState};
 
 /// Close code for a client too slow to keep up.
@@ -190,7 +193,7 @@ pub async fn bot_feed(
     headers: HeaderMap,
     bot_id: Result<Path<Uuid>, PathRejection>,
     query: Result<Query<FromQuery>, QueryRejection>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_websocket_origin(&auth, &headers)?;
     let Path(bot_id) = bot_id.map_err(|_| ApiError::not_found("no bot with that id"))?;
@@ -202,6 +205,7 @@ pub async fn bot_feed(
     if !owned {
         return Err(ApiError::not_found(format!("no bot {bot_id}")));
     }
+    let upgrade = websocket_upgrade(upgrade)?;
     Ok(upgrade.on_upgrade(move |socket| serve_feed(state, FeedScope::Bot(bot_id), from, socket)))
 }
 
@@ -211,10 +215,11 @@ pub async fn account_feed(
     auth: Authenticated,
     headers: HeaderMap,
     query: Result<Query<FromQuery>, QueryRejection>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_websocket_origin(&auth, &headers)?;
     let from = from_query(query)?.from.unwrap_or(0);
+    let upgrade = websocket_upgrade(upgrade)?;
     let scope = FeedScope::Account(auth.account_id);
     Ok(upgrade.on_upgrade(move |socket| serve_feed(state, scope, from, socket)))
 }

@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -75,6 +76,20 @@ pub(crate) fn check_websocket_origin(
         ));
     }
     Ok(())
+}
+
+/// Maps a request that is not a websocket handshake to 400, after the route's own checks ran,
+/// so that another account's resource is 404 however it is requested.
+pub(crate) fn websocket_upgrade(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, ApiError> {
+    upgrade.map_err(|rejection| {
+        ApiError::invalid(format!(
+            "not a websocket handshake: {}",
+            rejection.body_text()
+        ))
+        .with_hint("open this route with a websocket client")
+    })
 }
 
 /// The JSON form of one stored event as consumers receive it.
@@ -211,10 +226,11 @@ pub async fn websocket(
     auth: Authenticated,
     headers: HeaderMap,
     query: Result<Query<FromQuery>, QueryRejection>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_websocket_origin(&auth, &headers)?;
     let from = from_query(query)?.from.unwrap_or(0);
+    let upgrade = websocket_upgrade(upgrade)?;
     let account = auth.account_id;
     Ok(upgrade.on_upgrade(move |socket| serve_events(state, account, from, socket)))
 }
