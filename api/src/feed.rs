@@ -61,7 +61,7 @@ impl FeedFrame {
     }
 }
 
-/// Which bots a feed client follows.
+/// The bots a feed client follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FeedScope {
     /// One bot of the account.
@@ -158,7 +158,7 @@ impl Owners {
         }
     }
 
-    /// The feed frame of a stored event, or `None` when the feed does not carry it.
+    /// Builds the feed frame of a stored event, or `None` when the feed does not carry it.
     async fn frame(&mut self, record: &RecordedEvent) -> Option<FeedFrame> {
         let message = FeedMessage::from_record(record)?;
         let account = self.owner(message.bot_id, record.position).await;
@@ -224,7 +224,7 @@ pub async fn account_feed(
     Ok(upgrade.on_upgrade(move |socket| serve_feed(state, scope, from, socket)))
 }
 
-/// How a feed connection ended.
+/// The reason a feed connection ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     /// The client closed the socket or the connection failed.
@@ -255,7 +255,8 @@ async fn serve_feed(state: AppState, scope: FeedScope, from: u64, socket: WebSoc
     }
 }
 
-/// The close frame that tells the client why its feed ended, if the server ended it.
+/// Builds the close frame that gives the client the reason its feed ended, if the server
+/// ended it.
 pub fn close_message(ended: &Ended) -> Option<Message> {
     let frame = match ended {
         Ended::TooSlow { resume_from } => CloseFrame {
@@ -289,7 +290,7 @@ impl<S> FeedClient<S>
 where
     S: futures::Sink<Message> + Unpin,
 {
-    /// A client that is sent the feed of `scope` after position `from` through `sink`.
+    /// Creates a client that is sent the feed of `scope` after position `from` through `sink`.
     pub fn new(sink: S, scope: FeedScope, from: u64, settings: StreamSettings) -> Self {
         FeedClient {
             sink,

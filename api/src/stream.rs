@@ -92,7 +92,7 @@ pub(crate) fn websocket_upgrade(
     })
 }
 
-/// The JSON form of one stored event as consumers receive it.
+/// Converts one stored event to the JSON that consumers receive.
 pub fn event_json(record: &RecordedEvent) -> Value {
     let payload: Value = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
     let metadata: Value = serde_json::from_slice(&record.metadata).unwrap_or(Value::Null);
@@ -109,7 +109,7 @@ pub fn event_json(record: &RecordedEvent) -> Value {
     })
 }
 
-/// Whether `record` belongs to `account`: recorded on its behalf, in its account stream, or
+/// Returns whether `record` belongs to `account`: recorded on its behalf, in its account stream, or
 /// in the stream of one of its keys or bots.
 pub(crate) async fn belongs_to(state: &AppState, account: Uuid, record: &RecordedEvent) -> bool {
     if let Some(owner) = record.parsed_metadata().account_id {
@@ -141,7 +141,7 @@ pub(crate) async fn belongs_to(state: &AppState, account: Uuid, record: &Recorde
     }
 }
 
-/// The next event of `account` after the subscription's cursor, waiting at most `wait`;
+/// Waits at most `wait` for the next event of `account` after the subscription's cursor;
 /// `Ok(None)` when none arrived in time.
 async fn next_owned(
     state: &AppState,
