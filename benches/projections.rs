@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use keyward_events::{RecordedEvent, StreamName};
 use keyward_projections::synthetic::{History, Step};
-use keyward_projections::{AuditTrail, BotFeed, Dashboard, Projection, rebuild};
+use keyward_projections::{AuditTrail, BotFeed, Dashboard, Projection, Tracked, rebuild};
 
 #[path = "support/cpu_time.rs"]
 mod cpu_time;
@@ -79,6 +79,19 @@ fn rebuild_bench<P: Projection, M: criterion::measurement::Measurement>(
             |records| {
                 let rebuilt = rebuild::<P>(records.into_iter().map(Ok), |_| {});
                 black_box(rebuilt.map(|tracked| tracked.position))
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    bench.bench_function(format!("{}_one_thread", P::NAME), |b| {
+        b.iter_batched(
+            || records.to_vec(),
+            |records| {
+                let mut tracked = Tracked::<P>::default();
+                for record in &records {
+                    tracked.apply(record);
+                }
+                black_box(tracked.position)
             },
             BatchSize::LargeInput,
         );

@@ -28,7 +28,9 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
-use crate::stream::{FromQuery, StreamSettings, check_websocket_origin, client_closed, from_query};
+use crate::stream::{
+    FromQuery, StreamSettings, check_websocket_origin, client_closed, from_query, websocket_upgrade,
+};
 use crate::{ApiError, AppState};
 
 /// Close code for a client too slow to keep up.
@@ -59,7 +61,7 @@ impl FeedFrame {
     }
 }
 
-/// Which bots a feed client follows.
+/// The bots a feed client follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FeedScope {
     /// One bot of the account.
@@ -156,7 +158,7 @@ impl Owners {
         }
     }
 
-    /// The feed frame of a stored event, or `None` when the feed does not carry it.
+    /// Builds the feed frame of a stored event, or `None` when the feed does not carry it.
     async fn frame(&mut self, record: &RecordedEvent) -> Option<FeedFrame> {
         let message = FeedMessage::from_record(record)?;
         let account = self.owner(message.bot_id, record.position).await;
@@ -203,13 +205,7 @@ pub async fn bot_feed(
     if !owned {
         return Err(ApiError::not_found(format!("no bot {bot_id}")));
     }
-    // Ownership is checked first, so a request without the upgrade learns nothing about
-    // another account's bot.
-    let upgrade = upgrade.map_err(|rejection| {
-        ApiError::invalid(format!(
-            "the bot feed is a websocket ({rejection}); connect with a websocket client"
-        ))
-    })?;
+    let upgrade = websocket_upgrade(upgrade)?;
     Ok(upgrade.on_upgrade(move |socket| serve_feed(state, FeedScope::Bot(bot_id), from, socket)))
 }
 
@@ -219,15 +215,16 @@ pub async fn account_feed(
     auth: Authenticated,
     headers: HeaderMap,
     query: Result<Query<FromQuery>, QueryRejection>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_websocket_origin(&auth, &headers)?;
     let from = from_query(query)?.from.unwrap_or(0);
+    let upgrade = websocket_upgrade(upgrade)?;
     let scope = FeedScope::Account(auth.account_id);
     Ok(upgrade.on_upgrade(move |socket| serve_feed(state, scope, from, socket)))
 }
 
-/// How a feed connection ended.
+/// The reason a feed connection ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     /// The client closed the socket or the connection failed.
@@ -258,7 +255,8 @@ async fn serve_feed(state: AppState, scope: FeedScope, from: u64, socket: WebSoc
     }
 }
 
-/// The close frame that tells the client why its feed ended, if the server ended it.
+/// Builds the close frame that gives the client the reason its feed ended, if the server
+/// ended it.
 pub fn close_message(ended: &Ended) -> Option<Message> {
     let frame = match ended {
         Ended::TooSlow { resume_from } => CloseFrame {
@@ -292,7 +290,7 @@ impl<S> FeedClient<S>
 where
     S: futures::Sink<Message> + Unpin,
 {
-    /// A client that is sent the feed of `scope` after position `from` through `sink`.
+    /// Creates a client that is sent the feed of `scope` after position `from` through `sink`.
     pub fn new(sink: S, scope: FeedScope, from: u64, settings: StreamSettings) -> Self {
         FeedClient {
             sink,

@@ -71,8 +71,13 @@ pub fn install() -> Option<PrometheusHandle> {
 pub async fn render(State(state): State<AppState>) -> Response {
     let head = *state.log.head().borrow();
     metrics::gauge!("keyward_eventlog_head_position").set(head as f64);
-    let lag = head.saturating_sub(state.dashboard.position());
-    metrics::gauge!("keyward_subscription_lag_events", "subscriber" => "dashboard").set(lag as f64);
+    for (subscriber, position) in [
+        ("dashboard", state.dashboard.position()),
+        ("audit", state.audit.position()),
+    ] {
+        let lag = head.saturating_sub(position) as f64;
+        metrics::gauge!("keyward_subscription_lag_events", "subscriber" => subscriber).set(lag);
+    }
     let body = match install() {
         Some(handle) => {
             handle.run_upkeep();

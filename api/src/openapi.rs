@@ -2,7 +2,7 @@
 //!
 //! Each operation names its method, path, summary, whether it needs a credential and which
 //! query parameters it reads. Path parameters come from the `{name}` segments of the path.
-//! Every error answer shares the one error body, `{"error", "message", "hint"?}`.
+//! Every error response shares the one error body, `{"error", "message", "hint"?}`.
 // NOTE: request and response bodies are described in words only; schemas of the bodies need
 // the request and response types to derive a JSON Schema.
 
@@ -22,7 +22,7 @@ pub struct Operation {
     pub query: &'static [(&'static str, &'static str)],
     /// Whether the operation takes a JSON body.
     pub body: bool,
-    /// Status of a successful answer.
+    /// Status of a successful response.
     pub success: u16,
 }
 

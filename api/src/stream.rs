@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -77,7 +78,21 @@ pub(crate) fn check_websocket_origin(
     Ok(())
 }
 
-/// The JSON form of one stored event as consumers receive it.
+/// Maps a request that is not a websocket handshake to 400, after the route's own checks ran,
+/// so that another account's resource is 404 however it is requested.
+pub(crate) fn websocket_upgrade(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, ApiError> {
+    upgrade.map_err(|rejection| {
+        ApiError::invalid(format!(
+            "not a websocket handshake: {}",
+            rejection.body_text()
+        ))
+        .with_hint("open this route with a websocket client")
+    })
+}
+
+/// Converts one stored event to the JSON that consumers receive.
 pub fn event_json(record: &RecordedEvent) -> Value {
     let payload: Value = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
     let metadata: Value = serde_json::from_slice(&record.metadata).unwrap_or(Value::Null);
@@ -94,7 +109,7 @@ pub fn event_json(record: &RecordedEvent) -> Value {
     })
 }
 
-/// Whether `record` belongs to `account`: recorded on its behalf, in its account stream, or
+/// Returns whether `record` belongs to `account`: recorded on its behalf, in its account stream, or
 /// in the stream of one of its keys or bots.
 pub(crate) async fn belongs_to(state: &AppState, account: Uuid, record: &RecordedEvent) -> bool {
     if let Some(owner) = record.parsed_metadata().account_id {
@@ -126,7 +141,7 @@ pub(crate) async fn belongs_to(state: &AppState, account: Uuid, record: &Recorde
     }
 }
 
-/// The next event of `account` after the subscription's cursor, waiting at most `wait`;
+/// Waits at most `wait` for the next event of `account` after the subscription's cursor;
 /// `Ok(None)` when none arrived in time.
 async fn next_owned(
     state: &AppState,
@@ -211,10 +226,11 @@ pub async fn websocket(
     auth: Authenticated,
     headers: HeaderMap,
     query: Result<Query<FromQuery>, QueryRejection>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_websocket_origin(&auth, &headers)?;
     let from = from_query(query)?.from.unwrap_or(0);
+    let upgrade = websocket_upgrade(upgrade)?;
     let account = auth.account_id;
     Ok(upgrade.on_upgrade(move |socket| serve_events(state, account, from, socket)))
 }

@@ -102,7 +102,11 @@ impl AuditTrail {
 impl Projection for AuditTrail {
     const NAME: &'static str = "audit";
 
-    fn apply(&mut self, record: &RecordedEvent) {
+    type Decoded = ();
+
+    fn decode(_record: &RecordedEvent) {}
+
+    fn apply_decoded(&mut self, record: &RecordedEvent, _decoded: ()) {
         AuditTrail::apply(self, record);
     }
 }

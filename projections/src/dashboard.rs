@@ -112,6 +112,58 @@ impl BotView {
     }
 }
 
+/// One stored event decoded for the dashboard. Decoding needs no dashboard state, so a
+/// rebuild decodes on several threads and applies in position order.
+#[derive(Debug)]
+pub enum Decoded {
+    Key(KeyEvent),
+    Bot(BotEvent),
+    Verdict(Box<DecodedVerdict>),
+    Account(AccountEvent),
+    /// An event the dashboard does not show, left undecoded.
+    NotShown,
+    Undecodable,
+}
+
+/// The parts of a risk verdict the dashboard shows.
+#[derive(Debug)]
+pub struct DecodedVerdict {
+    bot_id: Uuid,
+    intent_id: Uuid,
+    verdict: Verdict,
+    failed_rules: Vec<String>,
+    mode: BotMode,
+    checked_at: DateTime<Utc>,
+}
+
+impl Decoded {
+    /// Decodes what the dashboard shows of one stored event.
+    pub fn of(record: &RecordedEvent) -> Self {
+        // Verdicts are most of a busy log, so they are read through a narrow view of their
+        // payload; account events other than session starts and ends are not shown at all.
+        let decoded = match (record.stream.category(), record.event_type.as_str()) {
+            (Category::Bot, "OrderRiskChecked") if record.schema_version == 1 => {
+                serde_json::from_slice::<VerdictFields<'_>>(&record.payload)
+                    .map(|fields| Decoded::Verdict(Box::new(fields.into_decoded(record))))
+                    .map_err(drop)
+            }
+            (Category::Key, _) => KeyEvent::from_recorded(record)
+                .map(Decoded::Key)
+                .map_err(drop),
+            (Category::Bot, _) => BotEvent::from_recorded(record)
+                .map(Decoded::Bot)
+                .map_err(drop),
+            (Category::Account, "SessionStarted" | "SessionTerminated") => {
+                AccountEvent::from_recorded(record)
+                    .map(Decoded::Account)
+                    .map_err(drop)
+            }
+            _ => Ok(Decoded::NotShown),
+        };
+        decoded.unwrap_or(Decoded::Undecodable)
+    }
+}
+
 /// The fields of an `OrderRiskChecked` payload (schema version 1) that the dashboard shows.
 #[derive(Deserialize)]
 struct VerdictFields<'a> {
@@ -121,6 +173,24 @@ struct VerdictFields<'a> {
     rules: Vec<RuleFields<'a>>,
     mode: BotMode,
     checked_at: DateTime<Utc>,
+}
+
+impl VerdictFields<'_> {
+    fn into_decoded(self, record: &RecordedEvent) -> DecodedVerdict {
+        DecodedVerdict {
+            bot_id: record.stream.id(),
+            intent_id: self.intent.intent_id,
+            verdict: self.verdict,
+            failed_rules: self
+                .rules
+                .into_iter()
+                .filter(|rule| !rule.passed)
+                .map(|rule| rule.rule.into_owned())
+                .collect(),
+            mode: self.mode,
+            checked_at: self.checked_at,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -213,30 +283,19 @@ impl Dashboard {
 
     /// Applies one stored event.
     pub fn apply(&mut self, record: &RecordedEvent) {
+        self.apply_decoded(record, Decoded::of(record));
+    }
+
+    /// Applies one stored event that [`Decoded::of`] already decoded.
+    pub fn apply_decoded(&mut self, record: &RecordedEvent, decoded: Decoded) {
         self.position = record.position;
-        // Verdicts are most of a busy log, so they are read through a narrow view of their
-        // payload; account events other than session starts and ends are not shown at all.
-        let decoded = match (record.stream.category(), record.event_type.as_str()) {
-            (Category::Bot, "OrderRiskChecked") if record.schema_version == 1 => {
-                serde_json::from_slice::<VerdictFields<'_>>(&record.payload)
-                    .map(|fields| self.apply_verdict(record, fields))
-                    .map_err(drop)
-            }
-            (Category::Key, _) => KeyEvent::from_recorded(record)
-                .map(|e| self.apply_key(record, &e))
-                .map_err(drop),
-            (Category::Bot, _) => BotEvent::from_recorded(record)
-                .map(|e| self.apply_bot(record, &e))
-                .map_err(drop),
-            (Category::Account, "SessionStarted" | "SessionTerminated") => {
-                AccountEvent::from_recorded(record)
-                    .map(|e| self.apply_account(record, &e))
-                    .map_err(drop)
-            }
-            _ => Ok(()),
-        };
-        if decoded.is_err() {
-            self.undecodable += 1;
+        match decoded {
+            Decoded::Key(event) => self.apply_key(record, &event),
+            Decoded::Bot(event) => self.apply_bot(record, &event),
+            Decoded::Verdict(verdict) => self.apply_verdict(record, *verdict),
+            Decoded::Account(event) => self.apply_account(record, &event),
+            Decoded::NotShown => {}
+            Decoded::Undecodable => self.undecodable += 1,
         }
     }
 
@@ -302,23 +361,18 @@ impl Dashboard {
         }
     }
 
-    fn apply_verdict(&mut self, record: &RecordedEvent, fields: VerdictFields<'_>) {
-        let Some(view) = self.bots.get_mut(&record.stream.id()) else {
+    fn apply_verdict(&mut self, record: &RecordedEvent, verdict: DecodedVerdict) {
+        let Some(view) = self.bots.get_mut(&verdict.bot_id) else {
             return;
         };
         let summary = VerdictSummary {
             position: record.position,
-            intent_id: fields.intent.intent_id,
-            verdict: fields.verdict,
-            failed_rules: fields
-                .rules
-                .into_iter()
-                .filter(|rule| !rule.passed)
-                .map(|rule| rule.rule.into_owned())
-                .collect(),
-            checked_at: fields.checked_at,
+            intent_id: verdict.intent_id,
+            verdict: verdict.verdict,
+            failed_rules: verdict.failed_rules,
+            checked_at: verdict.checked_at,
         };
-        view.push_verdict(fields.mode, summary);
+        view.push_verdict(verdict.mode, summary);
     }
 
     fn apply_account(&mut self, record: &RecordedEvent, event: &AccountEvent) {

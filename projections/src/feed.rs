@@ -116,7 +116,11 @@ impl BotFeed {
 impl Projection for BotFeed {
     const NAME: &'static str = "feed";
 
-    fn apply(&mut self, record: &RecordedEvent) {
+    type Decoded = ();
+
+    fn decode(_record: &RecordedEvent) {}
+
+    fn apply_decoded(&mut self, record: &RecordedEvent, _decoded: ()) {
         BotFeed::apply(self, record);
     }
 }

@@ -22,7 +22,13 @@ pub const NAMES: &[&str] = &[Dashboard::NAME, AuditTrail::NAME, BotFeed::NAME];
 impl Projection for Dashboard {
     const NAME: &'static str = "dashboard";
 
-    fn apply(&mut self, record: &keyward_events::RecordedEvent) {
-        Dashboard::apply(self, record);
+    type Decoded = dashboard::Decoded;
+
+    fn decode(record: &keyward_events::RecordedEvent) -> Self::Decoded {
+        dashboard::Decoded::of(record)
+    }
+
+    fn apply_decoded(&mut self, record: &keyward_events::RecordedEvent, decoded: Self::Decoded) {
+        Dashboard::apply_decoded(self, record, decoded);
     }
 }

@@ -19,8 +19,20 @@ pub trait Projection: Default + Serialize + DeserializeOwned + Send + Sync + 'st
     /// The projection's name, used for its checkpoint file and by `projections rebuild`.
     const NAME: &'static str;
 
-    /// Applies one stored event. Events arrive in position order, each exactly once.
-    fn apply(&mut self, record: &RecordedEvent);
+    /// The part of applying an event that needs no state, such as decoding its payload.
+    type Decoded: Send;
+
+    /// Decodes one stored event; a rebuild runs this on several threads.
+    fn decode(record: &RecordedEvent) -> Self::Decoded;
+
+    /// Applies one decoded event. Events arrive in position order, each exactly once.
+    fn apply_decoded(&mut self, record: &RecordedEvent, decoded: Self::Decoded);
+
+    /// Decodes and applies one stored event.
+    fn apply(&mut self, record: &RecordedEvent) {
+        let decoded = Self::decode(record);
+        self.apply_decoded(record, decoded);
+    }
 }
 
 /// How often a running projection saves its checkpoint.
@@ -258,19 +270,56 @@ async fn stored_hash(log: &dyn EventLog, position: u64) -> Result<Option<[u8; 32
     Ok(record.filter(|r| r.position == position).map(|r| r.hash))
 }
 
-/// Builds a projection from stored events, calling `progress` with each position applied.
+/// Events decoded together by a rebuild before they are applied in order.
+const REBUILD_CHUNK: usize = 8192;
+
+/// Builds a projection from stored events, calling `progress` after each chunk with the last
+/// position applied. Events are decoded on rayon's threads and applied in position order.
 ///
 /// # Errors
-/// Fails at the first event that cannot be read.
+/// Fails at the first event that cannot be read; the events before it are applied.
 pub fn rebuild<P: Projection>(
     records: impl IntoIterator<Item = Result<RecordedEvent, ReadError>>,
     mut progress: impl FnMut(u64),
 ) -> Result<Tracked<P>, ReadError> {
     let mut tracked = Tracked::<P>::default();
-    for record in records {
-        let record = record?;
-        tracked.apply(&record);
-        progress(record.position);
+    let mut records = records.into_iter();
+    let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
+    loop {
+        chunk.clear();
+        let mut failed = None;
+        for record in records.by_ref() {
+            match record {
+                Ok(record) => chunk.push(record),
+                Err(err) => {
+                    failed = Some(err);
+                    break;
+                }
+            }
+            if chunk.len() == REBUILD_CHUNK {
+                break;
+            }
+        }
+        apply_chunk(&mut tracked, &chunk);
+        if let Some(last) = chunk.last() {
+            progress(last.position);
+        }
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        if chunk.len() < REBUILD_CHUNK {
+            return Ok(tracked);
+        }
     }
-    Ok(tracked)
+}
+
+fn apply_chunk<P: Projection>(tracked: &mut Tracked<P>, chunk: &[RecordedEvent]) {
+    use rayon::prelude::*;
+
+    let decoded: Vec<P::Decoded> = chunk.par_iter().map(P::decode).collect();
+    for (record, decoded) in chunk.iter().zip(decoded) {
+        tracked.projection.apply_decoded(record, decoded);
+        tracked.position = record.position;
+        tracked.hash = record.hash;
+    }
 }

@@ -16,7 +16,7 @@ use super::backtest::progress::Progress;
 #[derive(Debug, clap::Subcommand)]
 pub enum ProjectionsCommand {
     /// Rebuild projections from the first position and save their checkpoints. The server
-    /// must be stopped, since it holds the log and its own copy of every projection.
+    /// must be stopped, because it locks the log and keeps its own copy of every projection.
     Rebuild(RebuildArgs),
 }
 

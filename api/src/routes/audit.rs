@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
+use keyward_events::{Category, StreamName};
 use keyward_projections::AuditLine;
 use serde::Deserialize;
 use serde_json::json;
@@ -11,7 +12,7 @@ use serde_json::json;
 use crate::auth::Authenticated;
 use crate::{ApiError, AppState};
 
-/// Lines per page unless `limit` says otherwise.
+/// Lines per page when `limit` is absent.
 pub const DEFAULT_PAGE: usize = 100;
 
 /// Maximum lines per page.
@@ -51,31 +52,20 @@ pub async fn list(
             "limit {limit} is out of range; use 1 to {MAX_PAGE}"
         )));
     }
+    if let Some(stream) = &query.stream {
+        require_own_stream(&state, &auth, stream).await?;
+    }
     state
         .audit_at(auth.credential_id(), query.min_position)
         .await;
-    let (lines, more, position, stream_known) = state.audit.read(|trail| {
-        let own = trail.lines_of(auth.account_id);
-        let stream_known = query
-            .stream
-            .as_deref()
-            .is_none_or(|stream| own.iter().any(|line| line.stream == stream));
-        let mut matching = own.iter().filter(|line| matches(&query, line));
+    let (lines, more, position) = state.audit.read(|trail| {
+        let mut matching = trail
+            .lines_of(auth.account_id)
+            .iter()
+            .filter(|line| matches(&query, line));
         let lines: Vec<AuditLine> = matching.by_ref().take(limit).cloned().collect();
-        (
-            lines,
-            matching.next().is_some(),
-            trail.position,
-            stream_known,
-        )
+        (lines, matching.next().is_some(), trail.position)
     });
-    // Another account's stream answers as an unknown one does, so its existence stays hidden.
-    if !stream_known {
-        let stream = query.stream.as_deref().unwrap_or_default();
-        return Err(ApiError::not_found(format!(
-            "no stream {stream:?} in your audit trail"
-        )));
-    }
     let next = if more {
         lines.last().map(|line| line.position)
     } else {
@@ -92,6 +82,36 @@ pub async fn list(
     Ok(Json(
         json!({"items": items, "next": next, "position": position}),
     ))
+}
+
+/// Rejects a stream the caller does not own with 404, as if it did not exist.
+async fn require_own_stream(
+    state: &AppState,
+    auth: &Authenticated,
+    stream: &str,
+) -> Result<(), ApiError> {
+    let name: StreamName = stream
+        .parse()
+        .map_err(|e: keyward_events::StreamNameError| {
+            ApiError::invalid(e.to_string()).with_hint("pass a stream name such as key-<uuid>")
+        })?;
+    state.dashboard_at(auth.credential_id(), None).await;
+    let id = name.id();
+    let owned = match name.category() {
+        Category::Account => id == auth.account_id,
+        Category::Key => state
+            .dashboard
+            .read(|d| d.key_of(auth.account_id, id).is_some()),
+        Category::Bot => state
+            .dashboard
+            .read(|d| d.bot_of(auth.account_id, id).is_some()),
+        Category::Vault | Category::Stress => false,
+    };
+    if owned {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("no stream {stream}")))
+    }
 }
 
 fn matches(query: &AuditQuery, line: &AuditLine) -> bool {
