@@ -25,6 +25,11 @@ pub const BYBIT_WS: &str = "bybit-ws";
 /// `/ws/v5/business`).
 pub const OKX_WS: &str = "okx-ws";
 
+/// OKX's production websocket host.
+const OKX_PRODUCTION_WS: &str = "wss://ws.okx.com:8443";
+/// OKX's demo trading websocket host; its REST host is the production one.
+const OKX_DEMO_WS: &str = "wss://wspap.okx.com:8443";
+
 const DEFAULTS: [(&str, &str); 7] = [
     (BINANCE, "https://fapi.binance.com"),
     (BINANCE_SPOT, "https://api.binance.com"),
@@ -32,7 +37,7 @@ const DEFAULTS: [(&str, &str); 7] = [
     (OKX, "https://www.okx.com"),
     (BINANCE_WS, "wss://fstream.binance.com"),
     (BYBIT_WS, "wss://stream.bybit.com"),
-    (OKX_WS, "wss://ws.okx.com:8443"),
+    (OKX_WS, OKX_PRODUCTION_WS),
 ];
 
 /// Returns whether a host name is one of the websocket hosts, whose URLs are `ws` or `wss`.
@@ -68,6 +73,8 @@ pub enum HostsError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeHosts {
     urls: BTreeMap<&'static str, String>,
+    /// Whether OKX requests go to demo trading (`x-simulated-trading: 1`).
+    okx_demo: bool,
 }
 
 impl Default for ExchangeHosts {
@@ -76,7 +83,10 @@ impl Default for ExchangeHosts {
             .iter()
             .map(|(name, url)| (*name, (*url).to_owned()))
             .collect();
-        ExchangeHosts { urls }
+        ExchangeHosts {
+            urls,
+            okx_demo: false,
+        }
     }
 }
 
@@ -127,6 +137,20 @@ impl ExchangeHosts {
             });
         };
         self.set(name.trim(), url.trim())
+    }
+
+    /// Sends OKX requests to demo trading: every request carries `x-simulated-trading: 1`, and
+    /// the OKX websocket host, unless set, becomes the demo one.
+    pub fn set_okx_demo(&mut self, demo: bool) {
+        self.okx_demo = demo;
+        if demo && self.get(OKX_WS) == OKX_PRODUCTION_WS {
+            self.urls.insert(OKX_WS, OKX_DEMO_WS.to_owned());
+        }
+    }
+
+    /// Returns whether OKX requests go to demo trading.
+    pub fn okx_demo(&self) -> bool {
+        self.okx_demo
     }
 
     /// Returns the base URL of a host name, or `""` for a name that is not one of the seven.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::*;
 use keyward_adapters::domain::PositionMode;
-use keyward_adapters::{Credentials, PlainSigner};
+use keyward_adapters::{Credentials, ExchangeHosts, PlainSigner, client_with_options};
 use keyward_emulator::RunningEmulator;
 use keyward_events::Exchange;
 use keyward_events::bot::{OrderKind, Side};
@@ -131,6 +131,48 @@ async fn okx_passphrase_problems_are_named() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "environment_mismatch", "{err}");
+}
+
+#[tokio::test]
+async fn okx_demo_trading_takes_demo_keys_only() {
+    let emulator = emulator(Exchange::Okx).await;
+    let mut hosts = ExchangeHosts::all_at(&emulator.base_url()).unwrap();
+    hosts.set_okx_demo(true);
+    let demo_client = client_with_options(Exchange::Okx, &hosts, http(), fast_options()).unwrap();
+    assert!(
+        demo_client.host().ends_with("(demo trading)"),
+        "{}",
+        demo_client.host()
+    );
+
+    let report = demo_client
+        .probe(&credentials(Exchange::Okx, "demo"))
+        .await
+        .unwrap();
+    assert!(report.permissions.futures_trade);
+    assert_eq!(report.exchange_host, demo_client.host());
+
+    let err = demo_client
+        .probe(&credentials(Exchange::Okx, "trader"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "environment_mismatch", "{err}");
+
+    let production = client(Exchange::Okx, &emulator, fast_options());
+    assert_ne!(production.host(), demo_client.host());
+}
+
+#[test]
+fn okx_demo_trading_moves_the_default_websocket_host() {
+    let mut hosts = ExchangeHosts::default();
+    hosts.set_okx_demo(true);
+    assert_eq!(hosts.get("okx-ws"), "wss://wspap.okx.com:8443");
+    assert_eq!(hosts.get("okx"), "https://www.okx.com");
+
+    let mut custom = ExchangeHosts::default();
+    custom.set("okx-ws", "ws://127.0.0.1:9000").unwrap();
+    custom.set_okx_demo(true);
+    assert_eq!(custom.get("okx-ws"), "ws://127.0.0.1:9000");
 }
 
 #[tokio::test]

@@ -46,6 +46,11 @@ pub struct ServeArgs {
     #[arg(long = "exchange-url", value_name = "NAME=URL")]
     pub exchange_urls: Vec<String>,
 
+    /// Trade OKX in demo trading: every OKX request carries `x-simulated-trading: 1`, and only
+    /// OKX demo keys work.
+    #[arg(long)]
+    pub okx_demo_trading: bool,
+
     /// Folder of kline CSVs that server-side backtests may read.
     #[arg(long, value_name = "DIR")]
     pub market_data_dir: Option<PathBuf>,
@@ -136,6 +141,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for assignment in &args.exchange_urls {
         hosts.set_from_arg(assignment)?;
     }
+    hosts.set_okx_demo(args.okx_demo_trading);
 
     let accounts = args
         .accounts

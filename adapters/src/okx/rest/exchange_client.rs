@@ -21,7 +21,7 @@ impl ExchangeClient for OkxClient {
 
     /// Returns the REST base URL.
     fn host(&self) -> &str {
-        self.base_url()
+        self.verified_host()
     }
 
     async fn server_time(&self) -> Result<i64, AdapterError> {

@@ -109,6 +109,10 @@ pub struct OkxClient {
 pub(crate) struct Inner {
     http: reqwest::Client,
     base_url: String,
+    /// The host as keys are verified against it: the base URL, marked for demo trading.
+    host: String,
+    /// Whether requests go to demo trading, with `x-simulated-trading: 1`.
+    demo: bool,
     pub(crate) ws_url: String,
     clock: Arc<dyn Clock>,
     offset: ClockOffset,
@@ -135,9 +139,17 @@ impl OkxClient {
         let budget = shared_budget(&budget_key(OKX, &base_url), || {
             RateBudget::new(REQUESTS_PER_2_SECONDS, Duration::from_secs(2), backoff)
         });
+        let demo = hosts.okx_demo();
+        let host = if demo {
+            format!("{base_url} (demo trading)")
+        } else {
+            base_url.clone()
+        };
         let inner = Inner {
             http,
             ws_url: hosts.get(OKX_WS).to_owned(),
+            host,
+            demo,
             base_url,
             offset: ClockOffset::new(options.clock_offset_max_age),
             clock,
@@ -156,6 +168,11 @@ impl OkxClient {
 
     pub(crate) fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// Returns the host that keys are verified against, which tells demo trading apart.
+    pub(crate) fn verified_host(&self) -> &str {
+        &self.inner.host
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -257,6 +274,9 @@ impl OkxClient {
         let body = call.body_text();
         let url = format!("{}{request_path}", self.inner.base_url);
         let mut request = self.inner.http.request(call.method.clone(), url);
+        if self.inner.demo {
+            request = request.header("x-simulated-trading", "1");
+        }
         if call.method != Method::GET {
             request = request
                 .header(CONTENT_TYPE, "application/json")
@@ -383,15 +403,13 @@ impl OkxClient {
             raw_flags,
             latency_ms,
             clock_offset_ms: offset,
-            exchange_host: self.inner.base_url.clone(),
+            exchange_host: self.inner.host.clone(),
         })
     }
 }
 
 /// Adds OKX's authentication headers. The passphrase goes out in clear, as OKX requires, and
 /// is not part of the signature.
-// NOTE: demo trading needs `x-simulated-trading: 1` on every request, which no host setting
-// adds yet, so demo keys fail with 50101.
 fn sign(
     request: reqwest::RequestBuilder,
     credentials: &Credentials,
