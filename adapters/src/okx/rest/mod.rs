@@ -166,10 +166,6 @@ impl OkxClient {
         &self.inner.options
     }
 
-    pub(crate) fn base_url(&self) -> &str {
-        &self.inner.base_url
-    }
-
     /// Returns the host that keys are verified against, which tells demo trading apart.
     pub(crate) fn verified_host(&self) -> &str {
         &self.inner.host
