@@ -1,6 +1,6 @@
 //! Recovery of the segment log: reopening, torn tails, damage, locking and read-only readers.
 
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use keyward_eventlog::chain::ChainVerifier;
@@ -78,17 +78,18 @@ async fn torn_tail_is_discarded_and_recorded() {
         append_n(&log, &s, 5).await;
     }
     let segment = last_segment(dir.path());
-    let intact = std::fs::read(&segment).unwrap();
-    let first_frame = SegmentLog::open_read_only(dir.path())
-        .unwrap()
-        .locate(1)
-        .unwrap();
-    let torn = &intact[..first_frame.len - 7];
+    let reader = SegmentLog::open_read_only(dir.path()).unwrap();
+    let first_frame = reader.locate(1).unwrap();
+    let last_frame = reader.locate(5).unwrap();
+    let records_end = usize::try_from(last_frame.offset).unwrap() + last_frame.len;
+    let intact = std::fs::read(&segment).unwrap()[..records_end].to_vec();
+    // The frame the crash cut short: its start written over the zeros ahead of the records.
+    let torn = intact[..first_frame.len - 7].to_vec();
     std::fs::OpenOptions::new()
-        .append(true)
+        .write(true)
         .open(&segment)
         .unwrap()
-        .write_all(torn)
+        .write_all_at(&torn, records_end as u64)
         .unwrap();
 
     let log = SegmentLog::open(dir.path()).unwrap();

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::frame::FrameError;
 use super::index::{Index, Segment, corrupt};
-use super::scan::{FrameReader, Next, list_segments, valid_frame_after};
+use super::scan::{FrameReader, Next, is_torn, list_segments, valid_frame_after};
 use super::writer::create_segment;
 use crate::ReadError;
 use crate::chain::{GENESIS, RecordFields, chain_hash};
@@ -60,10 +60,11 @@ pub(crate) fn recover(dir: &Path) -> Result<(Index, Option<DiscardedTail>), Read
         let damage = scan_segment(&mut index, &path)?;
         if let Some((offset, err)) = damage {
             let expected = index.head + 1;
-            // Only a frame cut short can be a write the crash interrupted. A whole frame whose
-            // checksum fails may have been acknowledged, so it is reported, never discarded.
-            let cut_short = matches!(err, FrameError::Incomplete);
-            if !cut_short || i + 1 < count || valid_frame_after(&path, offset, expected)? {
+            // Only a frame cut short, in the newest segment, can be a write the crash
+            // interrupted. A whole frame that fails its checks may have been acknowledged, so
+            // it is reported, never discarded.
+            let torn = i + 1 == count && is_torn(&path, offset, &err)?;
+            if !torn || valid_frame_after(&path, offset, expected)? {
                 return Err(corrupt(expected, &path, offset, &err));
             }
             discarded = Some(discard_tail(dir, &path, offset, &err, index.head)?);
@@ -154,14 +155,23 @@ fn discard_tail(
         .write(true)
         .open(path)
         .map_err(storage)?;
-    let len = file.metadata().map_err(storage)?.len();
+    // The zeros written ahead of the records were never part of a write, so they are cut
+    // but not counted.
+    let bytes = std::fs::read(path).map_err(storage)?;
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let written = bytes[start..]
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |at| at + 1);
     file.set_len(offset).map_err(storage)?;
     file.sync_all().map_err(storage)?;
     let tail = DiscardedTail {
         at_us: chrono::Utc::now().timestamp_micros(),
         segment: path.to_owned(),
         offset,
-        bytes: len.saturating_sub(offset),
+        bytes: written as u64,
         last_position,
         reason: err.to_string(),
     };

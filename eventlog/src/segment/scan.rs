@@ -85,7 +85,9 @@ impl FrameReader {
             |e: std::io::Error| ReadError::Storage(format!("cannot read {}: {e}", path.display()));
         self.buffer.resize(HEADER_BYTES, 0);
         let got = read_full(&mut self.reader, &mut self.buffer).map_err(io)?;
-        if got == 0 {
+        // Zeros written ahead of the records start where the records end: no frame has a
+        // zero length.
+        if got == 0 || self.buffer.iter().all(|&b| b == 0) {
             return Ok(Next::End);
         }
         if got < HEADER_BYTES {
@@ -148,6 +150,27 @@ pub(crate) fn valid_frame_after(
         }
     }
     Ok(false)
+}
+
+/// Tells whether the damaged frame at `offset` of the newest segment is a write that a crash
+/// cut short: either the file ends inside it, or its own last byte and every byte after it are
+/// the zeros written ahead of the records. A frame that is whole and still fails its checks
+/// may have been acknowledged, so it is damage.
+///
+/// # Errors
+/// Fails when the file cannot be read.
+pub(crate) fn is_torn(path: &Path, offset: u64, err: &FrameError) -> Result<bool, ReadError> {
+    if matches!(err, FrameError::Incomplete) {
+        return Ok(true);
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| ReadError::Storage(format!("cannot read {}: {e}", path.display())))?;
+    let Some(tail) = usize::try_from(offset).ok().and_then(|at| bytes.get(at..)) else {
+        return Ok(false);
+    };
+    let frame_len = frame::body_len(tail).map_or(HEADER_BYTES, |len| HEADER_BYTES + len);
+    let last_written = tail.iter().rposition(|&b| b != 0);
+    Ok(last_written.is_none_or(|at| at + 1 < frame_len))
 }
 
 /// A read-only, forward walk over the records of a data dir, for tools that run beside a
@@ -251,7 +274,7 @@ impl Records {
             }
             // A frame cut short at the end of the newest segment is a write that a crash
             // interrupted before it was acknowledged. The next open for writing discards it.
-            if matches!(err, FrameError::Incomplete) {
+            if is_torn(&path, offset, err)? {
                 return Ok(None);
             }
         }

@@ -24,6 +24,10 @@ use crate::chain::{RecordFields, chain_hash};
 use crate::memory::{StoredId, check_expected, check_repeat};
 use crate::{AppendError, Appended, ExpectedVersion};
 
+/// Zeros written past the records at a time, so that the file grows once per this many bytes
+/// of records instead of at every batch.
+const FILL_AHEAD_BYTES: u64 = 1 << 20;
+
 /// Appends taken into one commit at most; a cap keeps one fsync from waiting on a huge batch.
 const MAX_BATCH: usize = 1024;
 
@@ -67,6 +71,8 @@ pub(crate) struct Writer {
     path: PathBuf,
     /// Durable length of the active segment.
     end: u64,
+    /// Length of the active segment file: the records up to `end`, then zeros written ahead.
+    filled: u64,
     segment_bytes: u64,
     /// A new segment that no durable batch has reached yet.
     pending: Option<Segment>,
@@ -104,12 +110,14 @@ impl Writer {
                 .unwrap_or_else(|| unreachable!("recovery creates the first segment"));
             (Arc::clone(&last.file), last.path.clone(), last.end)
         };
+        let filled = file.metadata().map_or(end, |m| m.len()).max(end);
         Writer {
             dir: dir.to_owned(),
             file,
             path,
             shared,
             end,
+            filled,
             segment_bytes,
             pending: None,
             needs_cut: false,
@@ -173,16 +181,32 @@ impl Writer {
             self.file = Arc::clone(&segment.file);
             self.path = segment.path.clone();
             self.end = 0;
+            self.filled = 0;
             self.pending = Some(segment);
         }
         let written = self
-            .file
-            .write_all_at(bytes, self.end)
+            .fill_ahead(bytes.len() as u64)
+            .and_then(|()| self.file.write_all_at(bytes, self.end))
             .and_then(|()| self.file.sync_data());
         if let Err(err) = written {
             self.cut_back();
             return Err(format!("cannot write {}: {err}", self.path.display()));
         }
+        Ok(())
+    }
+
+    /// Writes zeros past the end of the file when `len` more bytes would not fit, so that
+    /// most batches overwrite bytes the file already has and their `fdatasync` need not
+    /// record a new file size. A zero frame header marks the end of the records.
+    fn fill_ahead(&mut self, len: u64) -> std::io::Result<()> {
+        if self.end + len <= self.filled {
+            return Ok(());
+        }
+        let from = self.filled.max(self.end);
+        let to = (self.end + len).max(from) + FILL_AHEAD_BYTES;
+        self.file
+            .write_all_at(&vec![0; usize::try_from(to - from).unwrap_or(0)], from)?;
+        self.filled = to;
         Ok(())
     }
 
@@ -192,6 +216,7 @@ impl Writer {
             .file
             .set_len(self.end)
             .and_then(|()| self.file.sync_data());
+        self.filled = self.end;
         self.needs_cut = cut.is_err();
         if let Err(err) = cut {
             tracing::error!(
