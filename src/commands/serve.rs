@@ -302,7 +302,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Creates the data dir readable by its owner alone, or warns when an existing one is open
-/// to other users: it holds the keyring and the event log.
+/// to other users, because it contains the keyring and the event log.
 fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 

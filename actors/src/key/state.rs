@@ -371,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn probe_on_the_same_host_keeps_the_key_verified() {
+    fn same_host_probe_keeps_key_verified() {
         let mut state = KeyState::from_added(&added());
         let confirmed = KeyEvent::WithdrawalDisabledConfirmed(WithdrawalDisabledConfirmed {
             exchange_host: "host".to_owned(),
