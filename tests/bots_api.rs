@@ -167,6 +167,30 @@ async fn rsi_parameters_are_validated() {
 }
 
 #[tokio::test]
+async fn bot_configuration_is_checked_against_its_key() {
+    let (_dir, server) = start().await;
+    let key = json!({"exchange": "binance", "label": "main", "api_key": "botsApiKeyOne",
+                     "api_secret": "botsApiSecretOne"});
+    let (status, added) = server.post("/api/v1/keys", &key).await;
+    assert_eq!(status, 202, "{added}");
+    let mut bot = bot_body("mismatch");
+    bot["key_id"] = added["key_id"].clone();
+    bot["exchange"] = json!("bybit");
+    let (status, body) = server.post("/api/v1/bots", &bot).await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("is a binance key"), "{message}");
+
+    let mut bot = bot_body("extra");
+    bot["strategy"]["params"]["x"] = json!(1);
+    let (status, body) = server.post("/api/v1/bots", &bot).await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("\"x\""), "{message}");
+    server.stop();
+}
+
+#[tokio::test]
 async fn other_account_cannot_drive_bot() {
     let (_dir, server) = start().await;
     let bot_id = create_bot(&server, "owned").await;

@@ -78,14 +78,44 @@ impl Strategy for ConfiguredStrategy {
     }
 }
 
+/// Parameters every strategy accepts: the order handling's, and the candle interval a paper bot
+/// follows.
+const TRADE_PARAMS: [&str; 5] = [
+    "position_size",
+    "leverage",
+    "long_only",
+    "take_profit_pct",
+    "interval",
+];
+
 /// Builds the strategy a spec names, with its parameters checked.
 ///
 /// Parameters of the order handling (`position_size`, `leverage`, `long_only`,
 /// `take_profit_pct`) are read by [`crate::trading::TradeSettings::from_spec`] instead.
 ///
 /// # Errors
-/// Returns an unknown strategy name, or the first missing or invalid parameter.
+/// Returns an unknown strategy name, an unknown parameter, or the first missing or invalid
+/// parameter.
 pub fn from_spec(spec: &StrategySpec) -> Result<ConfiguredStrategy, StrategyError> {
+    let own: &[&str] = match spec.name.as_str() {
+        "sma" => &["fast", "slow"],
+        "rsi" => &["period", "oversold", "overbought"],
+        _ => &[],
+    };
+    if !own.is_empty() {
+        let unknown = spec
+            .params
+            .keys()
+            .find(|key| !own.contains(&key.as_str()) && !TRADE_PARAMS.contains(&key.as_str()));
+        if let Some(key) = unknown {
+            let allowed: Vec<&str> = own.iter().chain(TRADE_PARAMS.iter()).copied().collect();
+            return Err(StrategyError {
+                name: "params",
+                value: format!("{key:?}"),
+                allowed: format!("the parameters {}", allowed.join(", ")),
+            });
+        }
+    }
     match spec.name.as_str() {
         "sma" => {
             let fast = window_param(spec, "fast")?;
@@ -133,4 +163,41 @@ fn level_param(
         value: value.to_string(),
         allowed: "a number of index points".to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, params: serde_json::Value) -> StrategySpec {
+        StrategySpec {
+            name: name.to_owned(),
+            params: params.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn unknown_parameter_is_rejected() {
+        let err = from_spec(&spec(
+            "sma",
+            serde_json::json!({"fast": 10, "slow": 30, "x": 1}),
+        ))
+        .unwrap_err();
+        assert_eq!(err.name, "params");
+        assert_eq!(err.value, "\"x\"");
+        assert!(err.allowed.contains("fast"), "{err}");
+
+        let err =
+            from_spec(&spec("rsi", serde_json::json!({"period": 14, "fast": 3}))).unwrap_err();
+        assert_eq!(err.value, "\"fast\"");
+    }
+
+    #[test]
+    fn trade_parameters_are_accepted() {
+        let params = serde_json::json!({
+            "fast": 10, "slow": 30, "position_size": 0.5, "leverage": 2,
+            "long_only": true, "take_profit_pct": 3, "interval": "5m",
+        });
+        assert!(from_spec(&spec("sma", params)).is_ok());
+    }
 }

@@ -85,13 +85,19 @@ pub async fn create(
     body: Result<Json<CreateBotRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Json(request) = body?;
-    if let Some(key_id) = request.key_id {
-        require_own_key(&state, &auth, key_id).await?;
-    }
     let exchange: Exchange = request
         .exchange
         .parse()
         .map_err(|e: keyward_events::exchange::UnknownExchange| ApiError::invalid(e.to_string()))?;
+    if let Some(key_id) = request.key_id {
+        let key_exchange = require_own_key(&state, &auth, key_id).await?;
+        if key_exchange != exchange {
+            return Err(ApiError::invalid(format!(
+                "key {key_id} is a {key_exchange} key, but the bot trades on {exchange}; \
+                 give a {exchange} key or set exchange to {key_exchange}"
+            )));
+        }
+    }
     let symbol = request.symbol.trim().to_ascii_uppercase();
     if symbol.is_empty() || !symbol.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ApiError::invalid(format!(
@@ -282,16 +288,16 @@ async fn own_bot_id(
     Ok(bot_id)
 }
 
-/// Refuses a key that is not the caller's, as not found. Asks the key's actor, not a
-/// projection, because this decides what a bot may trade with.
+/// Refuses a key that is not the caller's, as not found, and returns the exchange of one that
+/// is. Asks the key's actor, not a projection, because this decides what a bot may trade with.
 async fn require_own_key(
     state: &AppState,
     auth: &Authenticated,
     key_id: Uuid,
-) -> Result<(), ApiError> {
+) -> Result<Exchange, ApiError> {
     let key = state.keys.state(key_id).await.map_err(ApiError::internal)?;
     match key {
-        Some(key) if key.account_id == Some(auth.account_id) => Ok(()),
+        Some(key) if key.account_id == Some(auth.account_id) => Ok(key.exchange),
         _ => Err(ApiError::not_found(format!("no key {key_id}"))),
     }
 }
