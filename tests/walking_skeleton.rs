@@ -259,6 +259,13 @@ async fn bot_backtest_reaches_the_dashboard() {
     assert_eq!(bots.len(), 1, "{dashboard}");
     assert_eq!(bots[0]["backtests"][0]["bars"], 600, "{dashboard}");
 
+    // Backtests of one bot at the same time all land on its stream.
+    let body = json!({"data": "wave.csv"});
+    let runs: Vec<_> = (0..6).map(|_| server.post(&path, &body)).collect();
+    for (status, done) in futures::future::join_all(runs).await {
+        assert_eq!(status, 201, "{done}");
+    }
+
     let (status, refused) = server.post(&path, &json!({"data": "../wave.csv"})).await;
     assert_eq!(status, 400, "{refused}");
     let bad_strategy = json!({"label": "x", "exchange": "binance", "symbol": "BTCUSDT",

@@ -71,6 +71,8 @@ pub enum BotCommandError {
     Data(#[from] FileRunError),
     #[error("backtest failed: {0}")]
     Backtest(String),
+    #[error("bot {0} was reconfigured while the backtest ran; run the backtest again")]
+    Reconfigured(Uuid),
     #[error(transparent)]
     Append(#[from] AppendError),
     #[error(transparent)]
@@ -380,14 +382,29 @@ impl BotService {
         let event = BotEvent::BacktestCompleted(completed.clone());
         let new_event = event.to_new_event(derive_event_id(Uuid::now_v7(), 0), metadata);
         let stream = StreamName::new(Category::Bot, bot_id);
-        let appended = self
-            .log
-            .append(
-                &stream,
-                ExpectedVersion::Exact(bot.version),
-                vec![new_event],
-            )
-            .await?;
+        // Other events may land on the bot's stream while the backtest runs, among them other
+        // backtests. The result still counts while the configuration it ran is the current one.
+        let mut version = bot.version;
+        let appended = loop {
+            let expected = ExpectedVersion::Exact(version);
+            match self
+                .log
+                .append(&stream, expected, vec![new_event.clone()])
+                .await
+            {
+                Err(AppendError::WrongExpectedVersion { .. }) => {
+                    let current = self
+                        .load(bot_id)
+                        .await?
+                        .ok_or(BotCommandError::NotFound(bot_id))?;
+                    if current.config_hash != bot.config_hash {
+                        return Err(BotCommandError::Reconfigured(bot_id));
+                    }
+                    version = current.version;
+                }
+                result => break result?,
+            }
+        };
         Ok(BotBacktest {
             completed,
             trade_list: run.report.trade_list,

@@ -434,15 +434,16 @@ fn bot_error(err: BotCommandError) -> ApiError {
         BotCommandError::Data(_) | BotCommandError::Backtest(_) => {
             ApiError::invalid(err.to_string())
         }
-        BotCommandError::Conflict(_) | BotCommandError::KillSwitchEngaged => {
-            ApiError::conflict(err.to_string())
-        }
+        BotCommandError::Conflict(_)
+        | BotCommandError::KillSwitchEngaged
+        | BotCommandError::Reconfigured(_) => ApiError::conflict(err.to_string()),
         BotCommandError::ActivationRefused(ref unmet) => {
             let unmet: Vec<&str> = unmet.iter().map(|condition| condition.message()).collect();
             ApiError::with_code(StatusCode::CONFLICT, "activation_refused", unmet.join("; "))
         }
         BotCommandError::Append(keyward_eventlog::AppendError::WrongExpectedVersion { .. }) => {
-            ApiError::conflict(err.to_string()).with_hint("retry the request")
+            ApiError::conflict("the bot changed while this request ran")
+                .with_hint("retry the request")
         }
         other => ApiError::internal(other),
     }
