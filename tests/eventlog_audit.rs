@@ -81,11 +81,18 @@ fn exported_checkpoint_detects_a_cut_tail() {
 
     cut_after(&data, 44);
     std::fs::remove_file(CheckpointStore::in_data_dir(&data).path()).unwrap();
+    // The cut chain alone still verifies, but the keyring shows that checkpoints were signed.
     let unaware = run(&["audit", "verify", "--data-dir", data_arg]);
-    assert_eq!(
-        unaware.status.code(),
-        Some(0),
-        "the cut chain alone still verifies"
+    assert_eq!(unaware.status.code(), Some(1), "{unaware:?}");
+    assert!(
+        stdout(&unaware).contains("verified 44 events"),
+        "{}",
+        stdout(&unaware)
+    );
+    assert!(
+        stdout(&unaware).contains("was removed or emptied"),
+        "{}",
+        stdout(&unaware)
     );
 
     let caught = run(&[
@@ -160,6 +167,15 @@ fn local_checkpoints_and_forgeries_are_checked() {
         .output()
         .unwrap();
     assert_eq!(wrong_key.status.code(), Some(2), "{wrong_key:?}");
+
+    std::fs::remove_file(data.join("events").join("checkpoints.jsonl")).unwrap();
+    let removed = run(&["audit", "verify", "--data-dir", data_arg]);
+    assert_eq!(removed.status.code(), Some(1), "{removed:?}");
+    assert!(
+        stdout(&removed).contains("was removed or emptied"),
+        "{}",
+        stdout(&removed)
+    );
 }
 
 fn base64_of(bytes: [u8; 32]) -> String {

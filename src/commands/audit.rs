@@ -110,8 +110,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     println!("verified {} events: the hash chain is intact", walk.head);
     if claims.is_empty() {
-        println!("no signed checkpoints to check");
-        return Ok(ExitCode::SUCCESS);
+        return no_checkpoints(args);
     }
     let master = master_key::resolve(&args.master_key, &args.data_dir, false)
         .context("checkpoint signatures need the master key")?;
@@ -131,6 +130,46 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("{problem}");
     }
     Ok(ExitCode::from(1))
+}
+
+/// Reports a log without checkpoints. When the keyring holds a checkpoint key, checkpoints
+/// were signed, so their missing file means they were removed.
+///
+/// # Errors
+/// Fails when a master key is given but the keyring cannot be opened with it.
+fn no_checkpoints(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let signed = match master_key::resolve(&args.master_key, &args.data_dir, false) {
+        Ok(master) => {
+            let vault = Vault::open(&args.data_dir, master).context("cannot open the keyring")?;
+            let versions = vault.status().context("cannot read the keyring")?;
+            Some(versions.iter().map(|v| v.checkpoint_keys).sum::<u64>())
+        }
+        Err(_) => None,
+    };
+    let code = match signed {
+        Some(keys) if keys > 0 => {
+            let store = CheckpointStore::in_data_dir(&args.data_dir);
+            println!(
+                "no local checkpoints, but the keyring holds {keys} checkpoint key(s), so \
+                 checkpoints were signed and {} was removed or emptied; check the log against \
+                 an exported checkpoint with --checkpoint FILE",
+                store.path().display()
+            );
+            ExitCode::from(1)
+        }
+        Some(_) => {
+            println!("no signed checkpoints to check");
+            ExitCode::SUCCESS
+        }
+        None => {
+            println!(
+                "no signed checkpoints to check; without the master key, whether checkpoints \
+                 were ever signed is not checked"
+            );
+            ExitCode::SUCCESS
+        }
+    };
+    Ok(code)
 }
 
 fn load_claims(data_dir: &Path, exported: Option<&Path>) -> anyhow::Result<Vec<Claim>> {
