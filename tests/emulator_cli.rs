@@ -142,3 +142,16 @@ async fn key_ends_unreachable_when_every_request_fails() {
     assert_eq!(key["status"], "unreachable", "{key}");
     server.stop();
 }
+
+#[test]
+fn zero_replay_speed_is_rejected() {
+    for args in [
+        ["emulator", "--speed", "0"].as_slice(),
+        ["serve", "--sandbox", "--sandbox-speed", "0"].as_slice(),
+    ] {
+        let output = common::run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("0 is not in 1.."), "{args:?}: {stderr}");
+    }
+}

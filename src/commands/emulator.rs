@@ -26,7 +26,7 @@ pub struct EmulatorArgs {
     pub market_data: Option<PathBuf>,
 
     /// Candles (or trades) per second the price feed replays.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub speed: u32,
 
     /// Instrument file (JSON array of instrument rules); without it, BTCUSDT and ETHUSDT.

@@ -69,7 +69,7 @@ pub struct ServeArgs {
     pub sandbox_market_data: Option<PathBuf>,
 
     /// Candles (or trades) per second the sandbox price feed replays.
-    #[arg(long, value_name = "N", default_value_t = 10, requires = "sandbox")]
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "sandbox", value_parser = clap::value_parser!(u32).range(1..))]
     pub sandbox_speed: u32,
 
     /// Bot feed messages buffered per websocket client; a client further behind is closed
