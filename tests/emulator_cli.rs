@@ -155,3 +155,21 @@ fn zero_replay_speed_is_rejected() {
         assert!(stderr.contains("0 is not in 1.."), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn missing_market_data_dir_is_rejected_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let output = common::run(&[
+        "serve",
+        "--sandbox",
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+        "--market-data-dir",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not a folder"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing created");
+}

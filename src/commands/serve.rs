@@ -91,6 +91,13 @@ pub struct ServeArgs {
 /// Runs the service until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     args.accounts.config()?;
+    if let Some(dir) = args.market_data_dir.as_deref().filter(|dir| !dir.is_dir()) {
+        bail!(
+            "--market-data-dir {} is not a folder; give the folder of kline CSVs that \
+             server-side backtests read",
+            dir.display()
+        );
+    }
     if let Some(store) = args.event_store.as_deref().filter(|s| *s != "embedded") {
         bail!("unsupported --event-store {store:?}; only `embedded` is available in this build");
     }
