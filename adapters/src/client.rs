@@ -225,11 +225,12 @@ pub struct ClientOptions {
     pub clock_offset_max_age: Duration,
     /// Retries and lookups of order placement and cancellation.
     pub orders: OrderRetryPolicy,
-    /// First pause after a rate-limit answer without `Retry-After`; it doubles per answer.
+    /// First pause after a rate-limit response without `Retry-After`. It doubles with each
+    /// such response.
     pub rate_limit_backoff: Duration,
     /// First pause before reconnecting a websocket; it doubles per failed attempt.
     pub reconnect_first_delay: Duration,
-    /// Longest pause before reconnecting a websocket.
+    /// Maximum pause before reconnecting a websocket.
     pub reconnect_max_delay: Duration,
 }
 

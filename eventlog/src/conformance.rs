@@ -375,7 +375,7 @@ pub async fn subscription_catches_up_then_follows(log: Arc<dyn EventLog>) {
     assert!(from_middle.try_next().await.unwrap().is_none());
 }
 
-/// A subscriber started before concurrent writers sees every event once, in position order.
+/// A subscriber started before concurrent writers receives every event once, in position order.
 pub async fn subscription_has_no_gap_under_concurrent_appends(log: Arc<dyn EventLog>) {
     const WRITERS: usize = 4;
     const EACH: usize = 150;
@@ -427,7 +427,7 @@ pub async fn subscription_has_no_gap_under_concurrent_appends(log: Arc<dyn Event
     assert!(bots.try_next().await.unwrap().is_none());
 }
 
-/// A subscriber far behind the writers holds at most one page in memory.
+/// A subscriber far behind the writers keeps at most one page in memory.
 pub async fn slow_subscriber_buffers_at_most_a_page(log: Arc<dyn EventLog>) {
     let s = stream(Category::Stress);
     for chunk in 0..20 {
@@ -455,8 +455,8 @@ pub async fn slow_subscriber_buffers_at_most_a_page(log: Arc<dyn EventLog>) {
     }
 }
 
-/// Many writers appending at once: every acknowledged event is stored where the log said,
-/// positions have no gap, and the chain verifies.
+/// Many writers appending at once: every acknowledged event is stored at the position the log
+/// returned, positions have no gap, and the chain verifies.
 pub async fn concurrent_appends_keep_every_acknowledged_event(log: Arc<dyn EventLog>) {
     let mut tasks = Vec::new();
     for _ in 0..16 {
@@ -543,7 +543,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// What the model expects an append to return.
+/// Result the model expects of an append.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Outcome {
     Appended(Appended),

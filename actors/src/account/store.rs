@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS login_throttle (
 const CREDENTIAL_COLUMNS: &str = "credential_id, account_id, kind, transport, scope, name, \
      device, address, created_at, last_used_at, authenticated_at, idle_timeout_ms, expires_at";
 
-/// Why the account store failed.
+/// Error of the account store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("account store: {0}")]
@@ -89,7 +89,7 @@ pub enum StoreError {
     Malformed(String),
 }
 
-/// What a credential is.
+/// Kind of credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialKind {
     /// A login session.

@@ -25,7 +25,7 @@ pub enum KeyStatus {
     Deleted,
 }
 
-/// A key as its actor knows it, rebuilt from its stream. It serializes for projection
+/// A key as its actor tracks it, rebuilt from its stream. It serializes for projection
 /// checkpoints; it holds only a vault reference, never a secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyState {

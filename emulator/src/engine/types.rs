@@ -168,7 +168,7 @@ pub struct PositionRecord {
     pub mark_price: Decimal,
     pub unrealized_pnl: Decimal,
     pub leverage: u32,
-    /// Initial margin the position holds at its leverage.
+    /// Initial margin of the position at its leverage.
     pub initial_margin: Decimal,
     pub updated_ms: i64,
 }
@@ -237,7 +237,7 @@ pub enum MarketTick {
     },
 }
 
-/// Why the engine refused a request. Each dialect answers with its exchange's own code.
+/// Reason the engine rejected a request. Each dialect returns its exchange's own code for it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
     #[error("unknown symbol {0}")]
