@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Version of the checkpoint file layout; a file of another version is ignored.
-pub const CHECKPOINT_FORMAT: u32 = 1;
+pub const CHECKPOINT_FORMAT: u32 = 2;
 
 /// An error reading or writing a checkpoint.
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,12 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, Utc};
 use keyward_actors::key::KeyState;
 use keyward_events::account::{AccountEvent, SessionStarted, SessionTransport};
-use keyward_events::bot::{BacktestCompleted, BotEvent, BotMode, OrderRiskChecked, Verdict};
+use keyward_events::bot::{
+    BacktestCompleted, BotEvent, BotMode, OrderFilled, OrderRiskChecked, Side, Verdict,
+};
 use keyward_events::key::KeyEvent;
 use keyward_events::{Category, DomainEvent, Exchange, RecordedEvent};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -80,6 +83,97 @@ impl VerdictSummary {
             checked_at: checked.checked_at,
         }
     }
+
+    /// Reads a summary from an `OrderRiskChecked` payload of schema version 1.
+    fn from_payload(position: u64, payload: &[u8]) -> Option<Self> {
+        let fields = serde_json::from_slice::<VerdictFields<'_>>(payload).ok()?;
+        Some(VerdictSummary {
+            position,
+            intent_id: fields.intent.intent_id,
+            verdict: fields.verdict,
+            failed_rules: fields
+                .rules
+                .into_iter()
+                .filter(|rule| !rule.passed)
+                .map(|rule| rule.rule.into_owned())
+                .collect(),
+            checked_at: fields.checked_at,
+        })
+    }
+}
+
+/// One of a bot's recent verdicts. Most verdicts are pushed out by newer ones before anyone
+/// reads them, so a verdict of the current schema is kept as its stored payload and decoded
+/// when read.
+#[derive(Clone, Debug)]
+enum RecentVerdict {
+    Stored { position: u64, payload: Box<[u8]> },
+    Decoded(VerdictSummary),
+}
+
+impl RecentVerdict {
+    /// The summary, or `None` for a stored payload that does not decode.
+    fn summary(&self) -> Option<VerdictSummary> {
+        match self {
+            RecentVerdict::Stored { position, payload } => {
+                VerdictSummary::from_payload(*position, payload)
+            }
+            RecentVerdict::Decoded(summary) => Some(summary.clone()),
+        }
+    }
+}
+
+/// A bot's latest verdicts, newest last, at most [`RECENT_VERDICTS`]. Serialized, compared and
+/// read as [`VerdictSummary`] values; a stored payload that does not decode is left out.
+#[derive(Clone, Debug, Default)]
+pub struct RecentVerdicts(VecDeque<RecentVerdict>);
+
+impl RecentVerdicts {
+    fn push(&mut self, verdict: RecentVerdict) {
+        if self.0.len() == RECENT_VERDICTS {
+            self.0.pop_front();
+        }
+        self.0.push_back(verdict);
+    }
+
+    /// The verdicts, oldest first.
+    pub fn summaries(&self) -> Vec<VerdictSummary> {
+        self.0.iter().filter_map(RecentVerdict::summary).collect()
+    }
+}
+
+impl PartialEq for RecentVerdicts {
+    fn eq(&self, other: &Self) -> bool {
+        self.summaries() == other.summaries()
+    }
+}
+
+impl Serialize for RecentVerdicts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().filter_map(RecentVerdict::summary))
+    }
+}
+
+impl<'de> Deserialize<'de> for RecentVerdicts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let summaries = Vec::<VerdictSummary>::deserialize(deserializer)?;
+        let mut recent = RecentVerdicts::default();
+        for summary in summaries {
+            recent.push(RecentVerdict::Decoded(summary));
+        }
+        Ok(recent)
+    }
+}
+
+/// Where a bot stands in its lifecycle, as the dashboard shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Created,
+    Configured,
+    Active,
+    Paused,
+    Stopped,
 }
 
 /// One bot as the dashboard shows it.
@@ -91,24 +185,64 @@ pub struct BotView {
     pub exchange: Exchange,
     pub symbol: String,
     pub config_hash: Option<String>,
-    /// Mode of the bot's latest risk verdict.
-    // TODO: follow activation, pause and stop, and show position and PnL, once bot streams
-    // record those events.
+    pub status: RunStatus,
+    /// Mode of the last activation; before any, the mode of the latest risk verdict.
     pub mode: Option<BotMode>,
+    /// Signed position: positive long, negative short, zero flat.
+    pub position: Decimal,
+    /// Average entry price of the open position; `None` when flat.
+    pub entry_price: Option<Decimal>,
+    /// Profit or loss of the quantity closed by fills so far, fees not included.
+    pub realized_pnl: Decimal,
+    /// Fees of every fill so far.
+    pub fees_paid: Decimal,
+    pub fills: u64,
     pub risk_checks: u64,
     /// The latest verdicts, newest last, at most [`RECENT_VERDICTS`].
-    pub recent_verdicts: VecDeque<VerdictSummary>,
+    pub recent_verdicts: RecentVerdicts,
     pub backtests: Vec<BacktestSummary>,
 }
 
 impl BotView {
-    fn push_verdict(&mut self, mode: BotMode, summary: VerdictSummary) {
-        self.risk_checks += 1;
-        self.mode = Some(mode);
-        if self.recent_verdicts.len() == RECENT_VERDICTS {
-            self.recent_verdicts.pop_front();
+    /// Books one fill: the realised result of the quantity it closes, its fee, and the
+    /// position it leaves (a later `PositionChanged` states the position authoritatively).
+    fn apply_fill(&mut self, filled: &OrderFilled) {
+        self.fills += 1;
+        self.fees_paid += filled.fee;
+        let signed = match filled.side {
+            Side::Buy => filled.quantity,
+            Side::Sell => -filled.quantity,
+        };
+        let before = self.position;
+        let after = before + signed;
+        let reduces = !before.is_zero() && before.is_sign_positive() != signed.is_sign_positive();
+        if reduces && let Some(entry) = self.entry_price {
+            let closed = filled.quantity.min(before.abs());
+            let per_unit = if before.is_sign_positive() {
+                filled.price - entry
+            } else {
+                entry - filled.price
+            };
+            self.realized_pnl += closed * per_unit;
         }
-        self.recent_verdicts.push_back(summary);
+        self.entry_price = if after.is_zero() {
+            None
+        } else if reduces && after.is_sign_positive() == before.is_sign_positive() {
+            self.entry_price
+        } else if reduces || before.is_zero() {
+            // Opened, or reversed through flat: the rest is a new position at this price.
+            Some(filled.price)
+        } else {
+            // Added to the position: the average of the old entry and this fill.
+            self.entry_price
+                .map(|entry| (entry * before.abs() + filled.price * filled.quantity) / after.abs())
+        };
+        self.position = after;
+    }
+
+    fn push_verdict(&mut self, verdict: RecentVerdict) {
+        self.risk_checks += 1;
+        self.recent_verdicts.push(verdict);
     }
 }
 
@@ -118,34 +252,22 @@ impl BotView {
 pub enum Decoded {
     Key(KeyEvent),
     Bot(BotEvent),
-    Verdict(Box<DecodedVerdict>),
+    /// A risk verdict of the current schema, kept undecoded: see [`RecentVerdicts`].
+    Verdict,
     Account(AccountEvent),
     /// An event the dashboard does not show, left undecoded.
     NotShown,
     Undecodable,
 }
 
-/// The parts of a risk verdict the dashboard shows.
-#[derive(Debug)]
-pub struct DecodedVerdict {
-    bot_id: Uuid,
-    intent_id: Uuid,
-    verdict: Verdict,
-    failed_rules: Vec<String>,
-    mode: BotMode,
-    checked_at: DateTime<Utc>,
-}
-
 impl Decoded {
     /// Decodes what the dashboard shows of one stored event.
     pub fn of(record: &RecordedEvent) -> Self {
-        // Verdicts are most of a busy log, so they are read through a narrow view of their
-        // payload; account events other than session starts and ends are not shown at all.
+        // Verdicts are most of a busy log and most are never shown, so they are decoded only
+        // when read; account events other than session starts and ends are not shown at all.
         let decoded = match (record.stream.category(), record.event_type.as_str()) {
             (Category::Bot, "OrderRiskChecked") if record.schema_version == 1 => {
-                serde_json::from_slice::<VerdictFields<'_>>(&record.payload)
-                    .map(|fields| Decoded::Verdict(Box::new(fields.into_decoded(record))))
-                    .map_err(drop)
+                Ok(Decoded::Verdict)
             }
             (Category::Key, _) => KeyEvent::from_recorded(record)
                 .map(Decoded::Key)
@@ -171,26 +293,7 @@ struct VerdictFields<'a> {
     verdict: Verdict,
     #[serde(borrow)]
     rules: Vec<RuleFields<'a>>,
-    mode: BotMode,
     checked_at: DateTime<Utc>,
-}
-
-impl VerdictFields<'_> {
-    fn into_decoded(self, record: &RecordedEvent) -> DecodedVerdict {
-        DecodedVerdict {
-            bot_id: record.stream.id(),
-            intent_id: self.intent.intent_id,
-            verdict: self.verdict,
-            failed_rules: self
-                .rules
-                .into_iter()
-                .filter(|rule| !rule.passed)
-                .map(|rule| rule.rule.into_owned())
-                .collect(),
-            mode: self.mode,
-            checked_at: self.checked_at,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -292,7 +395,7 @@ impl Dashboard {
         match decoded {
             Decoded::Key(event) => self.apply_key(record, &event),
             Decoded::Bot(event) => self.apply_bot(record, &event),
-            Decoded::Verdict(verdict) => self.apply_verdict(record, *verdict),
+            Decoded::Verdict => self.apply_verdict(record),
             Decoded::Account(event) => self.apply_account(record, &event),
             Decoded::NotShown => {}
             Decoded::Undecodable => self.undecodable += 1,
@@ -337,9 +440,15 @@ impl Dashboard {
                     exchange: created.exchange,
                     symbol: created.symbol.clone(),
                     config_hash: None,
+                    status: RunStatus::Created,
                     mode: None,
+                    position: Decimal::ZERO,
+                    entry_price: None,
+                    realized_pnl: Decimal::ZERO,
+                    fees_paid: Decimal::ZERO,
+                    fills: 0,
                     risk_checks: 0,
-                    recent_verdicts: VecDeque::new(),
+                    recent_verdicts: RecentVerdicts::default(),
                     backtests: Vec::new(),
                 },
             );
@@ -351,28 +460,46 @@ impl Dashboard {
         match event {
             BotEvent::BotConfigured(configured) => {
                 view.config_hash = Some(configured.config_hash.clone());
+                if view.status == RunStatus::Created {
+                    view.status = RunStatus::Configured;
+                }
+            }
+            BotEvent::BotActivated(activated) => {
+                view.status = RunStatus::Active;
+                view.mode = Some(activated.mode);
+            }
+            BotEvent::BotPaused(_) => view.status = RunStatus::Paused,
+            BotEvent::BotStopped(_) => view.status = RunStatus::Stopped,
+            BotEvent::OrderFilled(filled) => view.apply_fill(filled),
+            BotEvent::PositionChanged(changed) => {
+                view.position = changed.quantity;
+                view.entry_price = changed.entry_price.filter(|_| !changed.quantity.is_zero());
+            }
+            BotEvent::PositionReconciled(reconciled)
+                if reconciled.exchange_quantity != view.position =>
+            {
+                view.position = reconciled.exchange_quantity;
+                // The exchange's entry price is not recorded; a position found on the
+                // exchange shows none rather than a stale one.
+                view.entry_price = None;
             }
             BotEvent::OrderRiskChecked(checked) => {
                 let summary = VerdictSummary::new(record.position, checked);
-                view.push_verdict(checked.mode, summary);
+                view.push_verdict(RecentVerdict::Decoded(summary));
             }
             BotEvent::BacktestCompleted(done) => view.backtests.push(done.into()),
             _ => {}
         }
     }
 
-    fn apply_verdict(&mut self, record: &RecordedEvent, verdict: DecodedVerdict) {
-        let Some(view) = self.bots.get_mut(&verdict.bot_id) else {
+    fn apply_verdict(&mut self, record: &RecordedEvent) {
+        let Some(view) = self.bots.get_mut(&record.stream.id()) else {
             return;
         };
-        let summary = VerdictSummary {
+        view.push_verdict(RecentVerdict::Stored {
             position: record.position,
-            intent_id: verdict.intent_id,
-            verdict: verdict.verdict,
-            failed_rules: verdict.failed_rules,
-            checked_at: verdict.checked_at,
-        };
-        view.push_verdict(verdict.mode, summary);
+            payload: record.payload.as_slice().into(),
+        });
     }
 
     fn apply_account(&mut self, record: &RecordedEvent, event: &AccountEvent) {
@@ -392,15 +519,18 @@ impl Dashboard {
 
 #[cfg(test)]
 mod tests {
-    use keyward_events::DomainEvent;
     use keyward_events::bot::BotEvent;
+    use keyward_events::{DomainEvent, NewEvent, StreamName};
 
     use super::*;
     use crate::synthetic::{History, Step};
 
     fn recorded(history: History) -> Vec<RecordedEvent> {
-        history
-            .events
+        recorded_events(history.events)
+    }
+
+    fn recorded_events(events: Vec<(StreamName, NewEvent)>) -> Vec<RecordedEvent> {
+        events
             .into_iter()
             .enumerate()
             .map(|(index, (stream, event))| RecordedEvent {
@@ -439,11 +569,91 @@ mod tests {
         let bot = &dashboard.bots[&verdict.stream.id()];
         assert_eq!(dashboard.undecodable, 0);
         assert_eq!(bot.risk_checks, 1);
-        assert_eq!(bot.mode, Some(checked.mode));
+        let summaries = bot.recent_verdicts.summaries();
+        assert_eq!(summaries, [VerdictSummary::new(verdict.position, &checked)]);
+        assert_eq!(summaries[0].failed_rules, ["stop_loss_present"]);
+    }
+
+    fn fill(side: Side, quantity: i64, price: i64) -> OrderFilled {
+        OrderFilled {
+            intent_id: Uuid::nil(),
+            client_order_id: String::new(),
+            side,
+            quantity: Decimal::from(quantity),
+            price: Decimal::from(price),
+            fee: Decimal::ONE,
+            complete: true,
+            filled_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn fills_book_realised_pnl_through_a_reversal() {
+        let mut history = History::new(5, 1);
+        history.push(Step::CreateBot);
+        let records = recorded(history);
+        let mut dashboard = Dashboard::default();
+        dashboard.apply(&records[0]);
+        let bot = dashboard.bots.values_mut().next().unwrap();
+
+        bot.apply_fill(&fill(Side::Buy, 2, 100));
         assert_eq!(
-            bot.recent_verdicts.back(),
-            Some(&VerdictSummary::new(verdict.position, &checked))
+            (bot.position, bot.entry_price),
+            (Decimal::from(2), Some(Decimal::from(100)))
         );
-        assert_eq!(bot.recent_verdicts[0].failed_rules, ["stop_loss_present"]);
+        bot.apply_fill(&fill(Side::Buy, 2, 110));
+        assert_eq!(bot.entry_price, Some(Decimal::from(105)));
+        bot.apply_fill(&fill(Side::Sell, 1, 115));
+        assert_eq!(bot.realized_pnl, Decimal::from(10));
+        assert_eq!(bot.entry_price, Some(Decimal::from(105)));
+        // Closes the remaining 3 at a loss of 10 each and opens a short of 2 at 95.
+        bot.apply_fill(&fill(Side::Sell, 5, 95));
+        assert_eq!(bot.realized_pnl, Decimal::from(-20));
+        assert_eq!(
+            (bot.position, bot.entry_price),
+            (Decimal::from(-2), Some(Decimal::from(95)))
+        );
+        bot.apply_fill(&fill(Side::Buy, 2, 90));
+        assert_eq!(bot.realized_pnl, Decimal::from(-10));
+        assert_eq!((bot.position, bot.entry_price), (Decimal::ZERO, None));
+        assert_eq!((bot.fills, bot.fees_paid), (5, Decimal::from(5)));
+    }
+
+    #[test]
+    fn lifecycle_sets_status_and_mode() {
+        let mut history = History::new(9, 1);
+        history.push(Step::CreateBot);
+        history.push(Step::ConfigureBot(0));
+        history.push(Step::ActivateBot(1));
+        history.push(Step::Fill { bot: 0, buy: true });
+        let mut dashboard = Dashboard::default();
+        let mut statuses = Vec::new();
+        for record in recorded(history) {
+            dashboard.apply(&record);
+            let bot = dashboard.bots.values().next().unwrap();
+            statuses.push((bot.status, bot.mode));
+        }
+        assert_eq!(
+            statuses,
+            [
+                (RunStatus::Created, None),
+                (RunStatus::Configured, None),
+                (RunStatus::Active, Some(BotMode::Live)),
+                (RunStatus::Active, Some(BotMode::Live)),
+                (RunStatus::Active, Some(BotMode::Live)),
+            ]
+        );
+        let bot = dashboard.bots.values().next().unwrap();
+        assert_eq!(bot.position, Decimal::new(1, 2));
+        assert_eq!(bot.entry_price, Some(Decimal::new(6_500_000, 2)));
+        let paused = History::of(9, 1, &[Step::CreateBot, Step::PauseBot(0)]);
+        let mut dashboard = Dashboard::default();
+        for record in recorded_events(paused) {
+            dashboard.apply(&record);
+        }
+        assert_eq!(
+            dashboard.bots.values().next().unwrap().status,
+            RunStatus::Paused
+        );
     }
 }

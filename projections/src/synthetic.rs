@@ -6,8 +6,9 @@ use keyward_events::account::{
     AccountEvent, SessionEnd, SessionStarted, SessionTerminated, SessionTransport,
 };
 use keyward_events::bot::{
-    BotConfigured, BotCreated, BotEvent, BotMode, OrderIntent, OrderKind, OrderRiskChecked,
-    RuleCheck, Side, StrategySpec, Verdict,
+    BotActivated, BotConfigured, BotCreated, BotEvent, BotMode, BotPaused, OrderFilled,
+    OrderIntent, OrderKind, OrderRiskChecked, PauseReason, PositionChanged, RuleCheck, Side,
+    StrategySpec, Verdict,
 };
 use keyward_events::key::{
     KeyAdded, KeyEvent, KeyFlagged, KeyProbed, VaultRef, WithdrawalDisabledConfirmed,
@@ -15,6 +16,7 @@ use keyward_events::key::{
 use keyward_events::{
     Category, DomainEvent, Exchange, KeyPermissions, Metadata, NewEvent, StreamName,
 };
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 /// One step of a history. Indices pick an existing key, bot or session modulo their count;
@@ -26,7 +28,17 @@ pub enum Step {
     FlagKey(usize),
     CreateBot,
     ConfigureBot(usize),
-    CheckRisk { bot: usize, approved: bool },
+    CheckRisk {
+        bot: usize,
+        approved: bool,
+    },
+    ActivateBot(usize),
+    PauseBot(usize),
+    /// A fill of 0.01 at a price that moves with the step's index, then the position it leaves.
+    Fill {
+        bot: usize,
+        buy: bool,
+    },
     StartSession,
     EndSession(usize),
 }
@@ -36,6 +48,8 @@ pub struct History {
     accounts: Vec<Uuid>,
     keys: Vec<(Uuid, Uuid)>,
     bots: Vec<(Uuid, Uuid)>,
+    /// Position of each bot in `bots`, in hundredths, and its entry price.
+    positions: Vec<(i64, Option<Decimal>)>,
     sessions: Vec<(Uuid, Uuid)>,
     counter: u64,
     start: DateTime<Utc>,
@@ -53,6 +67,7 @@ impl History {
             accounts,
             keys: Vec::new(),
             bots: Vec::new(),
+            positions: Vec::new(),
             sessions: Vec::new(),
             counter: seed << 32,
             start: DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default(),
@@ -87,6 +102,17 @@ impl History {
             Step::CreateBot => self.create_bot(),
             Step::ConfigureBot(i) => self.configure_bot(i),
             Step::CheckRisk { bot, approved } => self.check_risk(bot, approved),
+            Step::ActivateBot(i) => self.activate_bot(i),
+            Step::PauseBot(i) => {
+                if let Some(&(bot, account)) = pick(&self.bots, i) {
+                    let paused = BotPaused {
+                        reason: PauseReason::Requested,
+                        paused_at: self.now(),
+                    };
+                    self.bot_event(bot, account, paused.into());
+                }
+            }
+            Step::Fill { bot, buy } => self.fill(bot, buy),
             Step::StartSession => self.start_session(),
             Step::EndSession(i) => self.end_session(i),
         }
@@ -150,6 +176,7 @@ impl History {
             created_at: self.now(),
         };
         self.bots.push((bot, account));
+        self.positions.push((0, None));
         self.bot_event(bot, account, created.into());
     }
 
@@ -179,8 +206,8 @@ impl History {
                 symbol: "BTCUSDT".into(),
                 side: if approved { Side::Buy } else { Side::Sell },
                 kind: OrderKind::Market,
-                quantity: rust_decimal::Decimal::new(15, 3),
-                price: Some(rust_decimal::Decimal::new(6_500_000, 2)),
+                quantity: Decimal::new(15, 3),
+                price: Some(Decimal::new(6_500_000, 2)),
                 stop_loss: None,
                 reduce_only: false,
             },
@@ -199,6 +226,57 @@ impl History {
             checked_at: self.now(),
         };
         self.bot_event(bot, account, checked.into());
+    }
+
+    fn activate_bot(&mut self, i: usize) {
+        let Some(&(bot, account)) = pick(&self.bots, i) else {
+            return;
+        };
+        let activated = BotActivated {
+            mode: if i.is_multiple_of(2) {
+                BotMode::Paper
+            } else {
+                BotMode::Live
+            },
+            config_hash: format!("{:064x}", i),
+            exchange_host: None,
+            activated_at: self.now(),
+        };
+        self.bot_event(bot, account, activated.into());
+    }
+
+    fn fill(&mut self, i: usize, buy: bool) {
+        let Some(&(bot, account)) = pick(&self.bots, i) else {
+            return;
+        };
+        let intent_id = self.next_id();
+        let price = Decimal::new(6_500_000 + (i % 1_000) as i64 * 100, 2);
+        let filled = OrderFilled {
+            intent_id,
+            client_order_id: intent_id.simple().to_string(),
+            side: if buy { Side::Buy } else { Side::Sell },
+            quantity: Decimal::new(1, 2),
+            price,
+            fee: Decimal::new(26, 3),
+            complete: true,
+            filled_at: self.now(),
+        };
+        self.bot_event(bot, account, filled.into());
+        let slot = &mut self.positions[i % self.bots.len()];
+        let before = slot.0;
+        slot.0 += if buy { 1 } else { -1 };
+        slot.1 = match slot.0 {
+            0 => None,
+            _ if before == 0 => Some(price),
+            _ => slot.1,
+        };
+        let changed = PositionChanged {
+            symbol: "BTCUSDT".into(),
+            quantity: Decimal::new(slot.0, 2),
+            entry_price: slot.1,
+            changed_at: self.now(),
+        };
+        self.bot_event(bot, account, changed.into());
     }
 
     fn start_session(&mut self) {

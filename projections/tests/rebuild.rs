@@ -22,6 +22,9 @@ fn step() -> impl Strategy<Value = Step> {
         any::<usize>().prop_map(Step::ConfigureBot),
         (any::<usize>(), any::<bool>())
             .prop_map(|(bot, approved)| Step::CheckRisk { bot, approved }),
+        any::<usize>().prop_map(Step::ActivateBot),
+        any::<usize>().prop_map(Step::PauseBot),
+        (any::<usize>(), any::<bool>()).prop_map(|(bot, buy)| Step::Fill { bot, buy }),
         Just(Step::StartSession),
         any::<usize>().prop_map(Step::EndSession),
     ]
@@ -90,9 +93,14 @@ fn history(seed: u64, rounds: usize) -> Vec<(StreamName, NewEvent)> {
             Step::AddKey,
             Step::ProbeKey(i),
             Step::CreateBot,
+            Step::ActivateBot(i),
             Step::CheckRisk {
                 bot: i,
                 approved: !i.is_multiple_of(3),
+            },
+            Step::Fill {
+                bot: i,
+                buy: i.is_multiple_of(2),
             },
             Step::StartSession,
             Step::EndSession(i / 2),
