@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: rebuilding projections and loading market data
+/// allocate and free millions of small buffers, which glibc's allocator spends most of its
+/// time on (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-hosted control plane for crypto trading bots.
 ///
 /// Exit status: 0 on success, 1 when a check fails, 2 on a usage or runtime error.

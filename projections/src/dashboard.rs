@@ -643,9 +643,11 @@ mod tests {
                 (RunStatus::Active, Some(BotMode::Live)),
             ]
         );
+
         let bot = dashboard.bots.values().next().unwrap();
         assert_eq!(bot.position, Decimal::new(1, 2));
         assert_eq!(bot.entry_price, Some(Decimal::new(6_500_000, 2)));
+
         let paused = History::of(9, 1, &[Step::CreateBot, Step::PauseBot(0)]);
         let mut dashboard = Dashboard::default();
         for record in recorded_events(paused) {
