@@ -282,6 +282,14 @@ fn limit_reset(headers: &HeaderMap) -> Option<Duration> {
     u64::try_from(wait_ms).ok().map(Duration::from_millis)
 }
 
+/// Reads `X-Bapi-Limit-Status` (requests left in the window) and `X-Bapi-Limit` (the window's
+/// limit), which Bybit sends per account and endpoint.
+pub fn limit_status(headers: &HeaderMap) -> Option<(u32, u32)> {
+    let remaining = numeric_header(headers, "x-bapi-limit-status")?;
+    let limit = numeric_header(headers, "x-bapi-limit")?;
+    Some((remaining, limit))
+}
+
 /// Returns whether the endpoint's per-second budget is spent, from `X-Bapi-Limit-Status`.
 pub fn limit_spent(headers: &HeaderMap) -> Option<Duration> {
     let remaining = numeric_header(headers, "x-bapi-limit-status")?;
