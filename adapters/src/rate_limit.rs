@@ -137,7 +137,7 @@ impl RateBudget {
     }
 }
 
-/// Who counted a rate-limit figure: the exchange, in a response header, or this process.
+/// The source of a rate-limit figure: the exchange, in a response header, or this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CountedBy {
     Exchange,

@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit", get(audit::list))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
-            std::sync::Arc::new(crate::idempotency::IdempotencyStore::default()),
+            std::sync::Arc::clone(&state.idempotency),
             crate::idempotency::middleware,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
