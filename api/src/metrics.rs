@@ -77,6 +77,14 @@ pub fn install() -> Option<PrometheusHandle> {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    summary = "Metrics in the Prometheus text format",
+    security(()),
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String))
+)]
 pub async fn render(State(state): State<AppState>) -> Response {
     let head = *state.log.head().borrow();
     metrics::gauge!("keyward_eventlog_head_position").set(head as f64);
