@@ -507,4 +507,17 @@ mod tests {
         assert_eq!(err.code(), "rate_limited");
         assert_eq!(err.retry_after(), Some(IP_BAN));
     }
+
+    #[test]
+    fn limit_status_needs_both_headers() {
+        let header = |value: &'static str| reqwest::header::HeaderValue::from_static(value);
+        let mut headers = HeaderMap::new();
+        assert_eq!(limit_status(&headers), None);
+        headers.insert("x-bapi-limit-status", header("7"));
+        assert_eq!(limit_status(&headers), None);
+        headers.insert("x-bapi-limit", header("10"));
+        assert_eq!(limit_status(&headers), Some((7, 10)));
+        headers.insert("x-bapi-limit", header("ten"));
+        assert_eq!(limit_status(&headers), None);
+    }
 }
