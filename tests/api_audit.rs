@@ -116,3 +116,53 @@ async fn audit_rejects_bad_queries() {
     let (status, _) = server.send("GET", "/api/v1/audit", None, None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn audit_resumes_from_checkpoint_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &dir.path().join("log-1"), &[]).await;
+    let alice = server.login().await;
+    let written = create_bot(&server, &alice.token, "before restart").await;
+    let (status, before) = audit(&server, &alice.token, &format!("?min_position={written}")).await;
+    assert_eq!(status, 200, "{before}");
+    let lines_before = before["items"].as_array().unwrap().clone();
+    assert!(
+        lines_before
+            .iter()
+            .any(|item| item["event_type"] == "BotCreated"),
+        "{before}"
+    );
+    server.stop();
+    assert!(
+        data.join("projections").join("audit.json").is_file(),
+        "no audit checkpoint after a clean stop"
+    );
+
+    let restarted_log = dir.path().join("log-2");
+    let server = Server::start(&data, &restarted_log, &[]).await;
+    let log = std::fs::read_to_string(&restarted_log).unwrap();
+    assert!(
+        log.lines().any(
+            |line| line.contains("projection resumed from its checkpoint")
+                && line.contains("audit")
+        ),
+        "the audit trail did not resume from its checkpoint; log:\n{log}"
+    );
+    let (status, after) = audit(&server, &alice.token, "").await;
+    assert_eq!(status, 200, "{after}");
+    let lines_after = after["items"].as_array().unwrap();
+    assert!(lines_after.len() >= lines_before.len(), "{after}");
+    assert_eq!(lines_after[..lines_before.len()], lines_before[..]);
+
+    let later = create_bot(&server, &alice.token, "after restart").await;
+    let (status, page) = audit(&server, &alice.token, &format!("?after={written}")).await;
+    assert_eq!(status, 200, "{page}");
+    let positions: Vec<u64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["position"].as_u64().unwrap())
+        .collect();
+    assert!(positions.contains(&later), "{page}");
+}

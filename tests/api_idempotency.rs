@@ -84,3 +84,28 @@ async fn invalid_key_is_rejected() {
     );
     assert_eq!(bot_count(&server, &alice.token).await, 0);
 }
+
+#[tokio::test]
+async fn retry_after_restart_gets_stored_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &dir.path().join("log-1"), &[]).await;
+    let alice = server.login().await;
+    let (status, replayed, first) = post_bot(&server, &alice.token, "restart-1", &bot("a")).await;
+    assert_eq!(status, 201, "{first}");
+    assert!(!replayed);
+    // Dropping the server kills it with SIGKILL: nothing is saved at shutdown.
+    drop(server);
+
+    let server = Server::start(&data, &dir.path().join("log-2"), &[]).await;
+    let (status, replayed, second) = post_bot(&server, &alice.token, "restart-1", &bot("a")).await;
+    assert_eq!(status, 201, "{second}");
+    assert!(replayed, "the retry after a restart ran again: {second}");
+    assert_eq!(second, first);
+    assert_eq!(bot_count(&server, &alice.token).await, 1);
+
+    let (status, _, conflict) = post_bot(&server, &alice.token, "restart-1", &bot("b")).await;
+    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(conflict["error"], "conflict");
+    assert_eq!(bot_count(&server, &alice.token).await, 1);
+}

@@ -137,6 +137,44 @@ impl RateBudget {
     }
 }
 
+/// The source of a rate-limit figure: the exchange, in a response header, or this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountedBy {
+    Exchange,
+    Client,
+}
+
+impl CountedBy {
+    fn label(self) -> &'static str {
+        match self {
+            CountedBy::Exchange => "exchange",
+            CountedBy::Client => "client",
+        }
+    }
+}
+
+/// Exports the use of one rate-limit window as the gauges `keyward_exchange_rate_limit_used`,
+/// `_remaining` and `_limit`. The labels are the host name (`binance`, `binance-spot`, `bybit`,
+/// `okx`) and [`CountedBy`], never an account or key. Exchange counts that are per account
+/// (Bybit's `X-Bapi-Limit-Status`) show the last response of any account.
+pub fn export_usage(host: &'static str, counted_by: CountedBy, used: u32, limit: u32) {
+    let by = counted_by.label();
+    metrics::gauge!("keyward_exchange_rate_limit_used", "exchange" => host, "counted_by" => by)
+        .set(f64::from(used));
+    metrics::gauge!("keyward_exchange_rate_limit_limit", "exchange" => host, "counted_by" => by)
+        .set(f64::from(limit));
+    metrics::gauge!("keyward_exchange_rate_limit_remaining", "exchange" => host, "counted_by" => by)
+        .set(f64::from(limit.saturating_sub(used)));
+}
+
+impl RateBudget {
+    /// Exports this process's count of the current window (see [`export_usage`]).
+    pub fn export_usage(&self, host: &'static str) {
+        let (used, limit) = self.usage();
+        export_usage(host, CountedBy::Client, used, limit);
+    }
+}
+
 /// Names the budget of one host: its host name (`binance`) and base URL.
 pub fn budget_key(host_name: &str, base_url: &str) -> String {
     format!("{host_name} {base_url}")

@@ -17,10 +17,15 @@ pub struct ApiError {
     pub retry_after_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// A stable code such as `invalid_request`, `unauthorized`, `not_found` or `conflict`.
     error: &'a str,
+    /// What failed, naming the value.
     message: &'a str,
+    /// What to do next.
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<&'a str>,
 }

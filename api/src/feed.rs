@@ -187,6 +187,14 @@ impl Owners {
 }
 
 /// `GET /api/v1/bots/{bot_id}/feed?from=P`: one bot's feed after position P.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bots/{bot_id}/feed",
+    tag = "events",
+    summary = "Live feed of one bot over a websocket",
+    params(("bot_id" = Uuid, Path, description = "The bot"), crate::stream::FromQuery),
+    responses((status = 101, description = "Websocket: orders, fills, position, PnL and risk verdicts; a client too slow to keep up is closed with code 4008 and its resume_from"))
+)]
 pub async fn bot_feed(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -210,6 +218,14 @@ pub async fn bot_feed(
 }
 
 /// `GET /api/v1/feed?from=P`: the feed of every bot of the account after position P.
+#[utoipa::path(
+    get,
+    path = "/api/v1/feed",
+    tag = "events",
+    summary = "Live feed of every bot of the account over a websocket",
+    params(crate::stream::FromQuery),
+    responses((status = 101, description = "Websocket: as the feed of one bot, for all of them; a slow client is closed with code 4008"))
+)]
 pub async fn account_feed(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -1,14 +1,13 @@
 //! `/metrics` in the Prometheus text format, through the `metrics` facade.
 //!
-//! Series come from three places. A wrapper around the event log records append count,
-//! latency and events per append. A task that follows the log counts probes, risk verdicts,
-//! orders and probe latency from recorded events. The API itself counts websocket clients and
-//! samples projection lag at each scrape. Labels contain only exchange names, outcomes, rule
-//! names, event types and projection names, never an account, key or secret.
-//!
-//! NOTE: the embedded log's group-commit batches (events per fsync) and exchange rate-limit
-//! usage are not exported yet: both need counters inside the log writer and the adapters.
-//! `keyward_eventlog_append_batch_events` counts events per append call, not per fsync.
+//! Series come from five places. A wrapper around the event log records append count,
+//! latency and events per append call (`keyward_eventlog_append_batch_events`). The embedded
+//! log's writer records events per fsync (`keyward_eventlog_commit_batch_events`). The exchange
+//! adapters export rate-limit usage per host (`keyward_exchange_rate_limit_*`). A task that
+//! follows the log counts probes, risk verdicts, orders and probe latency from recorded events.
+//! The API itself counts websocket clients and samples projection lag at each scrape. Labels
+//! contain only exchange and host names, outcomes, rule names, event types and projection
+//! names, never an account, key or secret.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -33,8 +32,10 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Buckets of the events-per-append histogram.
-const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+/// Buckets of the events-per-append and events-per-fsync histograms.
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -55,6 +56,14 @@ pub fn install() -> Option<PrometheusHandle> {
                         ),
                         BATCH_BUCKETS,
                     )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(
+                            keyward_eventlog::COMMIT_BATCH_METRIC.into(),
+                        ),
+                        BATCH_BUCKETS,
+                    )
                 });
             match builder.and_then(PrometheusBuilder::install_recorder) {
                 Ok(handle) => Some(handle),
@@ -68,6 +77,14 @@ pub fn install() -> Option<PrometheusHandle> {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    summary = "Metrics in the Prometheus text format",
+    security(()),
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String))
+)]
 pub async fn render(State(state): State<AppState>) -> Response {
     let head = *state.log.head().borrow();
     metrics::gauge!("keyward_eventlog_head_position").set(head as f64);

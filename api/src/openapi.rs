@@ -1,423 +1,177 @@
-//! `GET /openapi.json`: an OpenAPI 3.1 document of the HTTP API, built from [`OPERATIONS`].
+//! `GET /openapi.json`: the OpenAPI 3.1 document of the HTTP API, generated from the code.
 //!
-//! Each operation names its method, path, summary, whether it needs a credential and which
-//! query parameters it reads. Path parameters come from the `{name}` segments of the path.
-//! Every error response shares the one error body, `{"error", "message", "hint"?}`.
-// NOTE: request and response bodies are described in words only; schemas of the bodies need
-// the request and response types to derive a JSON Schema.
+//! Every handler carries a `#[utoipa::path]` annotation and is registered through
+//! [`crate::routes::api_routes`], which builds the router and the document's paths from the
+//! same list, and a test compares the served router's paths with the document's. Request and
+//! response bodies are the handlers' own types (`ToSchema`). Domain types of the events crate
+//! keep the JSON Schema that schemars derives for them, as `/api/v1/schemas/events` serves it.
+//! Once generated, every operation gets the one error body as its `default` response, the
+//! credentials it accepts unless it is public, and on commands the `Idempotency-Key` header.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use axum::Json;
-use serde_json::{Map, Value, json};
+use axum::http::Method;
+use schemars::SchemaGenerator;
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
 
-/// One documented operation.
-#[derive(Clone, Copy, Debug)]
-pub struct Operation {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub tag: &'static str,
-    pub summary: &'static str,
-    /// Whether the operation needs a session or API token.
-    pub auth: bool,
-    /// Query parameters the operation reads, each with its description.
-    pub query: &'static [(&'static str, &'static str)],
-    /// Whether the operation takes a JSON body.
-    pub body: bool,
-    /// Status of a successful response.
-    pub success: u16,
+use crate::error::ErrorBody;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "keyward",
+        description = "Control plane for crypto trading bots. Commands answer with the global \
+                       position of their last event; reads accept min_position and wait (at most \
+                       2 s) until their read model has reached it."
+    ),
+    components(schemas(ErrorBody<'static>)),
+    tags(
+        (name = "service", description = "Health, metrics and this document"),
+        (name = "accounts", description = "Registration, the account and its password"),
+        (name = "sessions", description = "Login sessions and re-authentication"),
+        (name = "two-factor", description = "TOTP enrollment"),
+        (name = "tokens", description = "Personal API tokens"),
+        (name = "keys", description = "Exchange keys and their probes"),
+        (name = "bots", description = "Bots, their activation and backtests"),
+        (name = "risk", description = "Account risk limits and the kill switch"),
+        (name = "reads", description = "The dashboard and the audit trail"),
+        (name = "events", description = "Event subscriptions, the live bot feed and event schemas"),
+    )
+)]
+struct ApiDoc;
+
+/// Returns the document's parts that belong to no route: info, tags and shared schemas.
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
 }
-
-const MIN_POSITION: (&str, &str) = (
-    "min_position",
-    "Wait (at most 2 s) until the read model has reached this global position.",
-);
-const FROM: (&str, &str) = (
-    "from",
-    "Deliver events after this global position; 0 streams everything.",
-);
-
-const fn op(
-    method: &'static str,
-    path: &'static str,
-    tag: &'static str,
-    summary: &'static str,
-) -> Operation {
-    Operation {
-        method,
-        path,
-        tag,
-        summary,
-        auth: true,
-        query: &[],
-        body: false,
-        success: 200,
-    }
-}
-
-const fn with_body(mut operation: Operation, success: u16) -> Operation {
-    operation.body = true;
-    operation.success = success;
-    operation
-}
-
-const fn public(mut operation: Operation) -> Operation {
-    operation.auth = false;
-    operation
-}
-
-const fn reads(
-    mut operation: Operation,
-    query: &'static [(&'static str, &'static str)],
-) -> Operation {
-    operation.query = query;
-    operation
-}
-
-/// Every documented operation of the API.
-pub const OPERATIONS: &[Operation] = &[
-    public(op("get", "/healthz", "service", "Liveness check")),
-    public(op(
-        "get",
-        "/metrics",
-        "service",
-        "Metrics in the Prometheus text format",
-    )),
-    public(op("get", "/openapi.json", "service", "This document")),
-    public(op(
-        "get",
-        "/api/v1/schemas/events",
-        "events",
-        "JSON Schema of every event payload",
-    )),
-    public(with_body(
-        op(
-            "post",
-            "/api/v1/accounts",
-            "accounts",
-            "Register an account",
-        ),
-        201,
-    )),
-    op("get", "/api/v1/account", "accounts", "The caller's account"),
-    with_body(
-        op(
-            "put",
-            "/api/v1/account/password",
-            "accounts",
-            "Change the password",
-        ),
-        200,
-    ),
-    op(
-        "get",
-        "/api/v1/sessions",
-        "sessions",
-        "The account's sessions with device, address and last use",
-    ),
-    public(with_body(
-        op(
-            "post",
-            "/api/v1/sessions",
-            "sessions",
-            "Log in; returns a token and session id",
-        ),
-        201,
-    )),
-    op("delete", "/api/v1/sessions/current", "sessions", "Log out"),
-    op(
-        "delete",
-        "/api/v1/sessions/others",
-        "sessions",
-        "End every other session",
-    ),
-    op(
-        "delete",
-        "/api/v1/sessions/{session_id}",
-        "sessions",
-        "End one session",
-    ),
-    with_body(
-        op(
-            "post",
-            "/api/v1/reauth",
-            "sessions",
-            "Re-authenticate before a sensitive action",
-        ),
-        200,
-    ),
-    op(
-        "post",
-        "/api/v1/2fa/enroll",
-        "two-factor",
-        "Start TOTP enrollment; returns the otpauth URI and a QR code",
-    ),
-    with_body(
-        op(
-            "post",
-            "/api/v1/2fa/confirm",
-            "two-factor",
-            "Confirm TOTP; returns recovery codes",
-        ),
-        200,
-    ),
-    with_body(
-        op("post", "/api/v1/2fa/disable", "two-factor", "Disable TOTP"),
-        200,
-    ),
-    op(
-        "get",
-        "/api/v1/tokens",
-        "tokens",
-        "The account's API tokens",
-    ),
-    with_body(
-        op("post", "/api/v1/tokens", "tokens", "Create an API token"),
-        201,
-    ),
-    op(
-        "delete",
-        "/api/v1/tokens/{token_id}",
-        "tokens",
-        "Revoke an API token",
-    ),
-    reads(
-        op("get", "/api/v1/keys", "keys", "The account's exchange keys"),
-        &[MIN_POSITION],
-    ),
-    with_body(
-        op(
-            "post",
-            "/api/v1/keys",
-            "keys",
-            "Add an exchange key and start its probe; honours Idempotency-Key",
-        ),
-        202,
-    ),
-    reads(
-        op(
-            "get",
-            "/api/v1/keys/{key_id}",
-            "keys",
-            "One exchange key with status and permissions",
-        ),
-        &[MIN_POSITION],
-    ),
-    reads(
-        op("get", "/api/v1/bots", "bots", "The account's bots"),
-        &[MIN_POSITION],
-    ),
-    with_body(
-        op(
-            "post",
-            "/api/v1/bots",
-            "bots",
-            "Create a bot; honours Idempotency-Key",
-        ),
-        201,
-    ),
-    reads(
-        op("get", "/api/v1/bots/{bot_id}", "bots", "One bot"),
-        &[MIN_POSITION],
-    ),
-    with_body(
-        op(
-            "post",
-            "/api/v1/bots/{bot_id}/backtests",
-            "bots",
-            "Run a backtest of the bot's configuration; honours Idempotency-Key",
-        ),
-        201,
-    ),
-    reads(
-        op(
-            "get",
-            "/api/v1/dashboard",
-            "reads",
-            "Keys, bots and sessions of the account",
-        ),
-        &[MIN_POSITION],
-    ),
-    reads(
-        op(
-            "get",
-            "/api/v1/audit",
-            "reads",
-            "The account's audit trail, one line per event, in pages",
-        ),
-        &[
-            ("stream", "Only events of this stream."),
-            (
-                "from",
-                "Only events recorded at or after this RFC 3339 time.",
-            ),
-            (
-                "to",
-                "Only events recorded at or before this RFC 3339 time.",
-            ),
-            (
-                "after",
-                "Only events after this position: the previous page's `next`.",
-            ),
-            ("limit", "Lines per page, 1 to 1000 (default 100)."),
-            MIN_POSITION,
-        ],
-    ),
-    reads(
-        op(
-            "get",
-            "/api/v1/events",
-            "events",
-            "The account's events as server-sent events; honours Last-Event-ID",
-        ),
-        &[FROM],
-    ),
-    reads(
-        op(
-            "get",
-            "/api/v1/events/ws",
-            "events",
-            "The account's events over a websocket",
-        ),
-        &[FROM],
-    ),
-    reads(
-        op(
-            "get",
-            "/api/v1/feed",
-            "events",
-            "Live feed of every bot of the account over a websocket; a slow client is closed with 4008",
-        ),
-        &[FROM],
-    ),
-    reads(
-        op(
-            "get",
-            "/api/v1/bots/{bot_id}/feed",
-            "events",
-            "Live feed of one bot over a websocket; a slow client is closed with 4008",
-        ),
-        &[FROM],
-    ),
-];
 
 /// `GET /openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "service",
+    security(()),
+    responses((status = 200, description = "This document", body = Object))
+)]
 pub async fn serve() -> Json<Value> {
-    Json(document())
+    Json(document().clone())
 }
 
-/// Builds the OpenAPI 3.1 document.
-pub fn document() -> Value {
-    let mut paths = Map::new();
-    for operation in OPERATIONS {
-        let item = paths.entry(operation.path).or_insert_with(|| json!({}));
-        item[operation.method] = operation_json(operation);
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "keyward",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Control plane for crypto trading bots. Commands answer with the \
-                            global position of their last event; reads accept min_position.",
-        },
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": crate::auth::cookie::SESSION_COOKIE},
-            },
-            "schemas": {"Error": error_schema()},
-            "responses": {"Error": {
-                "description": "An error, with the same body on every route",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }},
-        },
-    })
+/// Returns the OpenAPI 3.1 document, generated on first use.
+pub fn document() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| finish(&crate::routes::api_routes().into_openapi()))
 }
 
-fn operation_json(operation: &Operation) -> Value {
-    let mut parameters: Vec<Value> = path_parameters(operation.path)
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}))
-        .collect();
-    for (name, description) in operation.query {
-        parameters.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}}));
-    }
-    let method = operation.method.to_ascii_uppercase();
-    let method = axum::http::Method::from_bytes(method.as_bytes()).unwrap_or_default();
-    if crate::idempotency::is_command(&method, operation.path) {
-        parameters.push(
-            json!({"name": "Idempotency-Key", "in": "header", "required": false,
-            "description": "Retries with the same key and body get the first answer again.",
-            "schema": {"type": "string", "maxLength": crate::idempotency::MAX_KEY_BYTES}}),
-        );
-    }
-    let mut value = json!({
-        "summary": operation.summary,
-        "tags": [operation.tag],
-        "operationId": operation_id(operation),
-        "parameters": parameters,
-        "responses": {
-            operation.success.to_string(): {"description": "Success"},
-            "default": {"$ref": "#/components/responses/Error"},
-        },
+/// Adds what every operation shares to the generated document.
+fn finish(generated: &utoipa::openapi::OpenApi) -> Value {
+    let mut document = serde_json::to_value(generated).unwrap_or_else(|_| json!({}));
+    let components = &mut document["components"];
+    components["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "A session token from POST /api/v1/sessions or an API token"},
+        "cookie": {"type": "apiKey", "in": "cookie", "name": crate::auth::cookie::SESSION_COOKIE},
     });
-    if operation.body {
-        value["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+    components["responses"]["Error"] = json!({
+        "description": "An error, with the same body on every route",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    });
+    let schemas = &mut components["schemas"];
+    for (name, schema) in domain_schemas() {
+        schemas[name] = schema;
     }
-    value["security"] = if operation.auth {
-        json!([{"bearer": []}, {"cookie": []}])
-    } else {
-        json!([])
-    };
-    value
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(operations) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in operations.iter_mut() {
+                complete_operation(path, method, operation);
+            }
+        }
+    }
+    document
 }
 
-fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/')
-        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+/// Adds a unique operation id, the error response, the credentials and the `Idempotency-Key`
+/// header to one operation.
+fn complete_operation(path: &str, method: &str, operation: &mut Value) {
+    operation["operationId"] = json!(operation_id(method, path));
+    operation["responses"]["default"] = json!({"$ref": "#/components/responses/Error"});
+    if operation.get("security").is_none() {
+        operation["security"] = json!([{"bearer": []}, {"cookie": []}]);
+    }
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap_or_default();
+    if crate::idempotency::is_command(&method, path) {
+        let header = json!({"name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Retries with the same key and body get the first response again, \
+                            for 24 hours and across restarts.",
+            "schema": {"type": "string", "maxLength": crate::idempotency::MAX_KEY_BYTES}});
+        match operation["parameters"].as_array_mut() {
+            Some(parameters) => parameters.push(header),
+            None => operation["parameters"] = json!([header]),
+        }
+    }
 }
 
-fn operation_id(operation: &Operation) -> String {
-    let words: Vec<&str> = operation
-        .path
+/// Returns an operation id made of the method and the path's words, such as
+/// `get_bots_bot_id_feed`; handler names alone repeat across resources (`list`, `create`).
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<&str> = path
         .split('/')
-        .filter(|s| !s.is_empty() && *s != "api" && *s != "v1")
-        .map(|s| s.trim_matches(|c| c == '{' || c == '}'))
+        .filter(|word| !word.is_empty() && *word != "api" && *word != "v1")
+        .map(|word| word.trim_matches(|c| c == '{' || c == '}'))
         .collect();
-    format!("{}_{}", operation.method, words.join("_")).replace(['.', '-'], "_")
+    format!("{method}_{}", words.join("_")).replace(['.', '-'], "_")
 }
 
-fn error_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {
-            "error": {"type": "string", "description": "A stable code such as invalid_request, unauthorized, not_found or conflict."},
-            "message": {"type": "string", "description": "What failed, naming the value."},
-            "hint": {"type": "string", "description": "What to do next."},
-        },
-    })
+/// Declares, for each domain type, a marker that handler types name in
+/// `#[schema(value_type = …)]`, and lists the schemars JSON Schema of each, which replaces the
+/// marker's placeholder in the finished document.
+macro_rules! domain_schemas {
+    ($($marker:ident => $domain:ty),* $(,)?) => {
+        $(
+            #[doc = concat!("Names `", stringify!($domain), "` in the OpenAPI document.")]
+            pub struct $marker;
+
+            impl utoipa::PartialSchema for $marker {
+                fn schema() -> RefOr<Schema> {
+                    Schema::default().into()
+                }
+            }
+
+            impl utoipa::ToSchema for $marker {
+                fn name() -> Cow<'static, str> {
+                    <$domain as schemars::JsonSchema>::schema_name()
+                }
+            }
+        )*
+
+        /// Returns the schemars JSON Schema of every domain type the API uses, with their
+        /// subschemas, keyed by component name.
+        fn domain_schemas() -> serde_json::Map<String, Value> {
+            let mut settings = SchemaSettings::draft2020_12();
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+            let mut generator = SchemaGenerator::new(settings);
+            $( generator.subschema_for::<$domain>(); )*
+            generator.take_definitions(true)
+        }
+    };
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn document_is_openapi_3_1() {
-        let document = document();
-        assert_eq!(document["openapi"], "3.1.0");
-        let feed = &document["paths"]["/api/v1/bots/{bot_id}/feed"]["get"];
-        assert_eq!(feed["parameters"][0]["name"], "bot_id");
-        assert_eq!(feed["parameters"][1]["name"], "from");
-        assert_eq!(document["paths"]["/healthz"]["get"]["security"], json!([]));
-    }
-
-    #[test]
-    fn operation_ids_are_unique() {
-        let mut ids: Vec<String> = OPERATIONS.iter().map(operation_id).collect();
-        ids.sort();
-        let count = ids.len();
-        ids.dedup();
-        assert_eq!(ids.len(), count);
-    }
+domain_schemas! {
+    ExchangeSchema => keyward_events::Exchange,
+    KeyPermissionsSchema => keyward_events::KeyPermissions,
+    RejectionReasonSchema => keyward_events::key::RejectionReason,
+    StrategySpecSchema => keyward_events::bot::StrategySpec,
+    BotModeSchema => keyward_events::bot::BotMode,
+    SessionTransportSchema => keyward_events::account::SessionTransport,
+    TokenScopeSchema => keyward_events::account::TokenScope,
 }

@@ -70,6 +70,14 @@ pub fn event_schemas() -> Vec<EventSchema> {
 }
 
 /// `GET /api/v1/schemas/events`: `{"events": {TYPE: {category, schema_version, schema}}}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schemas/events",
+    tag = "events",
+    summary = "JSON Schema of every event payload",
+    security(()),
+    responses((status = 200, description = "`{\"events\": {TYPE: {category, schema_version, schema}}}`", body = Object))
+)]
 pub async fn serve() -> Json<Value> {
     let mut events = Map::new();
     for entry in event_schemas() {

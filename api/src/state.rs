@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::AuthSettings;
 use crate::feed::FeedHub;
+use crate::idempotency::IdempotencyStore;
 use crate::stream::StreamSettings;
 
 /// How long a read waits for a projection to reach the position it needs.
@@ -39,6 +40,8 @@ pub struct AppState {
     /// The live bot feed's broadcaster.
     pub feed: Arc<FeedHub>,
     pub streams: StreamSettings,
+    /// Responses kept for `Idempotency-Key` retries.
+    pub idempotency: Arc<IdempotencyStore>,
 }
 
 /// Tracks the last position each session (or API token) wrote, so its later reads wait for

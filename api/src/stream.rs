@@ -48,9 +48,11 @@ impl Default for StreamSettings {
 }
 
 /// The `from` query parameter of event streams: deliver events after this position.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FromQuery {
+    /// Deliver events after this global position; 0 streams everything.
     pub from: Option<u64>,
 }
 
@@ -164,6 +166,17 @@ async fn next_owned(
 
 /// `GET /api/v1/events?from=P`: the account's events after P as server-sent events, each with
 /// `id: POSITION`. `Last-Event-ID` takes precedence over `from`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    summary = "The account's events as server-sent events",
+    params(
+        FromQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position; takes precedence over from"),
+    ),
+    responses((status = 200, description = "A stream of events, each with `id: POSITION`, and heartbeats", content_type = "text/event-stream", body = String))
+)]
 pub async fn sse(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -221,6 +234,14 @@ fn sse_stream(
 
 /// `GET /api/v1/events/ws?from=P`: the account's events after P over a websocket, one JSON
 /// event per text message, and `{"type": "heartbeat", "position"}` when idle.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/ws",
+    tag = "events",
+    summary = "The account's events over a websocket",
+    params(FromQuery),
+    responses((status = 101, description = "Websocket: one JSON event per message, heartbeats when idle"))
+)]
 pub async fn websocket(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -62,6 +62,7 @@ pub async fn start(feed_buffer: usize) -> KeywardServer {
         consistency: Arc::new(ReadConsistency::default()),
         feed: FeedHub::start(Arc::clone(&log), dashboard, streams),
         streams,
+        idempotency: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -26,6 +26,10 @@ pub use segment::SegmentLog;
 pub use sqlite::SqliteLog;
 pub use subscription::{Subscription, SubscriptionFilter};
 
+/// Name of the histogram of events made durable by one fsync (group commit), recorded by the
+/// embedded backends through the `metrics` facade.
+pub const COMMIT_BATCH_METRIC: &str = "keyward_eventlog_commit_batch_events";
+
 /// Largest payload accepted in one event.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 

@@ -11,6 +11,7 @@ use keyward_actors::bot::paper::PaperSettings;
 use keyward_actors::bot::{BotRunners, BotService};
 use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
 use keyward_adapters::{ExchangeClient, ExchangeHosts, client_for, http_client_builder};
+use keyward_api::idempotency::IdempotencyStore;
 use keyward_api::{AppState, FeedHub, ReadConsistency, StreamSettings};
 use keyward_eventlog::checkpoint::{CheckpointPolicy, CheckpointStore, spawn_checkpointer};
 use keyward_eventlog::{EventLog, SegmentLog};
@@ -197,6 +198,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         consistency: Arc::new(ReadConsistency::default()),
         feed,
         streams,
+        idempotency: Arc::new(
+            IdempotencyStore::open(&args.data_dir).context("cannot start the API")?,
+        ),
     };
 
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -13,12 +13,14 @@ use crate::auth::Authenticated;
 use crate::{ApiError, AppState};
 
 /// Body of `PUT /api/v1/account/risk`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRiskRequest {
     /// A number or a string holding one.
+    #[schema(value_type = String)]
     max_leverage: serde_json::Value,
     /// A percent number (`2` means 2%) or a string holding one.
+    #[schema(value_type = String)]
     daily_loss_limit_pct: serde_json::Value,
 }
 
@@ -36,6 +38,13 @@ fn decimal_field(name: &str, value: &serde_json::Value) -> Result<Decimal, ApiEr
 }
 
 /// `GET /api/v1/account/risk`: the account's limits and whether the kill switch is engaged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/account/risk",
+    tag = "risk",
+    summary = "The account's risk limits and kill switch",
+    responses((status = 200, description = "The limits and whether the kill switch is engaged", body = Object))
+)]
 pub async fn get_risk(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -49,6 +58,14 @@ pub async fn get_risk(
 }
 
 /// `PUT /api/v1/account/risk`: records `AccountRiskLimitsSet`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/account/risk",
+    tag = "risk",
+    summary = "Set the account risk limits",
+    request_body = AccountRiskRequest,
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub async fn set_risk(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -74,6 +91,13 @@ pub async fn set_risk(
 }
 
 /// `POST /api/v1/account/kill-switch`: records `KillSwitchEngaged` and stops every bot.
+#[utoipa::path(
+    post,
+    path = "/api/v1/account/kill-switch",
+    tag = "risk",
+    summary = "Engage the kill switch and stop every bot",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub async fn engage(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -93,6 +117,13 @@ pub async fn engage(
 }
 
 /// `DELETE /api/v1/account/kill-switch`: records `KillSwitchReleased`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/account/kill-switch",
+    tag = "risk",
+    summary = "Release the kill switch",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub async fn release(
     State(state): State<AppState>,
     auth: Authenticated,

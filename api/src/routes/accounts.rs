@@ -14,22 +14,34 @@ use crate::auth::{Authenticated, Client};
 use crate::{ApiError, AppState};
 
 /// Body of `POST /api/v1/accounts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     username: String,
+    #[schema(value_type = String, write_only)]
     password: SecretInput,
 }
 
 /// Body of `PUT /api/v1/account/password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
+    #[schema(value_type = String, write_only)]
     current_password: SecretInput,
+    #[schema(value_type = String, write_only)]
     new_password: SecretInput,
 }
 
 /// `POST /api/v1/accounts`: registers an account.
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts",
+    tag = "accounts",
+    summary = "Register an account",
+    security(()),
+    request_body = RegisterBody,
+    responses((status = 201, description = "`{account_id, position}`", body = Object))
+)]
 pub async fn register(
     State(state): State<AppState>,
     client: Client,
@@ -48,6 +60,13 @@ pub async fn register(
 }
 
 /// `GET /api/v1/account`: the caller's account.
+#[utoipa::path(
+    get,
+    path = "/api/v1/account",
+    tag = "accounts",
+    summary = "The caller's account",
+    responses((status = 200, description = "The account with its two-factor state", body = Object))
+)]
 pub async fn get_account(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -70,6 +89,14 @@ pub async fn get_account(
 }
 
 /// `PUT /api/v1/account/password`: changes the password and ends the other sessions.
+#[utoipa::path(
+    put,
+    path = "/api/v1/account/password",
+    tag = "accounts",
+    summary = "Change the password and end the other sessions",
+    request_body = PasswordBody,
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     auth: Authenticated,

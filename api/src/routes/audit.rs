@@ -19,8 +19,9 @@ pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 1000;
 
 /// Query of `GET /api/v1/audit`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only events of this stream, such as `key-0192…`.
     stream: Option<String>,
@@ -30,12 +31,22 @@ pub struct AuditQuery {
     to: Option<DateTime<Utc>>,
     /// Only events after this global position: the `next` of the previous page.
     after: Option<u64>,
+    /// Lines per page, 1 to 1000; 100 when absent.
     limit: Option<usize>,
+    /// Wait (at most 2 s) until the audit trail has reached this global position.
     min_position: Option<u64>,
 }
 
 /// `GET /api/v1/audit?stream=&from=&to=&after=&limit=`: the caller's audit lines, oldest first,
 /// with `next` set to the `after` of the following page when there is one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "reads",
+    summary = "The account's audit trail, one line per event, in pages",
+    params(AuditQuery),
+    responses((status = 200, description = "`{items, next, position}`: lines oldest first, the `after` of the following page (`null` on the last)", body = Object))
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,

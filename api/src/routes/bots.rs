@@ -23,42 +23,56 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::input::ReadQuery;
+use super::page::PageQuery;
 use crate::auth::Authenticated;
+use crate::openapi::{BotModeSchema, StrategySpecSchema};
 use crate::{ApiError, AppState};
 
 /// Body of `POST /api/v1/bots`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBotRequest {
     label: String,
     #[serde(default)]
     key_id: Option<Uuid>,
+    /// `binance`, `bybit` or `okx`.
     exchange: String,
+    /// Written as on Binance, e.g. `BTCUSDT`.
     symbol: String,
+    #[schema(value_type = StrategySpecSchema)]
     strategy: StrategySpec,
+    /// Risk rules, each optional with a safe default: `stop_loss_pct`,
+    /// `max_stop_distance_pct`, `risk_per_trade_pct`, `max_position_pct`, `max_leverage`,
+    /// `max_open_positions`, `max_orders_per_minute`, `daily_loss_limit_pct`,
+    /// `max_drawdown_pct`, `price_band_pct`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     risk: RiskConfig,
 }
 
 /// Body of `PUT /api/v1/bots/{bot_id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigureBotRequest {
+    #[schema(value_type = StrategySpecSchema)]
     strategy: StrategySpec,
+    /// Risk rules, as in `POST /api/v1/bots`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     risk: RiskConfig,
 }
 
 /// Body of `POST /api/v1/bots/{bot_id}/activate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
     /// `paper` or `live`.
+    #[schema(value_type = BotModeSchema)]
     mode: BotMode,
 }
 
 /// Body of `POST /api/v1/bots/{bot_id}/backtests`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestRequest {
     /// A kline CSV file name inside the server's market data folder.
@@ -75,10 +89,19 @@ pub struct BacktestRequest {
     /// Settings of the simulated account: `cash`, `fee`, `maker_fee`, `slippage_bps`,
     /// `final_fill`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     settings: RunSettings,
 }
 
 /// `POST /api/v1/bots`: creates a bot in the caller's account, on one of its keys.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bots",
+    tag = "bots",
+    summary = "Create a bot",
+    request_body = CreateBotRequest,
+    responses((status = 201, description = "`{bot_id, position}`", body = Object))
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -128,6 +151,15 @@ pub async fn create(
 
 /// `PUT /api/v1/bots/{bot_id}`: replaces the strategy and risk configuration of a bot that is
 /// not active.
+#[utoipa::path(
+    put,
+    path = "/api/v1/bots/{bot_id}",
+    tag = "bots",
+    summary = "Replace the strategy and risk configuration of a bot that is not active",
+    params(("bot_id" = Uuid, Path, description = "The bot")),
+    request_body = ConfigureBotRequest,
+    responses((status = 200, description = "`{bot_id, config_hash, position}`", body = Object))
+)]
 pub async fn configure(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -151,6 +183,18 @@ pub async fn configure(
 
 /// `POST /api/v1/bots/{bot_id}/activate`: starts paper or live trading. Going live needs a
 /// recent login and answers 409 `activation_refused` with every unmet condition in `unmet`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bots/{bot_id}/activate",
+    tag = "bots",
+    summary = "Start paper or live trading; live needs a recent login",
+    params(("bot_id" = Uuid, Path, description = "The bot")),
+    request_body = ActivateRequest,
+    responses(
+        (status = 200, description = "`{bot_id, status, mode, position}`", body = Object),
+        (status = 409, description = "`activation_refused`, with every unmet condition in `unmet`", body = Object),
+    )
+)]
 pub async fn activate(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -187,6 +231,14 @@ pub async fn activate(
 }
 
 /// `POST /api/v1/bots/{bot_id}/pause`: stops taking new risk; resting orders stay.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bots/{bot_id}/pause",
+    tag = "bots",
+    summary = "Pause a bot: no new risk, resting orders stay",
+    params(("bot_id" = Uuid, Path, description = "The bot")),
+    responses((status = 200, description = "`{bot_id, status, position}`", body = Object))
+)]
 pub async fn pause(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -205,6 +257,14 @@ pub async fn pause(
 }
 
 /// `POST /api/v1/bots/{bot_id}/stop`: stops the bot for good.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bots/{bot_id}/stop",
+    tag = "bots",
+    summary = "Stop a bot for good",
+    params(("bot_id" = Uuid, Path, description = "The bot")),
+    responses((status = 200, description = "`{bot_id, status, position}`", body = Object))
+)]
 pub async fn stop(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -302,25 +362,44 @@ async fn require_own_key(
     }
 }
 
-/// `GET /api/v1/bots`: the caller's bots.
+/// `GET /api/v1/bots`: the caller's bots, oldest first, in pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bots",
+    tag = "bots",
+    summary = "The account's bots, in pages",
+    params(PageQuery),
+    responses((status = 200, description = "`{bots, next, position}`: a page of bots, the `after` of the following page (`null` on the last) and the read model's position", body = Object))
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-    query: Result<Query<ReadQuery>, QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::invalid(e.body_text()).with_hint("min_position is a whole number")
+    })?;
+    let page = query.page()?;
     state
         .dashboard_at(auth.credential_id(), query.min_position)
         .await;
     let account = auth.account_id;
     let body = state.dashboard.read(|d| {
-        let bots: Vec<_> = d.bots_of(account).collect();
-        json!({"bots": bots, "position": d.position})
+        let (bots, next) = page.take(d.bots_of(account), |bot| bot.bot_id);
+        json!({"bots": bots, "next": next, "position": d.position})
     });
     Ok(Json(body))
 }
 
 /// `GET /api/v1/bots/{bot_id}`; another account's bot is not found.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bots/{bot_id}",
+    tag = "bots",
+    summary = "One bot with its lifecycle status",
+    params(("bot_id" = Uuid, Path, description = "The bot"), ReadQuery),
+    responses((status = 200, description = "The bot", body = Object))
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -351,6 +430,15 @@ pub async fn get_one(
 
 /// `POST /api/v1/bots/{bot_id}/backtests`: runs the bot's configuration over a file of the
 /// server's market data folder and records `BacktestCompleted`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bots/{bot_id}/backtests",
+    tag = "bots",
+    summary = "Backtest the bot's configuration over a file of the market data folder",
+    params(("bot_id" = Uuid, Path, description = "The bot")),
+    request_body = BacktestRequest,
+    responses((status = 201, description = "`{backtest, trade_list, position}`", body = Object))
+)]
 pub async fn backtest(
     State(state): State<AppState>,
     auth: Authenticated,

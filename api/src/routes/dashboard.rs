@@ -12,6 +12,14 @@ use crate::{ApiError, AppState};
 
 /// The dashboard of the caller's account: keys with status and permissions, bots with their
 /// backtest results.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard",
+    tag = "reads",
+    summary = "Keys, bots and sessions of the account",
+    params(ReadQuery),
+    responses((status = 200, description = "`{keys, bots, position}`", body = Object))
+)]
 pub async fn get_dashboard(
     State(state): State<AppState>,
     auth: Authenticated,

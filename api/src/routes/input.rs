@@ -40,7 +40,9 @@ impl<'de> Deserialize<'de> for SecretInput {
 }
 
 /// The `min_position` query parameter of reads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
+    /// Wait (at most 2 s) until the read model has reached this global position.
     pub min_position: Option<u64>,
 }

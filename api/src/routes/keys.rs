@@ -12,38 +12,80 @@ use keyward_events::{Exchange, KeyPermissions};
 use keyward_projections::KeyView;
 use keyward_vault::SecretBytes;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::input::{ReadQuery, SecretInput};
+use super::page::PageQuery;
 use crate::auth::Authenticated;
+use crate::openapi::{ExchangeSchema, KeyPermissionsSchema, RejectionReasonSchema};
 use crate::{ApiError, AppState};
 
 const MAX_LABEL_CHARS: usize = 100;
 const MAX_CREDENTIAL_CHARS: usize = 512;
 
 /// Body of `POST /api/v1/keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddKeyRequest {
+    /// `binance`, `bybit` or `okx`.
     exchange: String,
     #[serde(default)]
     label: String,
     api_key: String,
+    #[schema(value_type = String, write_only)]
     api_secret: SecretInput,
+    /// The key's passphrase; OKX keys need one, the others have none.
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     passphrase: Option<SecretInput>,
 }
 
+/// Answer of `POST /api/v1/keys`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyAdded {
+    key_id: Uuid,
+    /// Global position of `KeyAdded`.
+    position: u64,
+    /// One line per pasted credential that was cleaned of spaces or quotes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+/// Answer of `DELETE /api/v1/keys/{key_id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyDeletedAnswer {
+    key_id: Uuid,
+    /// Always `deleted`.
+    #[schema(value_type = String)]
+    status: KeyStatus,
+    /// Global position of `KeyDeleted`.
+    position: u64,
+}
+
+/// A page of `GET /api/v1/keys`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    keys: Vec<KeyResponse>,
+    /// The `after` of the following page; `null` on the last page.
+    next: Option<Uuid>,
+    /// Global position the read model had reached.
+    position: u64,
+}
+
 /// A key as the API shows it; never a secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyResponse {
     key_id: Uuid,
+    #[schema(value_type = ExchangeSchema)]
     exchange: Exchange,
     label: String,
     masked_api_key: String,
+    /// `pending`, `verified`, `rejected`, `unreachable` or `deleted`.
+    #[schema(value_type = String)]
     status: KeyStatus,
+    #[schema(value_type = Option<KeyPermissionsSchema>)]
     permissions: Option<KeyPermissions>,
+    #[schema(value_type = Vec<RejectionReasonSchema>)]
     reasons: Vec<RejectionReason>,
     created_at: DateTime<Utc>,
     last_probed_at: Option<DateTime<Utc>>,
@@ -75,11 +117,19 @@ impl From<&KeyView> for KeyResponse {
 
 /// `POST /api/v1/keys`: seals the secret, records `KeyAdded`, and starts the probe. A
 /// sensitive action: it needs a recent login.
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys",
+    tag = "keys",
+    summary = "Add an exchange key and start its probe; needs a recent login",
+    request_body = AddKeyRequest,
+    responses((status = 202, description = "Recorded; the probe runs in the background", body = KeyAdded))
+)]
 pub async fn add(
     State(state): State<AppState>,
     auth: Authenticated,
     body: Result<Json<AddKeyRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<KeyAdded>), ApiError> {
     auth.require_recent_login()?;
     let Json(request) = body?;
     let (mut key, warnings) = validate(request)?;
@@ -96,10 +146,11 @@ pub async fn add(
     for warning in &warnings {
         tracing::warn!(%key_id, warning = %warning, "cleaned a pasted credential");
     }
-    let mut body = json!({"key_id": key_id, "position": appended.last_position});
-    if !warnings.is_empty() {
-        body["warnings"] = json!(warnings);
-    }
+    let body = KeyAdded {
+        key_id,
+        position: appended.last_position,
+        warnings,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
@@ -176,6 +227,14 @@ fn validate_passphrase(
 }
 
 /// `GET /api/v1/keys/{key_id}`; another account's key is not found.
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys/{key_id}",
+    tag = "keys",
+    summary = "One exchange key with status and permissions",
+    params(("key_id" = Uuid, Path, description = "The key"), ReadQuery),
+    responses((status = 200, description = "The key", body = KeyResponse))
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -194,34 +253,57 @@ pub async fn get_one(
         .ok_or_else(|| ApiError::not_found(format!("no key {key_id}")))
 }
 
-/// `GET /api/v1/keys`: the caller's keys.
+/// `GET /api/v1/keys`: the caller's keys, oldest first, in pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys",
+    tag = "keys",
+    summary = "The account's exchange keys, in pages",
+    params(PageQuery),
+    responses((status = 200, description = "A page of keys", body = KeyList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-    query: Result<Query<ReadQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<KeyList>, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::invalid(e.body_text()).with_hint("min_position is a whole number")
+    })?;
+    let page = query.page()?;
     state
         .dashboard_at(auth.credential_id(), query.min_position)
         .await;
     let account = auth.account_id;
-    let keys: Vec<KeyResponse> = state
-        .dashboard
-        .read(|d| d.keys_of(account).map(KeyResponse::from).collect());
-    Ok(Json(
-        json!({"keys": keys, "position": state.dashboard.position()}),
-    ))
+    let (keys, next, position) = state.dashboard.read(|d| {
+        let (keys, next) = page.take(d.keys_of(account), |key| key.state.key_id);
+        let keys = keys.into_iter().map(KeyResponse::from).collect();
+        (keys, next, d.position)
+    });
+    Ok(Json(KeyList {
+        keys,
+        next,
+        position,
+    }))
 }
 
 /// `DELETE /api/v1/keys/{key_id}`: records `KeyDeleted`, then shreds the key's secrets. A
 /// sensitive action: it needs a recent login. Another account's key is not found.
 // TODO: reject deleting a key that a running bot uses unless `force=true`, once bots record
 // their key in a place this route can ask.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/keys/{key_id}",
+    tag = "keys",
+    summary = "Delete a key and shred its secrets; needs a recent login",
+    params(("key_id" = Uuid, Path, description = "The key")),
+    responses((status = 200, description = "Deleted", body = KeyDeletedAnswer))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
     key_id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<KeyDeletedAnswer>, ApiError> {
     auth.require_recent_login()?;
     let Path(key_id) = key_id.map_err(|_| ApiError::not_found("no key with that id"))?;
     let not_found = || ApiError::not_found(format!("no key {key_id}"));
@@ -241,9 +323,9 @@ pub async fn delete(
     state
         .consistency
         .wrote(auth.credential_id(), appended.last_position);
-    Ok(Json(json!({
-        "key_id": key_id,
-        "status": KeyStatus::Deleted,
-        "position": appended.last_position,
-    })))
+    Ok(Json(KeyDeletedAnswer {
+        key_id,
+        status: KeyStatus::Deleted,
+        position: appended.last_position,
+    }))
 }

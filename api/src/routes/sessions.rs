@@ -2,8 +2,8 @@
 //! re-authenticate.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -18,47 +18,65 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::input::SecretInput;
+use super::page::PageQuery;
 use crate::auth::{Authenticated, Client, client_info, cookie, same_origin};
+use crate::openapi::SessionTransportSchema;
 use crate::{ApiError, AppState};
 
 /// Body of `POST /api/v1/sessions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     username: String,
+    #[schema(value_type = String, write_only)]
     password: SecretInput,
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     totp_code: Option<SecretInput>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     recovery_code: Option<SecretInput>,
     /// `cookie` or `bearer`; by default browsers (requests with `Sec-Fetch-Mode`) get a cookie.
     #[serde(default)]
+    #[schema(value_type = Option<SessionTransportSchema>)]
     transport: Option<SessionTransport>,
 }
 
 /// Body of `POST /api/v1/reauth`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReAuthBody {
+    #[schema(value_type = String, write_only)]
     password: SecretInput,
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     totp_code: Option<SecretInput>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     recovery_code: Option<SecretInput>,
 }
 
 /// A session as `GET /api/v1/sessions` lists it; never its token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     session_id: Uuid,
     device: String,
     address: Option<String>,
+    #[schema(value_type = SessionTransportSchema)]
     transport: SessionTransport,
     created_at: DateTime<Utc>,
     last_used_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     /// Whether this is the session that made the request.
     current: bool,
+}
+
+/// A page of `GET /api/v1/sessions`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    sessions: Vec<SessionView>,
+    /// The `after` of the following page; `null` on the last page.
+    next: Option<Uuid>,
 }
 
 /// The second factor of a request body: a TOTP code or a recovery code, not both.
@@ -77,6 +95,15 @@ pub(super) fn second_factor(
 }
 
 /// `POST /api/v1/sessions`: logs in and starts a session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sessions",
+    tag = "sessions",
+    summary = "Log in and start a session",
+    security(()),
+    request_body = LoginBody,
+    responses((status = 201, description = "`{token, session_id, …}`; browsers get a cookie instead of the token", body = Object))
+)]
 pub async fn login(
     State(state): State<AppState>,
     client: Client,
@@ -120,6 +147,14 @@ pub async fn login(
 
 /// `POST /api/v1/reauth`: checks the password (and second factor) again and renews the
 /// session's token, which also renews its right to sensitive actions.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reauth",
+    tag = "sessions",
+    summary = "Re-authenticate before a sensitive action",
+    request_body = ReAuthBody,
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub async fn reauthenticate(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -180,19 +215,32 @@ fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
     response
 }
 
-/// `GET /api/v1/sessions`: the account's active login sessions.
+/// `GET /api/v1/sessions`: the account's active login sessions, oldest first, in pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions",
+    tag = "sessions",
+    summary = "The account's login sessions with device, address and last use, in pages",
+    params(PageQuery),
+    responses((status = 200, description = "A page of sessions", body = SessionList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<SessionList>, ApiError> {
     auth.require_session()?;
-    let sessions = state
+    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let page = query.page()?;
+    let mut sessions = state
         .accounts
         .credentials(auth.account_id, CredentialKind::Session)
         .await?;
+    sessions.sort_by_key(|session| session.credential_id);
+    let (sessions, next) = page.take(sessions, |session| session.credential_id);
     let current = auth.credential_id();
-    let views: Vec<SessionView> = sessions.iter().map(|s| view(s, current)).collect();
-    Ok(Json(json!({"sessions": views})))
+    let sessions = sessions.iter().map(|s| view(s, current)).collect();
+    Ok(Json(SessionList { sessions, next }))
 }
 
 fn view(session: &Credential, current: Uuid) -> SessionView {
@@ -209,6 +257,13 @@ fn view(session: &Credential, current: Uuid) -> SessionView {
 }
 
 /// `DELETE /api/v1/sessions/current`: logs out.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sessions/current",
+    tag = "sessions",
+    summary = "Log out",
+    responses((status = 204, description = "Logged out"))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -238,6 +293,14 @@ pub async fn logout(
 }
 
 /// `DELETE /api/v1/sessions/{session_id}`: ends another session of the account.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sessions/{session_id}",
+    tag = "sessions",
+    summary = "End one session",
+    params(("session_id" = Uuid, Path, description = "The session")),
+    responses((status = 204, description = "Ended"))
+)]
 pub async fn end_one(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -262,6 +325,13 @@ pub async fn end_one(
 }
 
 /// `DELETE /api/v1/sessions/others`: ends every session of the account but this one.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sessions/others",
+    tag = "sessions",
+    summary = "End every other session",
+    responses((status = 200, description = "`{ended, position}`", body = Object))
+)]
 pub async fn end_others(
     State(state): State<AppState>,
     auth: Authenticated,

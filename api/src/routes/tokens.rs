@@ -1,8 +1,8 @@
 //! `/api/v1/tokens`: personal API tokens for integrations.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use keyward_actors::account::{CredentialKind, NewApiToken};
@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::page::PageQuery;
 use crate::auth::Authenticated;
+use crate::openapi::TokenScopeSchema;
 use crate::{ApiError, AppState};
 
 const DEFAULT_LIFETIME_DAYS: u32 = 90;
@@ -19,10 +21,11 @@ const MAX_LIFETIME_DAYS: u32 = 365;
 const MAX_NAME_CHARS: usize = 100;
 
 /// Body of `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenBody {
     name: String,
+    #[schema(value_type = TokenScopeSchema)]
     scope: TokenScope,
     /// Days until the token expires: 1 to 365, 90 by default.
     #[serde(default)]
@@ -30,27 +33,49 @@ pub struct CreateTokenBody {
 }
 
 /// A token as `GET /api/v1/tokens` lists it; never its value.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     token_id: Uuid,
     name: String,
+    #[schema(value_type = Option<TokenScopeSchema>)]
     scope: Option<TokenScope>,
     created_at: DateTime<Utc>,
     last_used_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
 
-/// `GET /api/v1/tokens`: the account's active API tokens.
+/// A page of `GET /api/v1/tokens`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    tokens: Vec<TokenView>,
+    /// The `after` of the following page; `null` on the last page.
+    next: Option<Uuid>,
+}
+
+/// `GET /api/v1/tokens`: the account's active API tokens, oldest first, in pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    summary = "The account's API tokens, in pages",
+    params(PageQuery),
+    responses((status = 200, description = "A page of tokens, never their values", body = TokenList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<TokenList>, ApiError> {
     auth.require_session()?;
-    let tokens = state
+    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let page = query.page()?;
+    let mut tokens = state
         .accounts
         .credentials(auth.account_id, CredentialKind::ApiToken)
         .await?;
-    let views: Vec<TokenView> = tokens
+    tokens.sort_by_key(|token| token.credential_id);
+    let (tokens, next) = page.take(tokens, |token| token.credential_id);
+    let tokens = tokens
         .into_iter()
         .map(|token| TokenView {
             token_id: token.credential_id,
@@ -61,10 +86,18 @@ pub async fn list(
             expires_at: token.expires_at,
         })
         .collect();
-    Ok(Json(json!({"tokens": views})))
+    Ok(Json(TokenList { tokens, next }))
 }
 
 /// `POST /api/v1/tokens`: creates a token, whose value appears in this response only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    summary = "Create an API token; its value appears in this response only",
+    request_body = CreateTokenBody,
+    responses((status = 201, description = "`{token_id, token, name, scope, expires_at, position}`", body = Object))
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -108,6 +141,14 @@ pub async fn create(
 }
 
 /// `DELETE /api/v1/tokens/{token_id}`: revokes a token.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{token_id}",
+    tag = "tokens",
+    summary = "Revoke an API token",
+    params(("token_id" = Uuid, Path, description = "The token")),
+    responses((status = 204, description = "Revoked"))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,

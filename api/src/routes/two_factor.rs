@@ -14,24 +14,34 @@ use crate::auth::Authenticated;
 use crate::{ApiError, AppState};
 
 /// Body of `POST /api/v1/2fa/confirm`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
+    #[schema(value_type = String, write_only)]
     totp_code: SecretInput,
 }
 
 /// Body of `POST /api/v1/2fa/disable`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisableBody {
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     totp_code: Option<SecretInput>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     recovery_code: Option<SecretInput>,
 }
 
 /// `POST /api/v1/2fa/enroll`: a new TOTP seed as an `otpauth://` URI and a QR code picture.
 /// The seed takes effect once `POST /api/v1/2fa/confirm` proves a first code.
+#[utoipa::path(
+    post,
+    path = "/api/v1/2fa/enroll",
+    tag = "two-factor",
+    summary = "Start TOTP enrollment",
+    responses((status = 200, description = "`{otpauth_uri, qr_svg}`", body = Object))
+)]
 pub async fn enroll(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -64,6 +74,14 @@ fn qr_svg(text: &str) -> Result<String, ApiError> {
 
 /// `POST /api/v1/2fa/confirm`: turns two-factor authentication on with a first code and
 /// returns ten single-use recovery codes, shown only this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/2fa/confirm",
+    tag = "two-factor",
+    summary = "Confirm TOTP with a first code; returns recovery codes",
+    request_body = ConfirmBody,
+    responses((status = 200, description = "Ten single-use recovery codes, shown only this once", body = Object))
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -83,6 +101,14 @@ pub async fn confirm(
 
 /// `POST /api/v1/2fa/disable`: turns two-factor authentication off; needs a recent login and a
 /// fresh TOTP code (or a recovery code).
+#[utoipa::path(
+    post,
+    path = "/api/v1/2fa/disable",
+    tag = "two-factor",
+    summary = "Disable TOTP",
+    request_body = DisableBody,
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub async fn disable(
     State(state): State<AppState>,
     auth: Authenticated,

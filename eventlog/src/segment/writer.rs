@@ -151,7 +151,11 @@ impl Writer {
         if !buffer.is_empty() {
             let first_position = staged.position + 1 - staged.records.len() as u64;
             match self.write_durably(&buffer, first_position) {
-                Ok(()) => self.publish(&staged, buffer.len()),
+                Ok(()) => {
+                    metrics::histogram!(crate::COMMIT_BATCH_METRIC)
+                        .record(staged.records.len() as f64);
+                    self.publish(&staged, buffer.len());
+                }
                 Err(err) => fail_accepted(&mut results, &err),
             }
         }

@@ -116,6 +116,10 @@ impl Writer {
         let outcome = self.write_batch(&batch, &mut staged);
         match outcome {
             Ok(results) => {
+                let events = staged.tip.position - self.tip.position;
+                if events > 0 {
+                    metrics::histogram!(crate::COMMIT_BATCH_METRIC).record(events as f64);
+                }
                 self.tip = staged.tip;
                 self.versions.extend(staged.versions);
                 head.send_if_modified(|position| {

@@ -23,7 +23,7 @@ use crate::domain::Instrument;
 use crate::error::AdapterError;
 use crate::hosts::{BINANCE, BINANCE_SPOT, BINANCE_WS, ExchangeHosts};
 use crate::http::{ReadResponse, numeric_header, send};
-use crate::rate_limit::{RateBudget, budget_key, shared_budget};
+use crate::rate_limit::{CountedBy, RateBudget, budget_key, export_usage, shared_budget};
 
 const EXCHANGE: Exchange = Exchange::Binance;
 
@@ -275,9 +275,15 @@ impl BinanceClient {
 
         let used = numeric_header(&response.headers, "x-mbx-used-weight-1m")
             .or_else(|| numeric_header(&response.headers, "x-sapi-used-ip-weight-1m"));
+        let host = match call.host {
+            Host::Futures => BINANCE,
+            Host::Spot => BINANCE_SPOT,
+        };
         if let Some(used) = used {
             budget.observe_used(used);
+            export_usage(host, CountedBy::Exchange, used, budget.usage().1);
         }
+        budget.export_usage(host);
         let order_counts = ["x-mbx-order-count-10s", "x-mbx-order-count-1m"];
         for (order_budget, header) in order_budgets.iter().zip(order_counts) {
             if let Some(count) = numeric_header(&response.headers, header) {

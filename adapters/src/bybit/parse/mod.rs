@@ -282,6 +282,14 @@ fn limit_reset(headers: &HeaderMap) -> Option<Duration> {
     u64::try_from(wait_ms).ok().map(Duration::from_millis)
 }
 
+/// Reads `X-Bapi-Limit-Status` (requests left in the window) and `X-Bapi-Limit` (the window's
+/// limit), which Bybit sends per account and endpoint.
+pub fn limit_status(headers: &HeaderMap) -> Option<(u32, u32)> {
+    let remaining = numeric_header(headers, "x-bapi-limit-status")?;
+    let limit = numeric_header(headers, "x-bapi-limit")?;
+    Some((remaining, limit))
+}
+
 /// Returns whether the endpoint's per-second budget is spent, from `X-Bapi-Limit-Status`.
 pub fn limit_spent(headers: &HeaderMap) -> Option<Duration> {
     let remaining = numeric_header(headers, "x-bapi-limit-status")?;
@@ -498,5 +506,18 @@ mod tests {
         let err = error_from_response("GET /v5/x", StatusCode::FORBIDDEN, &HeaderMap::new(), b"");
         assert_eq!(err.code(), "rate_limited");
         assert_eq!(err.retry_after(), Some(IP_BAN));
+    }
+
+    #[test]
+    fn limit_status_needs_both_headers() {
+        let header = |value: &'static str| reqwest::header::HeaderValue::from_static(value);
+        let mut headers = HeaderMap::new();
+        assert_eq!(limit_status(&headers), None);
+        headers.insert("x-bapi-limit-status", header("7"));
+        assert_eq!(limit_status(&headers), None);
+        headers.insert("x-bapi-limit", header("10"));
+        assert_eq!(limit_status(&headers), Some((7, 10)));
+        headers.insert("x-bapi-limit", header("ten"));
+        assert_eq!(limit_status(&headers), None);
     }
 }

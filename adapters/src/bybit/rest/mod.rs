@@ -25,7 +25,7 @@ use crate::domain::Instrument;
 use crate::error::AdapterError;
 use crate::hosts::{BYBIT, BYBIT_WS, ExchangeHosts};
 use crate::http::{ReadResponse, send};
-use crate::rate_limit::{RateBudget, budget_key, shared_budget};
+use crate::rate_limit::{CountedBy, RateBudget, budget_key, export_usage, shared_budget};
 
 const EXCHANGE: Exchange = Exchange::Bybit;
 
@@ -321,6 +321,15 @@ impl BybitClient {
             self.account_budget(&credentials.api_key, true)
                 .record_limited(Some(wait));
         }
+        if let Some((remaining, limit)) = parse::limit_status(&response.headers) {
+            export_usage(
+                BYBIT,
+                CountedBy::Exchange,
+                limit.saturating_sub(remaining),
+                limit,
+            );
+        }
+        self.inner.budget.export_usage(BYBIT);
         if response.status.is_success() {
             self.inner.budget.record_success();
             return Ok(response);

@@ -297,6 +297,8 @@ impl OkxClient {
         )
         .await?;
 
+        // OKX sends no rate-limit headers, so only this process's count is exported.
+        self.inner.budget.export_usage(OKX);
         if response.status.is_success() {
             self.inner.budget.record_success();
             return Ok(response);

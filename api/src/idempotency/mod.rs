@@ -1,16 +1,22 @@
 //! `Idempotency-Key` on commands: a retried command with the same key gets the first response
 //! again instead of running twice.
 //!
-//! Responses are stored in memory per credential (a SHA-256 of the `Authorization` header or the
-//! session cookie), method, path and key, for [`KEEP_FOR`]. The same key with another body is
-//! a conflict, and so is a retry while the first request still runs. Server errors (5xx) are
-//! not stored, so a retry after one runs again. Only the key and bot commands and the account
-//! risk routes take part: their responses carry ids and positions, never a secret.
-// NOTE: the responses live in this process only; a restart or another node forgets them, and the
-// actors' own event-id checks are what then keeps a retried command from appending twice.
+//! Responses are stored per credential (a SHA-256 of the `Authorization` header or the session
+//! cookie), method, path and key, for [`KEEP_FOR`]. A store opened on a data dir also writes
+//! each response to a table beside the event log before the client receives it, so a retry
+//! after a restart gets it too. The same key with another body is a conflict, and so is a retry
+//! while the first request still runs. Server errors (5xx) are not stored, so a retry after one
+//! runs again. Only the key and bot commands and the account risk routes take part: their
+//! responses carry ids and positions, never a secret.
+// NOTE: a request still running when the process stops is not stored, so its retry runs again;
+// the actors' own event-id checks are what then keeps it from appending twice. Nodes sharing
+// one log do not share this table.
+
+mod table;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, to_bytes};
@@ -19,11 +25,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+pub use table::IDEMPOTENCY_FILE;
+use table::{ResponseTable, Row};
 
 use crate::ApiError;
 use crate::routes::MAX_BODY_BYTES;
 
-/// How long a response is stored.
+/// How long a response is stored, in memory and on disk.
 pub const KEEP_FOR: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How long a request may run before a retry with its key runs again; a request whose client
@@ -42,10 +50,12 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// Path prefixes of the commands that honour `Idempotency-Key`.
 const COMMAND_PREFIXES: &[&str] = &["/api/v1/keys", "/api/v1/bots", "/api/v1/account/"];
 
-/// Stored responses by credential, method, path and key.
+/// Stored responses by credential, method, path and key, in memory and, when opened on a data
+/// dir, in a table beside the event log.
 #[derive(Default)]
 pub struct IdempotencyStore {
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    table: Option<ResponseTable>,
 }
 
 enum Entry {
@@ -55,7 +65,8 @@ enum Entry {
     Done {
         request: [u8; 32],
         response: StoredResponse,
-        at: Instant,
+        /// Milliseconds since the Unix epoch, which outlive a restart, unlike an `Instant`.
+        stored_at_ms: i64,
     },
 }
 
@@ -74,7 +85,38 @@ enum Claim {
     Conflict(&'static str),
 }
 
+/// An error opening the stored responses.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the stored Idempotency-Key responses in {path}: {source}")]
+pub struct OpenError {
+    path: String,
+    #[source]
+    source: rusqlite::Error,
+}
+
 impl IdempotencyStore {
+    /// Opens the stored responses in `data_dir`, creating the table on first use, and loads
+    /// those younger than [`KEEP_FOR`].
+    ///
+    /// # Errors
+    /// Fails when the table cannot be opened or read.
+    pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
+        let error = |source| OpenError {
+            path: data_dir.join(IDEMPOTENCY_FILE).display().to_string(),
+            source,
+        };
+        let table = ResponseTable::open(data_dir).map_err(error)?;
+        let rows = table.load(expiry_ms(now_ms()), MAX_KEPT).map_err(error)?;
+        let entries = rows
+            .into_iter()
+            .filter_map(|row| Some((row.slot, done_entry(row)?)))
+            .collect();
+        Ok(IdempotencyStore {
+            entries: Mutex::new(entries),
+            table: Some(table),
+        })
+    }
+
     fn claim(&self, slot: [u8; 32], request: [u8; 32]) -> Claim {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -82,8 +124,8 @@ impl IdempotencyStore {
             Some(Entry::Done {
                 request: stored,
                 response,
-                at,
-            }) if now - *at < KEEP_FOR => {
+                stored_at_ms,
+            }) if *stored_at_ms >= expiry_ms(now_ms()) => {
                 if *stored == request {
                     return Claim::Replay(response.clone());
                 }
@@ -101,33 +143,83 @@ impl IdempotencyStore {
         Claim::Run
     }
 
+    /// Stores the response of a finished request (`None` removes the request, so a retry runs
+    /// again). The table write happens first; when it fails, the failure is logged and the
+    /// response is kept in memory only.
     fn finish(&self, slot: [u8; 32], request: [u8; 32], response: Option<StoredResponse>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match response {
-            Some(response) => {
-                let at = Instant::now();
-                entries.insert(
-                    slot,
-                    Entry::Done {
-                        request,
-                        response,
-                        at,
-                    },
-                );
-            }
-            None => {
-                entries.remove(&slot);
+        let Some(response) = response else {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            entries.remove(&slot);
+            return;
+        };
+        let stored_at_ms = now_ms();
+        if let Some(table) = &self.table {
+            let row = Row {
+                slot,
+                request,
+                status: response.status.as_u16(),
+                content_type: response
+                    .content_type
+                    .as_ref()
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned),
+                body: response.body.to_vec(),
+                stored_at_ms,
+            };
+            if let Err(err) = table.insert(&row, expiry_ms(stored_at_ms), MAX_KEPT) {
+                tracing::warn!(error = %err, "cannot store an Idempotency-Key response on disk; a retry after a restart runs again");
             }
         }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.insert(
+            slot,
+            Entry::Done {
+                request,
+                response,
+                stored_at_ms,
+            },
+        );
     }
 }
 
+/// Rebuilds a stored response; a row with a status or content type that no longer parses is
+/// skipped, so its retry runs again.
+fn done_entry(row: Row) -> Option<Entry> {
+    let status = StatusCode::from_u16(row.status).ok()?;
+    let content_type = match row.content_type {
+        Some(text) => Some(HeaderValue::from_str(&text).ok()?),
+        None => None,
+    };
+    Some(Entry::Done {
+        request: row.request,
+        response: StoredResponse {
+            status,
+            content_type,
+            body: Bytes::from(row.body),
+        },
+        stored_at_ms: row.stored_at_ms,
+    })
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Returns the oldest storage time still kept at `now_ms`.
+fn expiry_ms(now_ms: i64) -> i64 {
+    now_ms - i64::try_from(KEEP_FOR.as_millis()).unwrap_or(i64::MAX)
+}
+
 fn evict_oldest(entries: &mut HashMap<[u8; 32], Entry>) {
-    let mut ages: Vec<([u8; 32], Instant)> = entries
+    let now = now_ms();
+    let mut ages: Vec<([u8; 32], i64)> = entries
         .iter()
         .map(|(slot, entry)| match entry {
-            Entry::Running { since, .. } => (*slot, *since),
-            Entry::Done { at, .. } => (*slot, *at),
+            Entry::Running { since } => {
+                let age = i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX);
+                (*slot, now.saturating_sub(age))
+            }
+            Entry::Done { stored_at_ms, .. } => (*slot, *stored_at_ms),
         })
         .collect();
     ages.sort_by_key(|(_, at)| *at);
@@ -138,7 +230,7 @@ fn evict_oldest(entries: &mut HashMap<[u8; 32], Entry>) {
 
 /// Middleware that applies `Idempotency-Key` to the command routes.
 pub async fn middleware(
-    State(store): State<std::sync::Arc<IdempotencyStore>>,
+    State(store): State<Arc<IdempotencyStore>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -195,7 +287,11 @@ pub async fn middleware(
         content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
         body: bytes.clone(),
     });
-    store.finish(slot, fingerprint, stored);
+    // The table write waits for an fsync, so it runs off the async threads.
+    let finished = tokio::task::spawn_blocking(move || store.finish(slot, fingerprint, stored));
+    if let Err(err) = finished.await {
+        tracing::error!(error = %err, "storing an Idempotency-Key response failed");
+    }
     Response::from_parts(parts, Body::from(bytes))
 }
 
