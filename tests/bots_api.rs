@@ -146,6 +146,10 @@ async fn kill_switch_stops_every_bot() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = server.post(&path, &json!({"mode": "paper"})).await;
     assert_eq!(status, 200, "{body}");
+
+    // The risk routes appended to the account stream beside the account's actor; its next
+    // command (a login records SessionStarted) still succeeds at the first try.
+    server.login().await;
     server.stop();
 }
 

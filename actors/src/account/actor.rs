@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use keyward_eventlog::{Appended, ExpectedVersion, read_whole_stream};
+use keyward_eventlog::{AppendError, Appended, Direction, ExpectedVersion, read_whole_stream};
 use keyward_events::account::{AccountEvent, AccountLocked, SessionEnd, SessionTerminated};
 use keyward_events::codec::derive_event_id;
 use keyward_events::{Category, DomainEvent, Metadata, StreamName};
@@ -188,41 +188,77 @@ impl AccountActorState {
     }
 
     /// Appends events after the account's current version and applies them.
+    ///
+    /// The account-wide risk commands (limits and the kill switch) append to this stream
+    /// without this actor. When an append conflicts only because of such events, the state is
+    /// reloaded and the append retried: none of them changes what a command here decides.
     pub(super) async fn record(
         &mut self,
         events: Vec<AccountEvent>,
         metadata: &Metadata,
     ) -> Result<Appended, AccountError> {
-        let account = self.account()?;
-        let expected = ExpectedVersion::Exact(account.version);
-        let metadata = Metadata {
-            account_id: Some(account.account_id),
-            ..metadata.clone()
-        };
-        let command_id = Uuid::now_v7();
-        let new_events = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| e.to_new_event(derive_event_id(command_id, i as u32), metadata.clone()))
-            .collect();
-        let appended = self
+        let mut retried = false;
+        loop {
+            let account = self.account()?;
+            let version = account.version;
+            let expected = ExpectedVersion::Exact(version);
+            let metadata = Metadata {
+                account_id: Some(account.account_id),
+                ..metadata.clone()
+            };
+            let command_id = Uuid::now_v7();
+            let new_events = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    e.to_new_event(derive_event_id(command_id, i as u32), metadata.clone())
+                })
+                .collect();
+            let appended = self
+                .context
+                .log
+                .append(&self.stream, expected, new_events)
+                .await;
+            let appended = match appended {
+                Ok(appended) => appended,
+                Err(AppendError::WrongExpectedVersion { .. })
+                    if !retried && self.only_risk_events_after(version).await =>
+                {
+                    retried = true;
+                    self.reload().await;
+                    continue;
+                }
+                Err(err) => {
+                    self.reload().await;
+                    return Err(err.into());
+                }
+            };
+            let first_version = appended.last_version + 1 - events.len() as u64;
+            for (i, event) in events.iter().enumerate() {
+                self.account =
+                    AccountState::evolve(self.account.take(), event, first_version + i as u64);
+            }
+            return Ok(appended);
+        }
+    }
+
+    /// Whether every event after stream version `version` is an account risk setting or a
+    /// kill switch change, which other writers append.
+    async fn only_risk_events_after(&self, version: u64) -> bool {
+        let newer = self
             .context
             .log
-            .append(&self.stream, expected, new_events)
+            .read_stream(&self.stream, version + 1, Direction::Forward, 64)
             .await;
-        let appended = match appended {
-            Ok(appended) => appended,
-            Err(err) => {
-                self.reload().await;
-                return Err(err.into());
-            }
-        };
-        let first_version = appended.last_version + 1 - events.len() as u64;
-        for (i, event) in events.iter().enumerate() {
-            self.account =
-                AccountState::evolve(self.account.take(), event, first_version + i as u64);
-        }
-        Ok(appended)
+        newer.is_ok_and(|newer| {
+            !newer.is_empty()
+                && newer.iter().all(|record| {
+                    matches!(
+                        record.event_type.as_str(),
+                        "AccountRiskLimitsSet" | "KillSwitchEngaged" | "KillSwitchReleased"
+                    )
+                })
+        })
     }
 
     /// Records an event whose command already replied; a failure is logged, not returned.

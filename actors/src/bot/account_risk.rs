@@ -173,9 +173,7 @@ impl BotService {
         self.append_to_account(account_id, &event, metadata).await
     }
 
-    // NOTE: this appends to the account stream outside the account actor, so that actor's next
-    // append (such as a login's `SessionStarted`) fails once with a version conflict, answered
-    // as 500, before the actor reloads the stream.
+    // The account actor retries an append that conflicts only with these events.
     async fn append_to_account(
         &self,
         account_id: Uuid,
