@@ -44,6 +44,7 @@ struct ProbeRun {
 }
 
 /// The actor type; its state is the key's state, `None` until `KeyAdded`.
+#[derive(Default)]
 pub struct KeyActor;
 
 /// What a key actor starts with.

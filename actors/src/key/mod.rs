@@ -5,7 +5,6 @@ mod actor;
 mod service;
 mod signer;
 pub mod state;
-mod supervisor;
 
 pub use actor::{KeyActor, KeyMsg};
 pub use service::{ExchangeClients, KeyCommandError, KeyContext, KeyService, NewKey};

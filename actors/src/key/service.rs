@@ -10,12 +10,12 @@ use keyward_eventlog::{AppendError, Appended, EventLog, ReadError};
 use keyward_events::key::{KeyAdded, KeyEvent, VaultRef, mask_api_key};
 use keyward_events::{Category, DomainEvent, Exchange, Metadata};
 use keyward_vault::{SecretBytes, SecretKind, SecretOwner, Vault, VaultError};
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 use uuid::Uuid;
 
-use super::actor::{KeyMsg, secret_ids};
+use super::actor::{KeyActor, KeyActorArgs, KeyMsg, secret_ids};
 use super::state::{KeyState, RetryPolicy};
-use super::supervisor::{KeySupervisor, SupervisorMsg};
+use crate::supervisor::Supervised;
 
 /// How long a caller waits for a key actor to answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,7 +76,7 @@ pub enum KeyCommandError {
 /// Starts key actors and routes commands to them.
 #[derive(Clone)]
 pub struct KeyService {
-    supervisor: ActorRef<SupervisorMsg>,
+    supervisor: Supervised<KeyActor>,
     context: Arc<KeyContext>,
 }
 
@@ -87,9 +87,14 @@ impl KeyService {
     /// Fails when the supervisor actor cannot start.
     pub async fn start(context: KeyContext) -> Result<Self, KeyCommandError> {
         let context = Arc::new(context);
-        let (supervisor, _) = Actor::spawn(None, KeySupervisor, Arc::clone(&context))
+        let args_context = Arc::clone(&context);
+        let args = Arc::new(move |key_id| KeyActorArgs {
+            key_id,
+            context: Arc::clone(&args_context),
+        });
+        let supervisor = Supervised::start("key actor", args)
             .await
-            .map_err(|e| KeyCommandError::Actor(e.to_string()))?;
+            .map_err(KeyCommandError::Actor)?;
         Ok(KeyService {
             supervisor,
             context,
@@ -245,14 +250,10 @@ impl KeyService {
     }
 
     async fn actor(&self, key_id: Uuid) -> Result<ActorRef<KeyMsg>, KeyCommandError> {
-        let reply = self
-            .supervisor
-            .call(
-                |port| SupervisorMsg::Actor(key_id, port),
-                Some(CALL_TIMEOUT),
-            )
-            .await;
-        unwrap_call(reply)?.map_err(KeyCommandError::Actor)
+        self.supervisor
+            .child(key_id)
+            .await
+            .map_err(KeyCommandError::Actor)
     }
 
     fn seal(&self, key_id: Uuid, key: &NewKey) -> Result<VaultRef, KeyCommandError> {
