@@ -6,7 +6,7 @@ mod service;
 mod signer;
 pub mod state;
 
-pub use actor::{KeyActor, KeyMsg};
+pub use actor::{KeyActor, KeyMsg, ProbeCheck};
 pub use service::{ExchangeClients, KeyCommandError, KeyContext, KeyService, NewKey};
 pub use signer::VaultSigner;
 pub use state::{KeyState, KeyStatus, RetryPolicy};

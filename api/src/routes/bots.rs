@@ -186,7 +186,8 @@ pub async fn activate(
     }
 }
 
-/// `POST /api/v1/bots/{bot_id}/pause`: stops taking new risk; resting orders stay.
+/// `POST /api/v1/bots/{bot_id}/pause`: stops taking new risk. A live bot's orders that could
+/// add to its position are cancelled on the exchange; its reduce-only stops stay.
 pub async fn pause(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -204,7 +205,8 @@ pub async fn pause(
     ))
 }
 
-/// `POST /api/v1/bots/{bot_id}/stop`: stops the bot for good.
+/// `POST /api/v1/bots/{bot_id}/stop`: stops the bot for good and cancels a live bot's open
+/// orders on the exchange.
 pub async fn stop(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -234,7 +236,7 @@ fn activation_refused(unmet: &[Unmet]) -> Response {
 }
 
 /// Gathers what going live is checked on from the account's and the key's actors, never from
-/// a projection.
+/// a projection. The bot's key is probed again first, so its verification is current.
 async fn live_facts(
     state: &AppState,
     auth: &Authenticated,
@@ -253,15 +255,23 @@ async fn live_facts(
     let mut key = None;
     if let Some(key_id) = bot.key_id {
         let key_state = state.keys.state(key_id).await.map_err(ApiError::internal)?;
-        key = key_state
-            .filter(|key| key.account_id == Some(auth.account_id))
-            .map(|key| KeyFacts {
-                verified: key.status == KeyStatus::Verified,
-                verified_against: key.verified_against,
+        let own = key_state.is_some_and(|key| {
+            key.account_id == Some(auth.account_id) && key.status != KeyStatus::Deleted
+        });
+        if own {
+            let check = state
+                .keys
+                .probe_now(key_id)
+                .await
+                .map_err(ApiError::internal)?;
+            key = Some(KeyFacts {
+                verified: check.key.status == KeyStatus::Verified,
+                rejected: check.key.status == KeyStatus::Rejected,
+                probe_failed: check.failure.is_some(),
+                verified_against: check.key.verified_against,
             });
+        }
     }
-    // NOTE: the key is not probed again here; the check relies on its last
-    // `WithdrawalDisabledConfirmed` being under 24 hours old and against the current host.
     Ok(LiveFacts {
         two_factor_on,
         key,
@@ -440,6 +450,9 @@ fn bot_error(err: BotCommandError) -> ApiError {
         BotCommandError::ActivationRefused(ref unmet) => {
             let unmet: Vec<&str> = unmet.iter().map(|condition| condition.message()).collect();
             ApiError::with_code(StatusCode::CONFLICT, "activation_refused", unmet.join("; "))
+        }
+        BotCommandError::Live(_) => {
+            ApiError::with_code(StatusCode::BAD_GATEWAY, "exchange_error", err.to_string())
         }
         BotCommandError::Append(keyward_eventlog::AppendError::WrongExpectedVersion { .. }) => {
             ApiError::conflict("the bot changed while this request ran")
