@@ -93,8 +93,6 @@ pub struct LiveTrader {
     protective: BTreeSet<Uuid>,
     /// Intents of resting orders that are stops.
     stops: BTreeSet<Uuid>,
-    /// Intents recorded as submitted that the exchange never received before a restart.
-    unsent: BTreeSet<Uuid>,
     /// Signed position as recorded.
     position: Decimal,
     /// Orders that reached the exchange since the start.
@@ -156,7 +154,6 @@ impl LiveTrader {
             resting: BTreeMap::new(),
             protective: BTreeSet::new(),
             stops: BTreeSet::new(),
-            unsent: BTreeSet::new(),
             position,
             placements: 0,
             fail_after_placements: None,

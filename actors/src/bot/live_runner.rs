@@ -320,7 +320,6 @@ impl Actor for LiveBotActor {
         let mut state = LiveBotState::start(bot_id, context).await?;
         state.warm_up();
         state.catch_up().await?;
-        state.trader.reject_unsent().await?;
         Ok(state)
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use keyward_adapters::domain::{OrderState, OrderType};
 use keyward_adapters::{AdapterError, ClientOrderId, OrderAck};
+use keyward_eventlog::AppendError;
 use keyward_events::bot::{
     BotEvent, BotPaused, OrderAcknowledged, OrderCancelled, OrderFilled, OrderKind, OrderRejected,
     PauseReason, Side,
@@ -15,8 +16,10 @@ use keyward_risk::{Evaluation, RiskContext};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::{LiveError, LiveTrader, Placement, slot};
+use super::{LiveError, LiveTrader, PaperError, Placement, slot};
 
+/// Code of `OrderRejected` for an order that was never sent.
+const NOT_SENT: &str = "not_sent";
 /// Quote asset whose balance is a USDT-margined account's equity.
 const QUOTE_ASSET: &str = "USDT";
 
@@ -39,8 +42,7 @@ impl LiveTrader {
 
     /// Looks up every order the stream records as submitted and not ended: an order that rests
     /// on the exchange is adopted, one that ended meanwhile has its end recorded, and one the
-    /// exchange never received is kept to be sent by [`LiveTrader::submit`] when its intent
-    /// comes again.
+    /// exchange never received is recorded as rejected with code `not_sent`.
     ///
     /// # Errors
     /// Fails when the exchange cannot be read or the log cannot append.
@@ -56,13 +58,19 @@ impl LiveTrader {
             let status = match status {
                 Ok(status) => status,
                 Err(AdapterError::OrderNotFound { .. }) => {
-                    self.unsent.insert(intent_id);
+                    // NOTE: a request still in flight when the process stopped could reach the
+                    // exchange after this lookup; the order would then rest untracked.
+                    let message = "the order was recorded as submitted, but the exchange never \
+                                   received it before the bot restarted";
+                    self.record_not_sent(intent_id, message).await?;
                     continue;
                 }
                 Err(err) => return Err(err.into()),
             };
-            let ack = OrderAck::from_status(&status, true, 1);
-            self.record_ack(intent_id, &ack).await?;
+            if !self.recorder.bot.acknowledged_intents.contains(&intent_id) {
+                let ack = OrderAck::from_status(&status, true, 1);
+                self.record_ack(intent_id, &ack).await?;
+            }
             match status.state {
                 state if state.is_open() => {
                     let kind = match status.order_type {
@@ -96,42 +104,43 @@ impl LiveTrader {
         Ok(())
     }
 
-    /// Passes one evaluation down the order path unless its order was sent before: an intent
-    /// recorded as submitted is sent only when the exchange never received it, and otherwise
-    /// returns [`Placement::AlreadySent`].
+    /// Passes one evaluation down the order path unless its order was sent before, as the
+    /// stream records after a restart; then it returns [`Placement::AlreadySent`]. An approved
+    /// verdict recorded before a restart is acted on when the intent comes again unchanged,
+    /// and otherwise (the equity moved meanwhile, so the size differs) its order is recorded as
+    /// rejected with code `not_sent` instead of sent.
     ///
     /// # Errors
     /// Fails when the log cannot append.
     pub async fn submit(&mut self, evaluation: Evaluation) -> Result<Placement, LiveError> {
         let intent_id = evaluation.intent().intent_id;
-        let sent_before = self.recorder.bot.submitted_intents.contains(&intent_id);
-        if sent_before && !self.unsent.remove(&intent_id) {
+        if self.recorder.bot.submitted_intents.contains(&intent_id) {
             return Ok(Placement::AlreadySent);
         }
-        self.pass(evaluation).await
+        match self.pass(evaluation).await {
+            Err(LiveError::Record(PaperError::Append(AppendError::EventIdReused { .. }))) => {
+                if !self.recorder.bot.approved_intents.contains(&intent_id) {
+                    return Ok(Placement::Rejected);
+                }
+                let message = "the verdict was recorded before the bot restarted, and the \
+                               intent differs now; the order was not sent";
+                self.record_not_sent(intent_id, message).await?;
+                Ok(Placement::Refused(NOT_SENT.to_owned()))
+            }
+            placement => placement,
+        }
     }
 
-    /// Records `OrderRejected` for every order recorded as submitted that never reached the
-    /// exchange and whose intent did not come again after a restart, so it ends in the log.
-    ///
-    /// # Errors
-    /// Fails when the log cannot append.
-    pub async fn reject_unsent(&mut self) -> Result<(), LiveError> {
-        let unsent = std::mem::take(&mut self.unsent);
-        for intent_id in unsent {
-            let rejected = OrderRejected {
-                intent_id,
-                client_order_id: ClientOrderId::for_intent(intent_id).as_str().to_owned(),
-                code: "not_sent".to_owned(),
-                message: "the order was recorded as submitted, but the exchange never received \
-                          it before the bot restarted, and it was not sent afterwards"
-                    .to_owned(),
-                rejected_at: Utc::now(),
-            };
-            let event = BotEvent::OrderRejected(rejected);
-            self.record(intent_id, slot::REJECTED, event).await?;
-        }
-        Ok(())
+    async fn record_not_sent(&mut self, intent_id: Uuid, message: &str) -> Result<(), LiveError> {
+        let rejected = OrderRejected {
+            intent_id,
+            client_order_id: ClientOrderId::for_intent(intent_id).as_str().to_owned(),
+            code: NOT_SENT.to_owned(),
+            message: message.to_owned(),
+            rejected_at: Utc::now(),
+        };
+        let event = BotEvent::OrderRejected(rejected);
+        self.record(intent_id, slot::REJECTED, event).await
     }
 
     /// Places a protective order of a filled entry. A stop that is not placed closes the
