@@ -31,7 +31,7 @@ struct Supervisor<A>(PhantomData<fn() -> A>);
 
 /// The supervisor's state: what starts a child and the children running now.
 struct SupervisorState<A: Actor> {
-    /// What a child is called in logs and errors, e.g. `key actor`.
+    /// Name of a child in logs and errors, e.g. `key actor`.
     kind: &'static str,
     args: ChildArgs<A>,
     children: HashMap<Uuid, ActorRef<A::Msg>>,
@@ -165,7 +165,7 @@ impl<A: Actor + Default> Supervised<A> {
     /// running.
     ///
     /// # Errors
-    /// Fails when the child cannot start or the supervisor does not answer.
+    /// Fails when the child cannot start or the supervisor does not reply.
     pub async fn child(&self, id: Uuid) -> Result<ActorRef<A::Msg>, String> {
         let reply = self
             .supervisor
@@ -177,7 +177,7 @@ impl<A: Actor + Default> Supervised<A> {
     /// Returns the child of `id` if it is running.
     ///
     /// # Errors
-    /// Fails when the supervisor does not answer.
+    /// Fails when the supervisor does not reply.
     pub async fn running(&self, id: Uuid) -> Result<Option<ActorRef<A::Msg>>, String> {
         let reply = self
             .supervisor
@@ -198,11 +198,11 @@ impl<A: Actor + Default> Supervised<A> {
         match reply {
             Ok(ractor::rpc::CallResult::Success(value)) => Ok(value),
             Ok(ractor::rpc::CallResult::Timeout) => Err(format!(
-                "the {} supervisor did not answer in time",
+                "the {} supervisor did not reply in time",
                 self.kind
             )),
             Ok(ractor::rpc::CallResult::SenderError) => Err(format!(
-                "the {} supervisor stopped before answering",
+                "the {} supervisor stopped before replying",
                 self.kind
             )),
             Err(err) => Err(format!(

@@ -42,7 +42,7 @@ const DAY_MS: i64 = 86_400_000;
 /// Taker fee the order sizing assumes: an estimate of a regular futures account's rate.
 const TAKER_FEE: Decimal = Decimal::from_parts(5, 0, 0, false, 4);
 
-/// Why a live bot is halted.
+/// The reason a live bot halts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Halt {
     /// The bot paused: orders that add risk are cancelled, its protective orders stay.
@@ -59,7 +59,7 @@ pub enum LiveMsg {
     Halt(Halt, RpcReplyPort<Result<usize, String>>),
 }
 
-/// What every live bot's actor shares; it outlives a crashed actor.
+/// State shared by every live bot's actor, which outlives a crashed actor.
 pub struct LiveContext {
     log: Arc<dyn EventLog>,
     keys: KeyService,
@@ -99,7 +99,7 @@ pub struct LiveBotState {
     strategy: ConfiguredStrategy,
     ids: IntentIds,
     /// Candles of the feed taken, acted on or only fed to the strategy.
-    taken: usize,
+    candles_taken: usize,
     day: i64,
     /// Equity read at the last candle acted on.
     equity: Decimal,
@@ -121,6 +121,7 @@ impl LiveBotState {
         let Some(key_id) = bot.key_id else {
             return Err(LiveError::NotLive(bot_id));
         };
+
         let (client, credentials) = context
             .keys
             .trading_access(key_id)
@@ -131,6 +132,7 @@ impl LiveBotState {
         if let Some(placements) = context.take_fault(bot_id) {
             trader.fail_after_placements(placements);
         }
+
         let invalid = |message: String| BotCommandError::InvalidStrategy(message);
         let strategy = strategy::from_spec(&bot.strategy).map_err(|e| invalid(e.to_string()))?;
         let trade = TradeSettings::from_spec(&bot.strategy, &bot.risk, &bot.symbol, TAKER_FEE)
@@ -143,6 +145,7 @@ impl LiveBotState {
                 kill_switch_engaged: account.kill_switch_engaged,
             });
         }
+
         let run_id = Uuid::new_v5(&bot_id, &activated.to_be_bytes());
         let equity = trader.equity().await?;
         Ok(Self {
@@ -152,7 +155,7 @@ impl LiveBotState {
             handler,
             strategy,
             ids: IntentIds::new(&run_id),
-            taken: 0,
+            candles_taken: 0,
             day: i64::MIN,
             equity,
             day_start_equity: equity,
@@ -172,17 +175,17 @@ impl LiveBotState {
         {
             let side = side_of(self.trader.position());
             self.strategy.on_bar(candle, side);
-            self.taken += 1;
+            self.candles_taken += 1;
         }
     }
 
     /// Acts on the feed's candles not taken yet.
     async fn catch_up(&mut self) -> Result<(), LiveError> {
         let feed = self.context.feeds.get(self.bot_id);
-        for candle in feed.iter().skip(self.taken) {
+        for candle in feed.iter().skip(self.candles_taken) {
             self.act(candle).await?;
             self.context.set_acted(self.bot_id, candle.open_time_ms);
-            self.taken += 1;
+            self.candles_taken += 1;
         }
         Ok(())
     }
@@ -197,9 +200,11 @@ impl LiveBotState {
         if !active {
             return Ok(());
         }
+
         if !position.is_zero() && !self.trader.has_resting_stop() {
             self.protect_position(candle, entry_price).await?;
         }
+
         let equity = self.trader.equity().await?;
         self.track_equity(candle.open_time_ms, equity);
         let view = self.view(equity);
@@ -209,6 +214,7 @@ impl LiveBotState {
         let now_ms = candle.open_time_ms;
         self.handler
             .on_signal(signal, &view, price, now_ms, ids, &mut evaluations);
+
         for evaluation in evaluations {
             let intent = evaluation.intent().clone();
             let placement = self.trader.submit(evaluation).await?;

@@ -1,6 +1,6 @@
-//! Steps of a live bot's actor on top of the order path: adopting the orders recorded before a
-//! restart, submitting without sending an order twice, protecting a position, and cancelling
-//! the bot's orders on the exchange when it pauses or stops.
+//! Steps a live bot's actor takes on top of the order path. They adopt the orders recorded
+//! before a restart, submit without sending an order twice, protect a position, and cancel the
+//! bot's orders on the exchange when it pauses or stops.
 
 use std::collections::BTreeSet;
 
@@ -23,7 +23,7 @@ const NOT_SENT: &str = "not_sent";
 /// Quote asset whose balance is a USDT-margined account's equity.
 const QUOTE_ASSET: &str = "USDT";
 
-/// Which of the bot's resting orders a halt cancels.
+/// The set of the bot's resting orders a halt cancels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelScope {
     /// Every order: the bot stops.
@@ -40,8 +40,8 @@ impl LiveTrader {
         self.fail_after_placements = Some(placements);
     }
 
-    /// Looks up every order the stream records as submitted and not ended: an order that rests
-    /// on the exchange is adopted, one that ended meanwhile has its end recorded, and one the
+    /// Looks up every order the stream records as submitted and not ended. An order that rests
+    /// on the exchange is adopted, and one that ended meanwhile has its end recorded. One the
     /// exchange never received is recorded as rejected with code `not_sent`.
     ///
     /// # Errors
@@ -190,13 +190,13 @@ impl LiveTrader {
         scope: CancelScope,
         reason: &str,
     ) -> Result<usize, LiveError> {
-        let kept: BTreeSet<Uuid> = match scope {
+        let kept_intents: BTreeSet<Uuid> = match scope {
             CancelScope::All => BTreeSet::new(),
             CancelScope::NewRisk => self.protective.clone(),
         };
         let (keep, cancel): (Vec<_>, Vec<_>) = std::mem::take(&mut self.resting)
             .into_iter()
-            .partition(|(intent_id, _)| kept.contains(intent_id));
+            .partition(|(intent_id, _)| kept_intents.contains(intent_id));
         self.resting = keep.into_iter().collect();
         let count = cancel.len();
         let symbol = self.instrument.symbol.clone();

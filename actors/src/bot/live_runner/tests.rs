@@ -97,8 +97,8 @@ async fn verified_key(keys: &KeyService) -> Uuid {
     panic!("key {key_id} was not verified");
 }
 
-/// A slow sine wave of one-minute candles around 100000 that crosses its moving averages many
-/// times.
+/// Builds a slow sine wave of one-minute candles around 100000 that crosses its moving
+/// averages many times.
 fn wave(bars: usize) -> Vec<Candle> {
     let start = 1_700_000_000_000_i64;
     let mut previous = 100_000.0_f64;
@@ -290,7 +290,7 @@ async fn live_bot_trades_and_stop_cancels_on_exchange() {
 async fn crash_after_placement_repeats_no_order() {
     let setup = setup().await;
     let key_id = verified_key(&setup.keys).await;
-    // The first order reaches the exchange; the actor fails before recording its answer.
+    // The first order reaches the exchange, and the actor fails before recording the response.
     let (bot_id, service) = live_bot(&setup, key_id, Some(1)).await;
     trade(&setup, bot_id, &wave(90)).await;
     assert_eq!(setup.live.restarts(), 1);
