@@ -26,12 +26,9 @@ use super::live::{CancelScope, LiveError, LiveTrader, Placement};
 use super::runner::{CandleFeeds, ClosedCandles};
 use super::{BotCommandError, BotService, BotStatus};
 use crate::key::KeyService;
-use crate::strategy::{self, ConfiguredStrategy, PositionSide, Strategy};
+use crate::strategy::{ConfiguredStrategy, PositionSide, Strategy};
 use crate::supervisor::Supervised;
-use crate::trading::{
-    AccountRiskState, AccountView, EntryFill, IntentIds, OrderHandler, TradeSettings, stop_price,
-    to_decimal,
-};
+use crate::trading::{AccountView, EntryFill, IntentIds, OrderHandler, stop_price, to_decimal};
 
 /// How long a caller waits for a live bot's reply; cancelling several orders takes a few
 /// exchange round trips.
@@ -133,18 +130,10 @@ impl LiveBotState {
             trader.fail_after_placements(placements);
         }
 
-        let invalid = |message: String| BotCommandError::InvalidStrategy(message);
-        let strategy = strategy::from_spec(&bot.strategy).map_err(|e| invalid(e.to_string()))?;
-        let trade = TradeSettings::from_spec(&bot.strategy, &bot.risk, &bot.symbol, TAKER_FEE)
-            .map_err(|e| invalid(e.to_string()))?;
-        let mut handler = OrderHandler::new(trader.gate().clone(), trade, BotMode::Live);
-        if let Some(account_id) = bot.account_id {
-            let account = service.account_risk(account_id).await?;
-            handler.set_account_limits(AccountRiskState {
-                max_leverage: account.max_leverage,
-                kill_switch_engaged: account.kill_switch_engaged,
-            });
-        }
+        let gate = trader.gate().clone();
+        let (strategy, handler) = service
+            .decision_code(&bot, gate, TAKER_FEE, BotMode::Live)
+            .await?;
 
         let run_id = Uuid::new_v5(&bot_id, &activated.to_be_bytes());
         let equity = trader.equity().await?;

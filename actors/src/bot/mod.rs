@@ -34,7 +34,7 @@ use crate::backtest::{
     DataFiles, FileRun, FileRunError, RunOptions, RunSettings, RunSpec, Trade, run_files,
 };
 use crate::strategy;
-use crate::trading::{TradeSettings, config_hash};
+use crate::trading::{AccountRiskState, OrderHandler, TradeSettings, config_hash};
 pub use account_risk::{AccountLimits, AccountRisk, KillSwitchOutcome};
 pub use lifecycle::{KeyFacts, LiveFacts, LivePolicy, Unmet};
 pub use live_runner::{Halt, LiveBots, LiveBotsError};
@@ -317,6 +317,34 @@ impl BotService {
             }
         }
         Ok(running)
+    }
+
+    /// Builds a bot's strategy and its order handling around `gate`, with the account's
+    /// limits, for a run in `mode` that assumes `taker_fee` when sizing orders.
+    ///
+    /// # Errors
+    /// Fails when the recorded configuration no longer builds or the account's stream cannot
+    /// be read.
+    async fn decision_code(
+        &self,
+        bot: &BotState,
+        gate: keyward_risk::RiskGate,
+        taker_fee: rust_decimal::Decimal,
+        mode: BotMode,
+    ) -> Result<(strategy::ConfiguredStrategy, OrderHandler), BotCommandError> {
+        let invalid = |message: String| BotCommandError::InvalidStrategy(message);
+        let strategy = strategy::from_spec(&bot.strategy).map_err(|e| invalid(e.to_string()))?;
+        let trade = TradeSettings::from_spec(&bot.strategy, &bot.risk, &bot.symbol, taker_fee)
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut handler = OrderHandler::new(gate, trade, mode);
+        if let Some(account_id) = bot.account_id {
+            let account = self.account_risk(account_id).await?;
+            handler.set_account_limits(AccountRiskState {
+                max_leverage: account.max_leverage,
+                kill_switch_engaged: account.kill_switch_engaged,
+            });
+        }
+        Ok((strategy, handler))
     }
 
     /// Returns the id of every bot in the log, oldest first.

@@ -223,7 +223,7 @@ fn account() -> AccountId {
 }
 
 #[tokio::test]
-async fn live_bot_trades_and_stop_cancels_on_exchange() {
+async fn pause_keeps_stop_and_stop_cancels() {
     let setup = setup().await;
     let key_id = verified_key(&setup.keys).await;
     let (bot_id, service) = live_bot(&setup, key_id, None).await;
@@ -265,6 +265,25 @@ async fn live_bot_trades_and_stop_cancels_on_exchange() {
         open.iter().any(|order| order.reduce_only),
         "an open position has a resting stop: {open:?}"
     );
+
+    // A paused bot keeps its stop on the exchange and decides no new entry.
+    service
+        .pause(bot_id, PauseReason::Requested, Metadata::default())
+        .await
+        .unwrap();
+    let before = stream_of(&setup.log, bot_id).await.len();
+    trade(&setup, bot_id, &wave(130)[90..]).await;
+    let open = exchange
+        .open_orders(&credentials(), Some("BTCUSDT"))
+        .await
+        .unwrap();
+    assert!(open.iter().any(|order| order.reduce_only), "{open:?}");
+    let records = stream_of(&setup.log, bot_id).await;
+    let entries_after_pause = decoded(&records[before..])
+        .into_iter()
+        .filter(|event| matches!(event, BotEvent::OrderRiskChecked(c) if !c.intent.reduce_only))
+        .count();
+    assert_eq!(entries_after_pause, 0);
 
     service
         .stop(bot_id, "requested", Metadata::default())
