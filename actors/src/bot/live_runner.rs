@@ -445,16 +445,11 @@ impl LiveBots {
     /// # Errors
     /// Fails when the actor keeps failing, or the bot has stopped.
     pub async fn feed(&self, bot_id: Uuid, candle: Candle) -> Result<(), LiveBotsError> {
-        let running = self.supervisor.running(bot_id).await;
-        if !matches!(running, Ok(Some(_))) && !self.context.feeds.is_following(bot_id) {
-            return Err(LiveBotsError::Failed {
-                bot_id,
-                message: "the bot is not running".to_owned(),
-            });
-        }
+        self.check_following(bot_id)?;
         self.context.feeds.push(bot_id, candle);
         let mut last_error = String::new();
         for _ in 0..FEED_ATTEMPTS {
+            self.check_following(bot_id)?;
             let reply = match self.actor(bot_id).await {
                 Ok(actor) => actor.call(LiveMsg::CatchUp, Some(CALL_TIMEOUT)).await,
                 Err(err) => {
@@ -486,6 +481,9 @@ impl LiveBots {
     /// # Errors
     /// Fails when the actor cannot start or a cancellation fails.
     pub async fn halt(&self, bot_id: Uuid, halt: Halt) -> Result<usize, LiveBotsError> {
+        if halt == Halt::Stop {
+            self.context.feeds.stop_following(bot_id);
+        }
         let actor = self.actor(bot_id).await?;
         let reply = actor
             .call(|port| LiveMsg::Halt(halt, port), Some(CALL_TIMEOUT))
@@ -551,6 +549,18 @@ impl LiveBots {
             }
         }
         Ok(resumed)
+    }
+
+    /// Fails for a bot whose candles are not followed: a stopped bot is followed no more, so a
+    /// candle still on its way starts no actor.
+    fn check_following(&self, bot_id: Uuid) -> Result<(), LiveBotsError> {
+        if self.context.feeds.is_following(bot_id) {
+            return Ok(());
+        }
+        Err(LiveBotsError::Failed {
+            bot_id,
+            message: "the bot does not follow market data; activate it first".to_owned(),
+        })
     }
 
     async fn actor(&self, bot_id: Uuid) -> Result<ActorRef<LiveMsg>, LiveBotsError> {

@@ -237,13 +237,15 @@ impl BotService {
         let event = BotEvent::BotActivated(activated);
         let appended = self.append(&bot, vec![event], metadata).await?;
         let interval = candle_interval(&bot.strategy);
+        // Each activation starts a new run, so the paper run of an earlier activation (paused
+        // since) ends first, and a paper run never trades on after the bot went live.
+        if let Some(runners) = &self.runners {
+            runners.finish(bot_id).await?;
+        }
         if let (Some(live), BotMode::Live) = (&self.live, mode) {
             live.run(bot_id, &bot.symbol, interval).await?;
         }
         if let (Some(runners), BotMode::Paper) = (&self.runners, mode) {
-            // Each activation starts a new run with a fresh simulated account, so the run of an
-            // earlier activation (paused since) ends first.
-            runners.finish(bot_id).await?;
             runners.run(bot_id).await?;
             runners
                 .follow_market(bot_id, bot.exchange, &bot.symbol, interval)

@@ -9,14 +9,15 @@ use keyward_adapters::domain::{OrderState, OrderType};
 use keyward_adapters::{AdapterError, ClientOrderId, OrderAck};
 use keyward_eventlog::AppendError;
 use keyward_events::bot::{
-    BotEvent, BotPaused, OrderAcknowledged, OrderCancelled, OrderFilled, OrderKind, OrderRejected,
-    PauseReason, Side,
+    BotEvent, BotMode, BotPaused, OrderAcknowledged, OrderCancelled, OrderFilled, OrderKind,
+    OrderRejected, PauseReason, Side,
 };
 use keyward_risk::{Evaluation, RiskContext};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{LiveError, LiveTrader, PaperError, Placement, slot};
+use crate::bot::BotStatus;
 
 /// Code of `OrderRejected` for an order that was never sent.
 const NOT_SENT: &str = "not_sent";
@@ -254,13 +255,16 @@ impl LiveTrader {
     }
 
     /// Reads the bot's stream for events others appended (a pause or stop from the API) and
-    /// returns whether the bot still takes new risk.
+    /// returns whether the bot still trades live, so it may take new risk.
     ///
     /// # Errors
     /// Fails when the stream cannot be read.
     pub async fn refresh(&mut self) -> Result<bool, LiveError> {
         self.recorder.refresh().await?;
-        Ok(self.recorder.bot.is_active())
+        let live = BotStatus::Active {
+            mode: BotMode::Live,
+        };
+        Ok(self.recorder.bot.status == live)
     }
 
     /// Returns the side of the position's exit orders.
