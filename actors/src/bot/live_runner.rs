@@ -210,6 +210,8 @@ impl LiveBotState {
             let Placement::Accepted(ack) = placement else {
                 continue;
             };
+            // NOTE: Bybit and OKX acknowledge a market order before it fills, so their entries
+            // get a stop one candle later, when the position read then shows it unprotected.
             if intent.reduce_only || ack.filled_quantity.is_zero() {
                 continue;
             }
@@ -253,8 +255,8 @@ impl LiveBotState {
         let equity = self.trader.equity().await?;
         let view = self.view(equity);
         let mut protective = Vec::new();
-        // The stop's id derives from the candle it is placed at, so a crash before it is
-        // recorded places it under the same id again.
+        // The stop's id derives from the candle it is placed at, so after a crash the same
+        // candle finds the stop's recorded verdict and order instead of adding another.
         let ids = self.ids.at(sequence_of(candle) | 1);
         self.handler
             .on_entry_filled(&fill, &view, candle.open_time_ms, ids, &mut protective);
