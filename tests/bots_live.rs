@@ -29,6 +29,24 @@ fn unmet(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Adds a Binance key, waits until its probe verifies it, and creates an SMA crossover bot on
+/// it with `params`. Returns the bot id.
+async fn bot_on_new_key(server: &Server, api_key: &str, secret: &str, params: Value) -> String {
+    let body = json!({"exchange": "binance", "label": "live", "api_key": api_key,
+                      "api_secret": secret});
+    let (status, added) = server.post("/api/v1/keys", &body).await;
+    assert_eq!(status, 202, "{added}");
+    let key_id = added["key_id"].as_str().unwrap().to_owned();
+    let key = server.wait_key(&key_id, Duration::from_secs(10)).await;
+    assert_eq!(key["status"], "verified", "{key}");
+
+    let bot = json!({"label": "live", "key_id": key_id, "exchange": "binance",
+                     "symbol": "BTCUSDT", "strategy": {"name": "sma", "params": params}});
+    let (status, created) = server.post("/api/v1/bots", &bot).await;
+    assert_eq!(status, 201, "{created}");
+    created["bot_id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn live_activation_needs_every_condition() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,20 +65,8 @@ async fn live_activation_needs_every_condition() {
     let server = Server::start(&dir.path().join("data"), &dir.path().join("log"), &args).await;
     server.login().await;
 
-    let body = json!({"exchange": "binance", "label": "live", "api_key": "liveGoodKey",
-                      "api_secret": SECRET});
-    let (status, added) = server.post("/api/v1/keys", &body).await;
-    assert_eq!(status, 202, "{added}");
-    let key_id = added["key_id"].as_str().unwrap().to_owned();
-    let key = server.wait_key(&key_id, Duration::from_secs(10)).await;
-    assert_eq!(key["status"], "verified", "{key}");
-
-    let bot = json!({"label": "live", "key_id": key_id, "exchange": "binance",
-                     "symbol": "BTCUSDT",
-                     "strategy": {"name": "sma", "params": {"fast": 10, "slow": 30}}});
-    let (status, created) = server.post("/api/v1/bots", &bot).await;
-    assert_eq!(status, 201, "{created}");
-    let bot_id = created["bot_id"].as_str().unwrap().to_owned();
+    let params = json!({"fast": 10, "slow": 30});
+    let bot_id = bot_on_new_key(&server, "liveGoodKey", SECRET, params).await;
     let activate = format!("/api/v1/bots/{bot_id}/activate");
     let live = json!({"mode": "live"});
 
@@ -202,19 +208,8 @@ async fn live_bot_trades_on_emulator_through_api() {
     let server = Server::start(&data, &dir.path().join("log"), &args).await;
     let login = server.login().await;
 
-    let body = json!({"exchange": "binance", "label": "live", "api_key": TRADER_KEY,
-                      "api_secret": TRADER_SECRET});
-    let (status, added) = server.post("/api/v1/keys", &body).await;
-    assert_eq!(status, 202, "{added}");
-    let key_id = added["key_id"].as_str().unwrap().to_owned();
-    let key = server.wait_key(&key_id, Duration::from_secs(10)).await;
-    assert_eq!(key["status"], "verified", "{key}");
-    let bot = json!({"label": "live", "key_id": key_id, "exchange": "binance",
-                     "symbol": "BTCUSDT",
-                     "strategy": {"name": "sma", "params": {"fast": 3, "slow": 8}}});
-    let (status, created) = server.post("/api/v1/bots", &bot).await;
-    assert_eq!(status, 201, "{created}");
-    let bot_id = created["bot_id"].as_str().unwrap().to_owned();
+    let params = json!({"fast": 3, "slow": 8});
+    let bot_id = bot_on_new_key(&server, TRADER_KEY, TRADER_SECRET, params).await;
     enable_two_factor(&server, fresh_totp_step().await).await;
     let backtests = format!("/api/v1/bots/{bot_id}/backtests");
     let (status, body) = server.post(&backtests, &json!({"data": "month.csv"})).await;

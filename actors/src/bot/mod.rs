@@ -41,6 +41,9 @@ pub use live_runner::{Halt, LiveBots, LiveBotsError};
 pub use runner::{BotRunners, RunnerError};
 pub use state::{BotState, BotStatus, TrackRecord};
 
+/// Times a pause or stop is decided and appended before a version conflict is returned.
+const LIFECYCLE_ATTEMPTS: u32 = 5;
+
 /// A bot as the user describes it.
 pub struct NewBot {
     pub account_id: Option<Uuid>,
@@ -267,11 +270,11 @@ impl BotService {
         reason: PauseReason,
         metadata: Metadata,
     ) -> Result<Appended, BotCommandError> {
-        let bot = self.require(bot_id).await?;
-        let paused = lifecycle::pause(&bot, reason, Utc::now())?;
-        let appended = self
-            .append(&bot, vec![BotEvent::BotPaused(paused)], metadata)
-            .await?;
+        let decide = |bot: &BotState| {
+            let paused = lifecycle::pause(bot, reason.clone(), Utc::now())?;
+            Ok(BotEvent::BotPaused(paused))
+        };
+        let (bot, appended) = self.decide_and_append(bot_id, decide, metadata).await?;
         if let (Some(live), Some(BotMode::Live)) = (&self.live, bot.activated_mode) {
             live.halt(bot_id, Halt::Pause).await?;
         }
@@ -290,11 +293,11 @@ impl BotService {
         reason: &str,
         metadata: Metadata,
     ) -> Result<Appended, BotCommandError> {
-        let bot = self.require(bot_id).await?;
-        let stopped = lifecycle::stop(&bot, reason, Utc::now())?;
-        let appended = self
-            .append(&bot, vec![BotEvent::BotStopped(stopped)], metadata)
-            .await?;
+        let decide = |bot: &BotState| {
+            let stopped = lifecycle::stop(bot, reason, Utc::now())?;
+            Ok(BotEvent::BotStopped(stopped))
+        };
+        let (bot, appended) = self.decide_and_append(bot_id, decide, metadata).await?;
         if let (Some(live), Some(BotMode::Live)) = (&self.live, bot.activated_mode) {
             live.halt(bot_id, Halt::Stop).await?;
         }
@@ -375,6 +378,29 @@ impl BotService {
         self.load(bot_id)
             .await?
             .ok_or(BotCommandError::NotFound(bot_id))
+    }
+
+    /// Reads the bot, decides its event, and appends it. A running bot appends its own events
+    /// meanwhile, so after a version conflict it reads and decides again, a few times.
+    async fn decide_and_append(
+        &self,
+        bot_id: Uuid,
+        decide: impl Fn(&BotState) -> Result<BotEvent, BotCommandError>,
+        metadata: Metadata,
+    ) -> Result<(BotState, Appended), BotCommandError> {
+        let mut attempt = 1;
+        loop {
+            let bot = self.require(bot_id).await?;
+            let event = decide(&bot)?;
+            match self.append(&bot, vec![event], metadata.clone()).await {
+                Err(BotCommandError::Append(AppendError::WrongExpectedVersion { .. }))
+                    if attempt < LIFECYCLE_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                result => return result.map(|appended| (bot, appended)),
+            }
+        }
     }
 
     /// Appends `events` after the bot's last known version.
