@@ -144,8 +144,8 @@ fn orders_placed(emulator: &RunningEmulator) -> usize {
 }
 
 /// Publishes closed one-minute candles of a sine wave around 100000 on the emulator from candle
-/// `first` on, moving its price to each close, until `done` holds; fails after 40 seconds,
-/// showing the server's log. Returns the next candle index.
+/// `first` on, and moves its price to each close, until `done` holds. Fails after 40 seconds
+/// with the server's log. Returns the next candle index.
 async fn publish_until(
     emulator: &RunningEmulator,
     server: &Server,
