@@ -8,4 +8,5 @@ pub mod bot;
 pub mod key;
 pub mod simulated;
 pub mod strategy;
+pub mod supervisor;
 pub mod trading;

@@ -17,7 +17,7 @@ use keyward_risk::{Evaluation, RiskContext, RiskGate};
 use rust_decimal::Decimal;
 
 pub use config::{SettingsError, TradeSettings, config_hash};
-pub use orders::{IntentIds, IntentRole, to_decimal};
+pub use orders::{IntentIds, IntentRole, stop_price, to_decimal};
 
 use crate::strategy::{PositionSide, Signal};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keyward_actors::bot::paper::PaperSettings;
-use keyward_actors::bot::{BotRunners, BotService};
+use keyward_actors::bot::{BotRunners, BotService, LiveBots};
 use keyward_actors::key::{ExchangeClients, KeyContext, KeyService, RetryPolicy};
 use keyward_adapters::{ExchangeClient, ExchangeHosts, client_for, http_client_builder};
 use keyward_api::idempotency::IdempotencyStore;
@@ -186,10 +186,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let market = market_clients(&hosts)?;
     let runners =
         BotRunners::start_with_market(Arc::clone(&log), PaperSettings::default(), market).await?;
+    let live = LiveBots::start(Arc::clone(&log), keys.clone()).await?;
+    spawn_live_resume(live.clone());
     let state = AppState {
         log: Arc::clone(&log),
         keys,
-        bots: BotService::new(Arc::clone(&log)).with_runners(runners),
+        bots: BotService::new(Arc::clone(&log))
+            .with_runners(runners)
+            .with_live(live),
         accounts,
         auth: Arc::new(args.accounts.auth_settings()),
         dashboard: Arc::clone(&dashboard),
@@ -252,6 +256,17 @@ async fn start_sandbox(args: &ServeArgs) -> anyhow::Result<keyward_emulator::Run
     let running = keyward_emulator::Emulator::start(config).await?;
     tracing::warn!(emulator = %running.base_url(), "sandbox mode: every exchange is the local emulator");
     Ok(running)
+}
+
+/// Starts the actors of the live bots that were active or paused when the server stopped, in
+/// the background, because each one reads its account from the exchange first.
+fn spawn_live_resume(live: LiveBots) {
+    tokio::spawn(async move {
+        match live.resume().await {
+            Ok(resumed) => tracing::info!(bots = resumed.len(), "live bots resumed"),
+            Err(err) => tracing::error!(error = %err, "live bots could not be resumed"),
+        }
+    });
 }
 
 /// Builds the clients whose public market data feeds paper bots.

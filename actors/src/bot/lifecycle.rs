@@ -28,11 +28,15 @@ pub struct LiveFacts {
     pub current_host: Option<String>,
 }
 
-/// The key's verification as its actor records it.
+/// The key's verification as its actor records it after the probe at activation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyFacts {
     /// Whether the key's status is `verified`.
     pub verified: bool,
+    /// Whether the key's status is `rejected`, as after a probe found withdrawals enabled.
+    pub rejected: bool,
+    /// Whether the probe at activation could not complete (timeout, 5xx, rate limit).
+    pub probe_failed: bool,
     /// Host and time of its last `WithdrawalDisabledConfirmed`.
     pub verified_against: Option<(String, DateTime<Utc>)>,
 }
@@ -66,8 +70,12 @@ pub enum Unmet {
     TwoFactorDisabled,
     /// The bot has no key.
     KeyMissing,
-    /// The key is not verified (pending, rejected, unreachable or deleted).
+    /// The key is not verified (pending, unreachable or deleted).
     KeyNotVerified,
+    /// The probe at activation rejected the key.
+    KeyRejected,
+    /// The probe at activation could not reach the exchange or got no valid response.
+    KeyProbeFailed,
     /// The key was verified against another exchange host than the current one.
     KeyVerifiedForOtherHost,
     /// The key's withdrawal check is older than allowed.
@@ -85,6 +93,12 @@ impl Unmet {
             Self::TwoFactorDisabled => "enable two-factor authentication on the account",
             Self::KeyMissing => "configure the bot with a key",
             Self::KeyNotVerified => "wait for the key's probe to verify it",
+            Self::KeyRejected => {
+                "fix the key on the exchange as its rejection reasons say, then rotate it"
+            }
+            Self::KeyProbeFailed => {
+                "the key could not be probed at activation; try again once the exchange answers"
+            }
             Self::KeyVerifiedForOtherHost => {
                 "probe the key again against the exchange host configured now"
             }
@@ -127,6 +141,12 @@ fn key_unmet(
     policy: &LivePolicy,
     now: DateTime<Utc>,
 ) -> Option<Unmet> {
+    if key.probe_failed {
+        return Some(Unmet::KeyProbeFailed);
+    }
+    if key.rejected {
+        return Some(Unmet::KeyRejected);
+    }
     let Some((host, confirmed_at)) = &key.verified_against else {
         return Some(Unmet::KeyNotVerified);
     };

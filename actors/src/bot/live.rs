@@ -9,7 +9,7 @@
 //! [`LiveTrader::reconcile`] reads the position and open orders from the exchange and records
 //! what changed while the bot was not watching.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -19,9 +19,8 @@ use keyward_adapters::{
 };
 use keyward_eventlog::EventLog;
 use keyward_events::bot::{
-    BotEvent, BotMode, BotPaused, OrderAcknowledged, OrderCancelled, OrderFilled, OrderIntent,
-    OrderKind, OrderRejected, OrderSubmitted, PauseReason, PositionChanged, PositionReconciled,
-    ReconciledOrder, Side,
+    BotEvent, BotMode, OrderCancelled, OrderFilled, OrderIntent, OrderKind, OrderRejected,
+    OrderSubmitted, PositionChanged, PositionReconciled, ReconciledOrder, Side,
 };
 use keyward_events::codec::derive_event_id;
 use keyward_events::{Category, Metadata, StreamName};
@@ -52,6 +51,12 @@ pub enum LiveError {
     Record(#[from] PaperError),
     #[error(transparent)]
     Adapter(#[from] AdapterError),
+    #[error("bot {0} is not activated in live mode with a key")]
+    NotLive(Uuid),
+    #[error("the bot's key cannot be used: {0}")]
+    Key(String),
+    #[error("live trader stopped on purpose after {placements} orders reached the exchange")]
+    InjectedFault { placements: u64 },
 }
 
 impl From<BotCommandError> for LiveError {
@@ -69,6 +74,8 @@ pub enum Placement {
     Accepted(OrderAck),
     /// The exchange, or the adapter before sending, turned it down with this error code.
     Refused(String),
+    /// The order was sent before, as the stream records; nothing was sent again.
+    AlreadySent,
 }
 
 /// One bot trading live on one exchange account.
@@ -82,8 +89,16 @@ pub struct LiveTrader {
     instrument: Instrument,
     /// Orders this trader placed that rest on the exchange, by intent.
     resting: BTreeMap<Uuid, ClientOrderId>,
+    /// Intents of resting orders that are reduce-only.
+    protective: BTreeSet<Uuid>,
+    /// Intents of resting orders that are stops.
+    stops: BTreeSet<Uuid>,
     /// Signed position as recorded.
     position: Decimal,
+    /// Orders that reached the exchange since the start.
+    placements: u64,
+    /// Fault injection for tests: fail once after this many placements.
+    fail_after_placements: Option<u64>,
 }
 
 impl LiveTrader {
@@ -137,8 +152,13 @@ impl LiveTrader {
             credentials,
             instrument,
             resting: BTreeMap::new(),
+            protective: BTreeSet::new(),
+            stops: BTreeSet::new(),
             position,
+            placements: 0,
+            fail_after_placements: None,
         };
+        trader.adopt_recorded_orders().await?;
         trader.reconcile().await?;
         Ok(trader)
     }
@@ -298,17 +318,20 @@ impl LiveTrader {
             Ok(ack) => ack,
             Err(err) => return self.record_refusal(intent_id, &client_order_id, &err).await,
         };
-        let acknowledged = OrderAcknowledged {
-            intent_id,
-            client_order_id: client_order_id.as_str().to_owned(),
-            exchange_order_id: ack.exchange_order_id.clone(),
-            recovered: ack.recovered,
-            acknowledged_at: Utc::now(),
-        };
-        let event = BotEvent::OrderAcknowledged(acknowledged);
-        self.record(intent_id, slot::ACKNOWLEDGED, event).await?;
+        self.placements += 1;
+        if self.fail_after_placements == Some(self.placements) {
+            self.fail_after_placements = None;
+            let placements = self.placements;
+            return Err(LiveError::InjectedFault { placements });
+        }
+        self.record_ack(intent_id, &ack).await?;
         if ack.state.is_open() {
-            self.resting.insert(intent_id, client_order_id);
+            self.rest(
+                intent_id,
+                client_order_id,
+                request.reduce_only(),
+                request.kind(),
+            );
         }
         if !ack.filled_quantity.is_zero() {
             self.record_fill(intent, &ack).await?;
@@ -389,20 +412,7 @@ impl LiveTrader {
             ..context.clone()
         };
         let evaluation = self.gate.evaluate(intent, &context);
-        if matches!(self.pass(evaluation).await?, Placement::Accepted(_)) {
-            return Ok(());
-        }
-
-        let price = context.last_price.unwrap_or(stop);
-        let closing = self.close_position(price, &context).await?;
-        let detail = format!("stop at {stop} was not placed; closing at market: {closing:?}");
-        let intent_id = Uuid::now_v7();
-        let paused = BotPaused {
-            reason: PauseReason::StopLossNotPlaced { detail },
-            paused_at: Utc::now(),
-        };
-        self.record(intent_id, slot::PAUSED, BotEvent::BotPaused(paused))
-            .await
+        self.protect_with(evaluation, &context).await
     }
 
     async fn cancel_resting(&mut self, reason: &str) -> Result<(), LiveError> {
@@ -474,6 +484,9 @@ fn state_name(state: OrderState) -> &'static str {
         OrderState::Expired => "expired",
     }
 }
+
+mod steps;
+pub use steps::CancelScope;
 
 #[cfg(test)]
 mod tests;

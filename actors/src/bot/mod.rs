@@ -9,6 +9,7 @@ mod account_risk;
 pub mod audit;
 pub mod lifecycle;
 pub mod live;
+mod live_runner;
 pub mod paper;
 mod recorder;
 mod runner;
@@ -33,11 +34,15 @@ use crate::backtest::{
     DataFiles, FileRun, FileRunError, RunOptions, RunSettings, RunSpec, Trade, run_files,
 };
 use crate::strategy;
-use crate::trading::{TradeSettings, config_hash};
+use crate::trading::{AccountRiskState, OrderHandler, TradeSettings, config_hash};
 pub use account_risk::{AccountLimits, AccountRisk, KillSwitchOutcome};
 pub use lifecycle::{KeyFacts, LiveFacts, LivePolicy, Unmet};
+pub use live_runner::{Halt, LiveBots, LiveBotsError};
 pub use runner::{BotRunners, RunnerError};
 pub use state::{BotState, BotStatus, TrackRecord};
+
+/// Times a pause or stop is decided and appended before a version conflict is returned.
+const LIFECYCLE_ATTEMPTS: u32 = 5;
 
 /// A bot as the user describes it.
 pub struct NewBot {
@@ -68,6 +73,8 @@ pub enum BotCommandError {
     #[error(transparent)]
     Runner(#[from] RunnerError),
     #[error(transparent)]
+    Live(#[from] LiveBotsError),
+    #[error(transparent)]
     Data(#[from] FileRunError),
     #[error("backtest failed: {0}")]
     Backtest(String),
@@ -87,6 +94,7 @@ pub struct BotService {
     log: std::sync::Arc<dyn EventLog>,
     live_policy: LivePolicy,
     runners: Option<BotRunners>,
+    live: Option<LiveBots>,
 }
 
 impl BotService {
@@ -95,6 +103,7 @@ impl BotService {
             log,
             live_policy: LivePolicy::default(),
             runners: None,
+            live: None,
         }
     }
 
@@ -103,6 +112,18 @@ impl BotService {
     pub fn with_runners(mut self, runners: BotRunners) -> Self {
         self.runners = Some(runners);
         self
+    }
+
+    /// Starts the actor of each bot activated in live mode, and cancels its orders on the
+    /// exchange when it pauses or stops.
+    pub fn with_live(mut self, live: LiveBots) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Returns the live bots' actors, when this service starts them.
+    pub fn live(&self) -> Option<&LiveBots> {
+        self.live.as_ref()
     }
 
     /// Returns the paper runners, when this service starts them.
@@ -218,16 +239,17 @@ impl BotService {
         let activated = lifecycle::activate(&bot, mode, host, now)?;
         let event = BotEvent::BotActivated(activated);
         let appended = self.append(&bot, vec![event], metadata).await?;
-        // NOTE: a live activation is recorded, but no runner drives a live bot yet: orders go
-        // out only through `live::LiveTrader`, and stopping a live bot cancels nothing on the
-        // exchange.
-        if let (Some(runners), BotMode::Paper) = (&self.runners, mode) {
-            // Each activation starts a new run with a fresh simulated account, so the run of an
-            // earlier activation (paused since) ends first.
+        let interval = candle_interval(&bot.strategy);
+        // Each activation starts a new run, so the paper run of an earlier activation (paused
+        // since) ends first, and a paper run never trades on after the bot went live.
+        if let Some(runners) = &self.runners {
             runners.finish(bot_id).await?;
+        }
+        if let (Some(live), BotMode::Live) = (&self.live, mode) {
+            live.run(bot_id, &bot.symbol, interval).await?;
+        }
+        if let (Some(runners), BotMode::Paper) = (&self.runners, mode) {
             runners.run(bot_id).await?;
-            let interval = bot.strategy.params.get("interval");
-            let interval = interval.and_then(|value| value.as_str()).unwrap_or("1m");
             runners
                 .follow_market(bot_id, bot.exchange, &bot.symbol, interval)
                 .await?;
@@ -235,37 +257,50 @@ impl BotService {
         Ok(appended)
     }
 
-    /// Pauses an active bot with `BotPaused`.
+    /// Pauses an active bot with `BotPaused`. A live bot's orders that could add to its
+    /// position are then cancelled on the exchange; its reduce-only stops stay to protect the
+    /// position.
     ///
     /// # Errors
-    /// Fails for an unknown bot, a bot that is not active, or when the log cannot append.
+    /// Fails for an unknown bot, a bot that is not active, when the log cannot append, or when
+    /// a live bot's orders cannot be cancelled (the pause is recorded all the same).
     pub async fn pause(
         &self,
         bot_id: Uuid,
         reason: PauseReason,
         metadata: Metadata,
     ) -> Result<Appended, BotCommandError> {
-        let bot = self.require(bot_id).await?;
-        let paused = lifecycle::pause(&bot, reason, Utc::now())?;
-        self.append(&bot, vec![BotEvent::BotPaused(paused)], metadata)
-            .await
+        let decide = |bot: &BotState| {
+            let paused = lifecycle::pause(bot, reason.clone(), Utc::now())?;
+            Ok(BotEvent::BotPaused(paused))
+        };
+        let (bot, appended) = self.decide_and_append(bot_id, decide, metadata).await?;
+        if let (Some(live), Some(BotMode::Live)) = (&self.live, bot.activated_mode) {
+            live.halt(bot_id, Halt::Pause).await?;
+        }
+        Ok(appended)
     }
 
-    /// Stops a bot for good with `BotStopped`.
+    /// Stops a bot for good with `BotStopped`. A live bot's open orders are then cancelled on
+    /// the exchange, each recorded as `OrderCancelled`; its position stays open.
     ///
     /// # Errors
-    /// Fails for an unknown bot, a bot already stopped, or when the log cannot append.
+    /// Fails for an unknown bot, a bot already stopped, when the log cannot append, or when a
+    /// live bot's orders cannot be cancelled (the stop is recorded all the same).
     pub async fn stop(
         &self,
         bot_id: Uuid,
         reason: &str,
         metadata: Metadata,
     ) -> Result<Appended, BotCommandError> {
-        let bot = self.require(bot_id).await?;
-        let stopped = lifecycle::stop(&bot, reason, Utc::now())?;
-        let appended = self
-            .append(&bot, vec![BotEvent::BotStopped(stopped)], metadata)
-            .await?;
+        let decide = |bot: &BotState| {
+            let stopped = lifecycle::stop(bot, reason, Utc::now())?;
+            Ok(BotEvent::BotStopped(stopped))
+        };
+        let (bot, appended) = self.decide_and_append(bot_id, decide, metadata).await?;
+        if let (Some(live), Some(BotMode::Live)) = (&self.live, bot.activated_mode) {
+            live.halt(bot_id, Halt::Stop).await?;
+        }
         if let Some(runners) = &self.runners {
             runners.finish(bot_id).await?;
         }
@@ -277,6 +312,51 @@ impl BotService {
     /// # Errors
     /// Fails when the log cannot be read or decoded.
     pub async fn running_bots_of(&self, account_id: Uuid) -> Result<Vec<Uuid>, BotCommandError> {
+        let mut running = Vec::new();
+        for bot_id in self.bot_ids().await? {
+            let bot = self.load(bot_id).await?;
+            if bot.is_some_and(|bot| {
+                bot.account_id == Some(account_id) && bot.status != BotStatus::Stopped
+            }) {
+                running.push(bot_id);
+            }
+        }
+        Ok(running)
+    }
+
+    /// Builds a bot's strategy and its order handling around `gate`, with the account's
+    /// limits, for a run in `mode` that assumes `taker_fee` when sizing orders.
+    ///
+    /// # Errors
+    /// Fails when the recorded configuration no longer builds or the account's stream cannot
+    /// be read.
+    async fn decision_code(
+        &self,
+        bot: &BotState,
+        gate: keyward_risk::RiskGate,
+        taker_fee: rust_decimal::Decimal,
+        mode: BotMode,
+    ) -> Result<(strategy::ConfiguredStrategy, OrderHandler), BotCommandError> {
+        let invalid = |message: String| BotCommandError::InvalidStrategy(message);
+        let strategy = strategy::from_spec(&bot.strategy).map_err(|e| invalid(e.to_string()))?;
+        let trade = TradeSettings::from_spec(&bot.strategy, &bot.risk, &bot.symbol, taker_fee)
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut handler = OrderHandler::new(gate, trade, mode);
+        if let Some(account_id) = bot.account_id {
+            let account = self.account_risk(account_id).await?;
+            handler.set_account_limits(AccountRiskState {
+                max_leverage: account.max_leverage,
+                kill_switch_engaged: account.kill_switch_engaged,
+            });
+        }
+        Ok((strategy, handler))
+    }
+
+    /// Returns the id of every bot in the log, oldest first.
+    ///
+    /// # Errors
+    /// Fails when the log cannot be read.
+    pub async fn bot_ids(&self) -> Result<Vec<Uuid>, BotCommandError> {
         let mut after = 0;
         let mut bots = Vec::new();
         loop {
@@ -291,22 +371,36 @@ impl BotService {
                 }
             }
         }
-        let mut running = Vec::new();
-        for bot_id in bots {
-            let bot = self.load(bot_id).await?;
-            if bot.is_some_and(|bot| {
-                bot.account_id == Some(account_id) && bot.status != BotStatus::Stopped
-            }) {
-                running.push(bot_id);
-            }
-        }
-        Ok(running)
+        Ok(bots)
     }
 
     async fn require(&self, bot_id: Uuid) -> Result<BotState, BotCommandError> {
         self.load(bot_id)
             .await?
             .ok_or(BotCommandError::NotFound(bot_id))
+    }
+
+    /// Reads the bot, decides its event, and appends it. A running bot appends its own events
+    /// meanwhile, so after a version conflict it reads and decides again, a few times.
+    async fn decide_and_append(
+        &self,
+        bot_id: Uuid,
+        decide: impl Fn(&BotState) -> Result<BotEvent, BotCommandError>,
+        metadata: Metadata,
+    ) -> Result<(BotState, Appended), BotCommandError> {
+        let mut attempt = 1;
+        loop {
+            let bot = self.require(bot_id).await?;
+            let event = decide(&bot)?;
+            match self.append(&bot, vec![event], metadata.clone()).await {
+                Err(BotCommandError::Append(AppendError::WrongExpectedVersion { .. }))
+                    if attempt < LIFECYCLE_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                result => return result.map(|appended| (bot, appended)),
+            }
+        }
     }
 
     /// Appends `events` after the bot's last known version.
@@ -411,6 +505,13 @@ impl BotService {
             appended,
         })
     }
+}
+
+/// Returns the candle interval a paper or live bot follows: the strategy's `interval`
+/// parameter, `1m` when it has none.
+fn candle_interval(strategy: &StrategySpec) -> &str {
+    let interval = strategy.params.get("interval");
+    interval.and_then(|value| value.as_str()).unwrap_or("1m")
 }
 
 fn describe_unmet(unmet: &[Unmet]) -> String {

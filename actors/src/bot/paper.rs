@@ -25,10 +25,8 @@ use uuid::Uuid;
 use super::recorder::Recorder;
 use super::{BotCommandError, BotService};
 use crate::simulated::{FeeSchedule, SimFill, SimulatedExchange};
-use crate::strategy::{self, ConfiguredStrategy, PositionSide, Strategy};
-use crate::trading::{
-    AccountRiskState, AccountView, EntryFill, IntentIds, OrderHandler, TradeSettings, to_decimal,
-};
+use crate::strategy::{ConfiguredStrategy, PositionSide, Strategy};
+use crate::trading::{AccountView, EntryFill, IntentIds, OrderHandler, to_decimal};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -135,21 +133,12 @@ impl PaperRun {
         let Some(activated) = bot.activated_version.filter(|_| paper) else {
             return Err(PaperError::NotActive(bot_id));
         };
-        let invalid = |message: String| BotCommandError::InvalidStrategy(message);
-        let strategy = strategy::from_spec(&bot.strategy).map_err(|e| invalid(e.to_string()))?;
-        let fee = to_decimal(settings.fees.taker);
-        let trade = TradeSettings::from_spec(&bot.strategy, &bot.risk, &bot.symbol, fee)
-            .map_err(|e| invalid(e.to_string()))?;
         let gate = RiskGate::new(bot.risk.clone())
             .map_err(|e| BotCommandError::InvalidRisk(e.to_string()))?;
-        let mut handler = OrderHandler::new(gate, trade, BotMode::Paper);
-        if let Some(account_id) = bot.account_id {
-            let account = service.account_risk(account_id).await?;
-            handler.set_account_limits(AccountRiskState {
-                max_leverage: account.max_leverage,
-                kill_switch_engaged: account.kill_switch_engaged,
-            });
-        }
+        let fee = to_decimal(settings.fees.taker);
+        let (strategy, handler) = service
+            .decision_code(&bot, gate, fee, BotMode::Paper)
+            .await?;
         let run_id = Uuid::new_v5(&bot_id, &activated.to_be_bytes());
         let metadata = Metadata {
             correlation_id: Some(run_id),

@@ -6,48 +6,44 @@
 //! replaying the whole feed, so a crash loses no candle and, because every recorded event has
 //! a derived id, repeats no order.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keyward_adapters::ExchangeClient;
-use keyward_adapters::domain::{CandleUpdate, MarketChannel, MarketEvent, MarketSubscription};
+use keyward_adapters::domain::{
+    CandleUpdate, MarketChannel, MarketEvent, MarketStream, MarketSubscription,
+};
+use keyward_adapters::{AdapterError, ExchangeClient};
 use keyward_eventlog::EventLog;
 use keyward_events::Exchange;
 use keyward_events::market::Candle;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rust_decimal::prelude::ToPrimitive;
 use uuid::Uuid;
 
 use super::paper::{PaperError, PaperRun, PaperSettings};
+use crate::supervisor::Supervised;
 
 /// How long a caller waits for a runner's reply.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Times [`BotRunners::feed`] sends the request again after the runner failed and was restarted.
 const FEED_ATTEMPTS: u32 = 5;
 
-/// State shared by every runner: the log, the simulated account, and the candles of each run.
-pub struct RunnerContext {
-    pub log: Arc<dyn EventLog>,
-    pub settings: PaperSettings,
-    /// Clients whose public market data feeds paper bots, by exchange.
-    market: HashMap<Exchange, Arc<dyn ExchangeClient>>,
+/// The closed candles of each bot's run, kept so that a restarted actor can take them again,
+/// and the bots whose candles a market data task feeds.
+#[derive(Default)]
+pub(super) struct CandleFeeds {
     feeds: Mutex<HashMap<Uuid, Arc<Vec<Candle>>>>,
-    faults: Mutex<HashMap<Uuid, u64>>,
-    /// Runners restarted after a failure.
-    restarts: AtomicU64,
-    /// Bots whose candles a market data task feeds.
-    following: Mutex<std::collections::HashSet<Uuid>>,
+    following: Mutex<HashSet<Uuid>>,
 }
 
-impl RunnerContext {
-    fn feed(&self, bot_id: Uuid) -> Arc<Vec<Candle>> {
+impl CandleFeeds {
+    pub(super) fn get(&self, bot_id: Uuid) -> Arc<Vec<Candle>> {
         let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
         feeds.get(&bot_id).cloned().unwrap_or_default()
     }
 
-    fn push(&self, bot_id: Uuid, candle: Candle) {
+    pub(super) fn push(&self, bot_id: Uuid, candle: Candle) {
         let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
         let feed = feeds.entry(bot_id).or_default();
         // NOTE: the feed keeps every candle of the run in memory so that a restart can replay
@@ -55,6 +51,71 @@ impl RunnerContext {
         Arc::make_mut(feed).push(candle);
     }
 
+    pub(super) fn remove(&self, bot_id: Uuid) {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        feeds.remove(&bot_id);
+    }
+
+    /// Marks a bot as followed; returns false when it already was.
+    pub(super) fn start_following(&self, bot_id: Uuid) -> bool {
+        let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
+        following.insert(bot_id)
+    }
+
+    pub(super) fn stop_following(&self, bot_id: Uuid) {
+        let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
+        following.remove(&bot_id);
+    }
+
+    pub(super) fn is_following(&self, bot_id: Uuid) -> bool {
+        let following = self.following.lock().unwrap_or_else(|p| p.into_inner());
+        following.contains(&bot_id)
+    }
+}
+
+/// The closed candles of one symbol and interval on an exchange's public market data.
+pub(super) struct ClosedCandles(MarketStream);
+
+impl ClosedCandles {
+    /// Subscribes to the candles of `symbol` at `interval` through `client`.
+    pub(super) async fn open(
+        client: &dyn ExchangeClient,
+        symbol: &str,
+        interval: &str,
+    ) -> Result<Self, AdapterError> {
+        let subscription = MarketSubscription {
+            symbol: symbol.to_owned(),
+            channel: MarketChannel::Candles {
+                interval: interval.to_owned(),
+            },
+        };
+        Ok(Self(client.market_stream(&[subscription]).await?))
+    }
+
+    /// Waits for the next closed candle; `None` once the stream has ended.
+    pub(super) async fn next(&mut self) -> Option<Candle> {
+        while let Some(event) = self.0.next().await {
+            if let MarketEvent::Candle(update) = event
+                && update.closed
+            {
+                return Some(candle_of(&update));
+            }
+        }
+        None
+    }
+}
+
+/// State shared by every runner: the log, the simulated account, and the candles of each run.
+pub struct RunnerContext {
+    pub log: Arc<dyn EventLog>,
+    pub settings: PaperSettings,
+    /// Clients whose public market data feeds paper bots, by exchange.
+    market: HashMap<Exchange, Arc<dyn ExchangeClient>>,
+    feeds: CandleFeeds,
+    faults: Mutex<HashMap<Uuid, u64>>,
+}
+
+impl RunnerContext {
     fn take_fault(&self, bot_id: Uuid) -> Option<u64> {
         let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
         faults.remove(&bot_id)
@@ -69,6 +130,7 @@ pub enum RunnerMsg {
     Finish(RpcReplyPort<Result<(), String>>),
 }
 
+#[derive(Default)]
 struct BotRunner;
 
 struct RunnerState {
@@ -80,7 +142,7 @@ struct RunnerState {
 impl RunnerState {
     /// Takes the feed's candles after the ones the run has taken.
     async fn catch_up(&mut self) -> Result<u64, PaperError> {
-        let feed = self.context.feed(self.bot_id);
+        let feed = self.context.feeds.get(self.bot_id);
         let taken = usize::try_from(self.run.bars()).unwrap_or(usize::MAX);
         for candle in feed.iter().skip(taken) {
             self.run.on_candle(candle).await?;
@@ -138,109 +200,6 @@ impl Actor for BotRunner {
     }
 }
 
-/// Messages of the runner supervisor.
-enum SupervisorMsg {
-    /// Return the runner of a bot, starting it (and replaying its feed) if it is not running.
-    Runner(Uuid, RpcReplyPort<Result<ActorRef<RunnerMsg>, String>>),
-    /// Return the runner of a bot only if it is running.
-    Running(Uuid, RpcReplyPort<Option<ActorRef<RunnerMsg>>>),
-}
-
-struct RunnerSupervisor;
-
-struct SupervisorState {
-    context: Arc<RunnerContext>,
-    children: HashMap<Uuid, ActorRef<RunnerMsg>>,
-}
-
-impl SupervisorState {
-    async fn child(
-        &mut self,
-        supervisor: ActorCell,
-        bot_id: Uuid,
-    ) -> Result<ActorRef<RunnerMsg>, String> {
-        if let Some(child) = self.children.get(&bot_id) {
-            return Ok(child.clone());
-        }
-        let args = (bot_id, Arc::clone(&self.context));
-        let (child, _) = Actor::spawn_linked(None, BotRunner, args, supervisor)
-            .await
-            .map_err(|e| format!("cannot start the runner of bot {bot_id}: {e}"))?;
-        self.children.insert(bot_id, child.clone());
-        Ok(child)
-    }
-
-    fn bot_of(&self, cell: &ActorCell) -> Option<Uuid> {
-        self.children
-            .iter()
-            .find(|(_, child)| child.get_id() == cell.get_id())
-            .map(|(id, _)| *id)
-    }
-}
-
-impl Actor for RunnerSupervisor {
-    type Msg = SupervisorMsg;
-    type State = SupervisorState;
-    type Arguments = Arc<RunnerContext>;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<SupervisorMsg>,
-        context: Arc<RunnerContext>,
-    ) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState {
-            context,
-            children: HashMap::new(),
-        })
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<SupervisorMsg>,
-        message: SupervisorMsg,
-        state: &mut SupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            SupervisorMsg::Runner(bot_id, reply) => {
-                let child = state.child(myself.get_cell(), bot_id).await;
-                let _ = reply.send(child);
-            }
-            SupervisorMsg::Running(bot_id, reply) => {
-                let _ = reply.send(state.children.get(&bot_id).cloned());
-            }
-        }
-        Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<SupervisorMsg>,
-        event: SupervisionEvent,
-        state: &mut SupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
-        match event {
-            SupervisionEvent::ActorFailed(cell, err) => {
-                let Some(bot_id) = state.bot_of(&cell) else {
-                    return Ok(());
-                };
-                tracing::warn!(%bot_id, error = %err, "bot runner failed; restarting it from its stream");
-                state.children.remove(&bot_id);
-                state.context.restarts.fetch_add(1, Ordering::Relaxed);
-                if let Err(err) = state.child(myself.get_cell(), bot_id).await {
-                    tracing::error!(%bot_id, error = %err, "bot runner could not be restarted");
-                }
-            }
-            SupervisionEvent::ActorTerminated(cell, _, _) => {
-                if let Some(bot_id) = state.bot_of(&cell) {
-                    state.children.remove(&bot_id);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
 /// Failure of a runner command.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -253,7 +212,7 @@ pub enum RunnerError {
 /// Starts paper runners and feeds them candles.
 #[derive(Clone)]
 pub struct BotRunners {
-    supervisor: ActorRef<SupervisorMsg>,
+    supervisor: Supervised<BotRunner>,
     context: Arc<RunnerContext>,
 }
 
@@ -287,14 +246,14 @@ impl BotRunners {
             log,
             settings,
             market,
-            feeds: Mutex::new(HashMap::new()),
+            feeds: CandleFeeds::default(),
             faults: Mutex::new(HashMap::new()),
-            restarts: AtomicU64::new(0),
-            following: Mutex::new(std::collections::HashSet::new()),
         });
-        let (supervisor, _) = Actor::spawn(None, RunnerSupervisor, Arc::clone(&context))
+        let args_context = Arc::clone(&context);
+        let args = Arc::new(move |bot_id| (bot_id, Arc::clone(&args_context)));
+        let supervisor = Supervised::start("bot runner", args)
             .await
-            .map_err(|e| RunnerError::Unavailable(e.to_string()))?;
+            .map_err(RunnerError::Unavailable)?;
         Ok(Self {
             supervisor,
             context,
@@ -316,7 +275,7 @@ impl BotRunners {
     /// # Errors
     /// Fails when the runner keeps failing.
     pub async fn feed(&self, bot_id: Uuid, candle: Candle) -> Result<u64, RunnerError> {
-        self.context.push(bot_id, candle);
+        self.context.feeds.push(bot_id, candle);
         let mut last_error = String::new();
         for _ in 0..FEED_ATTEMPTS {
             let runner = match self.runner(bot_id).await {
@@ -348,15 +307,9 @@ impl BotRunners {
     /// # Errors
     /// Fails when the runner cannot record the end of the run.
     pub async fn finish(&self, bot_id: Uuid) -> Result<(), RunnerError> {
-        let running = self
-            .supervisor
-            .call(
-                |port| SupervisorMsg::Running(bot_id, port),
-                Some(CALL_TIMEOUT),
-            )
-            .await;
+        let running = self.supervisor.running(bot_id).await;
         let failed = |message: String| RunnerError::Failed { bot_id, message };
-        if let Ok(ractor::rpc::CallResult::Success(Some(runner))) = running {
+        if let Ok(Some(runner)) = running {
             let reply = runner.call(RunnerMsg::Finish, Some(CALL_TIMEOUT)).await;
             match reply {
                 Ok(ractor::rpc::CallResult::Success(result)) => result.map_err(failed)?,
@@ -364,8 +317,7 @@ impl BotRunners {
                 Err(err) => return Err(failed(err.to_string())),
             }
         }
-        let mut feeds = self.context.feeds.lock().unwrap_or_else(|p| p.into_inner());
-        feeds.remove(&bot_id);
+        self.context.feeds.remove(bot_id);
         Ok(())
     }
 
@@ -398,73 +350,44 @@ impl BotRunners {
             tracing::warn!(%bot_id, %exchange, "no market data client; the paper bot gets no candles");
             return Ok(());
         };
-        {
-            let mut following = self
-                .context
-                .following
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if !following.insert(bot_id) {
-                return Ok(());
-            }
+        if !self.context.feeds.start_following(bot_id) {
+            return Ok(());
         }
-        let subscription = MarketSubscription {
-            symbol: symbol.to_owned(),
-            channel: MarketChannel::Candles {
-                interval: interval.to_owned(),
-            },
+        let candles = ClosedCandles::open(client.as_ref(), symbol, interval).await;
+        let mut candles = match candles {
+            Ok(candles) => candles,
+            Err(err) => {
+                self.context.feeds.stop_following(bot_id);
+                let message = err.to_string();
+                return Err(RunnerError::Failed { bot_id, message });
+            }
         };
-        let mut stream =
-            client
-                .market_stream(&[subscription])
-                .await
-                .map_err(|err| RunnerError::Failed {
-                    bot_id,
-                    message: err.to_string(),
-                })?;
         let runners = self.clone();
         tokio::spawn(async move {
-            while let Some(event) = stream.next().await {
-                let MarketEvent::Candle(update) = event else {
-                    continue;
-                };
-                if !update.closed {
-                    continue;
-                }
-                if let Err(err) = runners.feed(bot_id, candle_of(&update)).await {
+            while let Some(candle) = candles.next().await {
+                if let Err(err) = runners.feed(bot_id, candle).await {
                     tracing::info!(%bot_id, error = %err, "paper bot stopped taking candles");
                     break;
                 }
             }
-            let context = &runners.context;
-            let mut following = context.following.lock().unwrap_or_else(|p| p.into_inner());
-            following.remove(&bot_id);
+            runners.context.feeds.stop_following(bot_id);
         });
         Ok(())
     }
 
     /// Returns how many runners were restarted after a failure since the start.
     pub fn restarts(&self) -> u64 {
-        self.context.restarts.load(Ordering::Relaxed)
+        self.supervisor.restarts()
     }
 
     async fn runner(&self, bot_id: Uuid) -> Result<ActorRef<RunnerMsg>, RunnerError> {
-        let reply = self
-            .supervisor
-            .call(
-                |port| SupervisorMsg::Runner(bot_id, port),
-                Some(CALL_TIMEOUT),
-            )
-            .await;
-        match reply {
-            Ok(ractor::rpc::CallResult::Success(result)) => {
-                result.map_err(|message| RunnerError::Failed { bot_id, message })
-            }
-            Ok(other) => Err(RunnerError::Unavailable(format!("{other:?}"))),
-            Err(err) => Err(RunnerError::Unavailable(err.to_string())),
-        }
+        self.supervisor
+            .child(bot_id)
+            .await
+            .map_err(|message| RunnerError::Failed { bot_id, message })
     }
 }
+
 fn candle_of(update: &CandleUpdate) -> Candle {
     let number = |value: rust_decimal::Decimal| value.to_f64().unwrap_or(0.0);
     Candle {

@@ -62,6 +62,8 @@ pub struct BotState {
     pub approved_intents: BTreeSet<Uuid>,
     /// Intents with a recorded `OrderSubmitted`.
     pub submitted_intents: BTreeSet<Uuid>,
+    /// Intents with a recorded `OrderAcknowledged`.
+    pub acknowledged_intents: BTreeSet<Uuid>,
     /// Submitted intents not yet filled, cancelled or rejected.
     pub open_intents: BTreeSet<Uuid>,
     /// Version of the stream's last event.
@@ -94,6 +96,7 @@ impl BotState {
                 checked_intents: BTreeSet::new(),
                 approved_intents: BTreeSet::new(),
                 submitted_intents: BTreeSet::new(),
+                acknowledged_intents: BTreeSet::new(),
                 open_intents: BTreeSet::new(),
                 version,
             }),
@@ -145,6 +148,9 @@ impl BotState {
             BotEvent::OrderSubmitted(submitted) => {
                 self.submitted_intents.insert(submitted.intent_id);
                 self.open_intents.insert(submitted.intent_id);
+            }
+            BotEvent::OrderAcknowledged(acknowledged) => {
+                self.acknowledged_intents.insert(acknowledged.intent_id);
             }
             BotEvent::OrderFilled(filled) if filled.complete => {
                 self.open_intents.remove(&filled.intent_id);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use keyward_adapters::{AdapterError, Credentials};
+use keyward_adapters::{AdapterError, Credentials, ExchangeClient};
 use keyward_eventlog::{Appended, ExpectedVersion, read_whole_stream};
 use keyward_events::codec::derive_event_id;
 use keyward_events::key::{KeyAdded, KeyDeleted, KeyEvent, VaultRef};
@@ -13,7 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use super::service::{KeyCommandError, KeyContext};
-use super::signer::VaultSigner;
+use super::signer::vault_credentials;
 use super::state::{KeyState, KeyStatus, probe_outcome, start_probe};
 
 /// Messages a key actor handles.
@@ -30,6 +30,8 @@ pub enum KeyMsg {
     Reprobe,
     /// Return the current state.
     State(RpcReplyPort<Option<KeyState>>),
+    /// Probe the key now, whatever its status, as before a bot goes live.
+    ProbeNow(RpcReplyPort<Result<ProbeCheck, KeyCommandError>>),
     /// Record `KeyDeleted`, then shred the key's secrets in the vault.
     Delete(Metadata, RpcReplyPort<Result<Appended, KeyCommandError>>),
 }
@@ -41,9 +43,20 @@ struct ProbeRun {
     ran: bool,
     /// Delay before the next attempt, when the probe failed and the budget allows a retry.
     retry_in_ms: Option<u64>,
+    /// The error of a probe that could not complete (timeout, 5xx, rate limit).
+    failure: Option<String>,
+}
+
+/// The outcome of a probe run on request: the key's state after it, and the error when the
+/// probe could not complete.
+#[derive(Clone, Debug)]
+pub struct ProbeCheck {
+    pub key: KeyState,
+    pub failure: Option<String>,
 }
 
 /// The actor type; its state is the key's state, `None` until `KeyAdded`.
+#[derive(Default)]
 pub struct KeyActor;
 
 /// What a key actor starts with.
@@ -122,6 +135,14 @@ impl Actor for KeyActor {
             }
             KeyMsg::State(reply) => {
                 let _ = reply.send(state.key.clone());
+            }
+            KeyMsg::ProbeNow(reply) => {
+                let checked = state.probe_now().await;
+                let retry_in_ms = checked.as_ref().ok().and_then(|(run, _)| run.retry_in_ms);
+                let _ = reply.send(checked.map(|(_, check)| check));
+                if let Some(delay) = retry_in_ms {
+                    myself.send_after(Duration::from_millis(delay), || KeyMsg::Probe);
+                }
             }
             KeyMsg::Delete(metadata, reply) => {
                 let _ = reply.send(state.delete(metadata).await);
@@ -212,6 +233,35 @@ impl KeyActorState {
         if !wanted {
             return Ok(ProbeRun::default());
         }
+        self.run_probe(key, client, host).await
+    }
+
+    /// Probes the key now, whatever its status; a deleted key is not found.
+    async fn probe_now(&mut self) -> Result<(ProbeRun, ProbeCheck), KeyCommandError> {
+        let key = match &self.key {
+            Some(key) if key.status != KeyStatus::Deleted => key.clone(),
+            _ => return Err(KeyCommandError::NotFound(self.stream.id())),
+        };
+        let client = self.context.exchanges.get(key.exchange);
+        let host = client
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |c| c.host().to_owned());
+        let run = self.run_probe(key.clone(), client, host).await?;
+        let check = ProbeCheck {
+            key: self.key.clone().unwrap_or(key),
+            failure: run.failure.clone(),
+        };
+        Ok((run, check))
+    }
+
+    /// Records `KeyProbeStarted`, calls the exchange's key-permission endpoint, and records
+    /// the outcome.
+    async fn run_probe(
+        &mut self,
+        key: KeyState,
+        client: Option<Arc<dyn ExchangeClient>>,
+        host: String,
+    ) -> Result<ProbeRun, KeyCommandError> {
         let metadata = Metadata {
             account_id: key.account_id,
             exchange_host: Some(host.clone()),
@@ -233,6 +283,10 @@ impl KeyActorState {
         if let Err(err) = &outcome {
             tracing::info!(key_id = %key.key_id, code = err.code(), error = %err, "key probe failed");
         }
+        let failure = match &outcome {
+            Err(err) if err.is_transient() => Some(err.to_string()),
+            _ => None,
+        };
         let key = self.key.clone().unwrap_or(key);
         let events = probe_outcome(&key, outcome, &host, &self.context.retry, Utc::now());
         let retry_in_ms = events.iter().find_map(|event| match event {
@@ -244,18 +298,12 @@ impl KeyActorState {
         Ok(ProbeRun {
             ran: true,
             retry_in_ms: retry_in_ms.filter(|_| pending),
+            failure,
         })
     }
 
     fn credentials(&self, key: &KeyState) -> Result<Credentials, KeyCommandError> {
-        let api_key = self.context.vault.open_secret(key.vault_ref.api_key_id)?;
-        let api_key = String::from_utf8_lossy(api_key.expose()).into_owned();
-        let signer = VaultSigner::new(
-            Arc::clone(&self.context.vault),
-            key.vault_ref.secret_id,
-            key.vault_ref.passphrase_id,
-        );
-        Ok(Credentials::new(api_key, Arc::new(signer)))
+        Ok(vault_credentials(&self.context.vault, &key.vault_ref)?)
     }
 
     /// Appends events after the key's current version and applies them; event ids derive from

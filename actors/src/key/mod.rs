@@ -5,9 +5,8 @@ mod actor;
 mod service;
 mod signer;
 pub mod state;
-mod supervisor;
 
-pub use actor::{KeyActor, KeyMsg};
+pub use actor::{KeyActor, KeyMsg, ProbeCheck};
 pub use service::{ExchangeClients, KeyCommandError, KeyContext, KeyService, NewKey};
 pub use signer::VaultSigner;
 pub use state::{KeyState, KeyStatus, RetryPolicy};

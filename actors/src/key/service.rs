@@ -5,17 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use keyward_adapters::ExchangeClient;
+use keyward_adapters::{Credentials, ExchangeClient};
 use keyward_eventlog::{AppendError, Appended, EventLog, ReadError};
 use keyward_events::key::{KeyAdded, KeyEvent, VaultRef, mask_api_key};
 use keyward_events::{Category, DomainEvent, Exchange, Metadata};
 use keyward_vault::{SecretBytes, SecretKind, SecretOwner, Vault, VaultError};
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 use uuid::Uuid;
 
-use super::actor::{KeyMsg, secret_ids};
+use super::actor::{KeyActor, KeyActorArgs, KeyMsg, ProbeCheck, secret_ids};
+use super::signer::vault_credentials;
 use super::state::{KeyState, RetryPolicy};
-use super::supervisor::{KeySupervisor, SupervisorMsg};
+use crate::supervisor::Supervised;
 
 /// How long a caller waits for a key actor to answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,6 +64,8 @@ pub enum KeyCommandError {
     AlreadyExists(Uuid),
     #[error("key {0} not found")]
     NotFound(Uuid),
+    #[error("key {key_id} cannot trade: {reason}")]
+    NotUsable { key_id: Uuid, reason: String },
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
@@ -76,7 +79,7 @@ pub enum KeyCommandError {
 /// Starts key actors and routes commands to them.
 #[derive(Clone)]
 pub struct KeyService {
-    supervisor: ActorRef<SupervisorMsg>,
+    supervisor: Supervised<KeyActor>,
     context: Arc<KeyContext>,
 }
 
@@ -87,9 +90,14 @@ impl KeyService {
     /// Fails when the supervisor actor cannot start.
     pub async fn start(context: KeyContext) -> Result<Self, KeyCommandError> {
         let context = Arc::new(context);
-        let (supervisor, _) = Actor::spawn(None, KeySupervisor, Arc::clone(&context))
+        let args_context = Arc::clone(&context);
+        let args = Arc::new(move |key_id| KeyActorArgs {
+            key_id,
+            context: Arc::clone(&args_context),
+        });
+        let supervisor = Supervised::start("key actor", args)
             .await
-            .map_err(|e| KeyCommandError::Actor(e.to_string()))?;
+            .map_err(KeyCommandError::Actor)?;
         Ok(KeyService {
             supervisor,
             context,
@@ -135,6 +143,48 @@ impl KeyService {
     pub async fn state(&self, key_id: Uuid) -> Result<Option<KeyState>, KeyCommandError> {
         let actor = self.actor(key_id).await?;
         unwrap_call(actor.call(KeyMsg::State, Some(CALL_TIMEOUT)).await)
+    }
+
+    /// Probes a key now, whatever its status, as before a bot goes live, and returns its state
+    /// after the probe with the error of a probe that could not complete.
+    ///
+    /// # Errors
+    /// [`KeyCommandError::NotFound`] for an unknown or deleted key; append errors.
+    pub async fn probe_now(&self, key_id: Uuid) -> Result<ProbeCheck, KeyCommandError> {
+        let actor = self.actor(key_id).await?;
+        // A probe waits for the exchange, whose requests time out well within this.
+        let reply = actor.call(KeyMsg::ProbeNow, Some(CALL_TIMEOUT * 3)).await;
+        unwrap_call(reply)?
+    }
+
+    /// Returns the client of a verified key's exchange and the key's credentials, whose
+    /// signer opens the secret from the vault for each signature.
+    ///
+    /// # Errors
+    /// [`KeyCommandError::NotFound`] for an unknown key, [`KeyCommandError::NotUsable`] for one
+    /// that is not verified or whose exchange has no client; vault errors.
+    pub async fn trading_access(
+        &self,
+        key_id: Uuid,
+    ) -> Result<(Arc<dyn ExchangeClient>, Credentials), KeyCommandError> {
+        let key = self
+            .state(key_id)
+            .await?
+            .ok_or(KeyCommandError::NotFound(key_id))?;
+        if key.status != super::KeyStatus::Verified {
+            return Err(KeyCommandError::NotUsable {
+                key_id,
+                reason: format!("its status is {:?}", key.status).to_lowercase(),
+            });
+        }
+        let Some(client) = self.context.exchanges.get(key.exchange) else {
+            return Err(KeyCommandError::NotUsable {
+                key_id,
+                reason: format!("no {} client is configured", key.exchange),
+            });
+        };
+        let credentials = vault_credentials(&self.context.vault, &key.vault_ref)?;
+        Ok((client, credentials))
     }
 
     /// Records `KeyDeleted` for a key, then shreds its secrets. Returns where the event landed.
@@ -245,14 +295,10 @@ impl KeyService {
     }
 
     async fn actor(&self, key_id: Uuid) -> Result<ActorRef<KeyMsg>, KeyCommandError> {
-        let reply = self
-            .supervisor
-            .call(
-                |port| SupervisorMsg::Actor(key_id, port),
-                Some(CALL_TIMEOUT),
-            )
-            .await;
-        unwrap_call(reply)?.map_err(KeyCommandError::Actor)
+        self.supervisor
+            .child(key_id)
+            .await
+            .map_err(KeyCommandError::Actor)
     }
 
     fn seal(&self, key_id: Uuid, key: &NewKey) -> Result<VaultRef, KeyCommandError> {

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use keyward_adapters::{Signer, SignerError};
-use keyward_vault::Vault;
+use keyward_adapters::{Credentials, Signer, SignerError};
+use keyward_events::key::VaultRef;
+use keyward_vault::{Vault, VaultError};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -46,6 +47,25 @@ impl Signer for VaultSigner {
             })?;
         Ok(Some(Zeroizing::new(text)))
     }
+}
+
+/// Builds the credentials of a key: its API key opened from the vault, and a signer that opens
+/// the secret for each signature.
+///
+/// # Errors
+/// Fails when the vault cannot open the API key.
+pub(crate) fn vault_credentials(
+    vault: &Arc<Vault>,
+    vault_ref: &VaultRef,
+) -> Result<Credentials, VaultError> {
+    let api_key = vault.open_secret(vault_ref.api_key_id)?;
+    let api_key = String::from_utf8_lossy(api_key.expose()).into_owned();
+    let signer = VaultSigner::new(
+        Arc::clone(vault),
+        vault_ref.secret_id,
+        vault_ref.passphrase_id,
+    );
+    Ok(Credentials::new(api_key, Arc::new(signer)))
 }
 
 fn unavailable(err: keyward_vault::VaultError) -> SignerError {

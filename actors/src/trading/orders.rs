@@ -98,7 +98,7 @@ fn round_to_integer(value: f64) -> i64 {
 
 /// Returns the protective stop `stop_loss_pct` percent away from `price`, rounded towards the
 /// price so that the stop is never further than the configured distance.
-pub(super) fn stop_price(side: Side, price: Decimal, stop_loss_pct: Decimal) -> Option<Decimal> {
+pub fn stop_price(side: Side, price: Decimal, stop_loss_pct: Decimal) -> Option<Decimal> {
     let hundred = Decimal::ONE_HUNDRED;
     let (factor, rounding) = match side {
         Side::Buy => (

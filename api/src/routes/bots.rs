@@ -230,12 +230,13 @@ pub async fn activate(
     }
 }
 
-/// `POST /api/v1/bots/{bot_id}/pause`: stops taking new risk; resting orders stay.
+/// `POST /api/v1/bots/{bot_id}/pause`: stops taking new risk. A live bot's orders that could
+/// add to its position are cancelled on the exchange; its reduce-only stops stay.
 #[utoipa::path(
     post,
     path = "/api/v1/bots/{bot_id}/pause",
     tag = "bots",
-    summary = "Pause a bot: no new risk, resting orders stay",
+    summary = "Pause a bot: no new risk; orders that could add to the position are cancelled, stops stay",
     params(("bot_id" = Uuid, Path, description = "The bot")),
     responses((status = 200, description = "`{bot_id, status, position}`", body = Object))
 )]
@@ -256,12 +257,13 @@ pub async fn pause(
     ))
 }
 
-/// `POST /api/v1/bots/{bot_id}/stop`: stops the bot for good.
+/// `POST /api/v1/bots/{bot_id}/stop`: stops the bot for good and cancels a live bot's open
+/// orders on the exchange.
 #[utoipa::path(
     post,
     path = "/api/v1/bots/{bot_id}/stop",
     tag = "bots",
-    summary = "Stop a bot for good",
+    summary = "Stop a bot for good and cancel its open orders",
     params(("bot_id" = Uuid, Path, description = "The bot")),
     responses((status = 200, description = "`{bot_id, status, position}`", body = Object))
 )]
@@ -294,7 +296,7 @@ fn activation_refused(unmet: &[Unmet]) -> Response {
 }
 
 /// Gathers what going live is checked on from the account's and the key's actors, never from
-/// a projection.
+/// a projection. The bot's key is probed again first, so its verification is current.
 async fn live_facts(
     state: &AppState,
     auth: &Authenticated,
@@ -313,15 +315,23 @@ async fn live_facts(
     let mut key = None;
     if let Some(key_id) = bot.key_id {
         let key_state = state.keys.state(key_id).await.map_err(ApiError::internal)?;
-        key = key_state
-            .filter(|key| key.account_id == Some(auth.account_id))
-            .map(|key| KeyFacts {
-                verified: key.status == KeyStatus::Verified,
-                verified_against: key.verified_against,
+        let own = key_state.is_some_and(|key| {
+            key.account_id == Some(auth.account_id) && key.status != KeyStatus::Deleted
+        });
+        if own {
+            let check = state
+                .keys
+                .probe_now(key_id)
+                .await
+                .map_err(ApiError::internal)?;
+            key = Some(KeyFacts {
+                verified: check.key.status == KeyStatus::Verified,
+                rejected: check.key.status == KeyStatus::Rejected,
+                probe_failed: check.failure.is_some(),
+                verified_against: check.key.verified_against,
             });
+        }
     }
-    // NOTE: the key is not probed again here; the check relies on its last
-    // `WithdrawalDisabledConfirmed` being under 24 hours old and against the current host.
     Ok(LiveFacts {
         two_factor_on,
         key,
@@ -528,6 +538,9 @@ fn bot_error(err: BotCommandError) -> ApiError {
         BotCommandError::ActivationRefused(ref unmet) => {
             let unmet: Vec<&str> = unmet.iter().map(|condition| condition.message()).collect();
             ApiError::with_code(StatusCode::CONFLICT, "activation_refused", unmet.join("; "))
+        }
+        BotCommandError::Live(_) => {
+            ApiError::with_code(StatusCode::BAD_GATEWAY, "exchange_error", err.to_string())
         }
         BotCommandError::Append(keyward_eventlog::AppendError::WrongExpectedVersion { .. }) => {
             ApiError::conflict("the bot changed while this request ran")

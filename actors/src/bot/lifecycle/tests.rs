@@ -51,6 +51,8 @@ fn ready_facts() -> LiveFacts {
         two_factor_on: true,
         key: Some(KeyFacts {
             verified: true,
+            rejected: false,
+            probe_failed: false,
             verified_against: Some(("fapi.example".to_owned(), now() - Duration::hours(2))),
         }),
         current_host: Some("fapi.example".to_owned()),
@@ -121,7 +123,27 @@ fn key_verification_must_match_host_and_age() {
         let facts = LiveFacts {
             key: Some(KeyFacts {
                 verified,
+                rejected: false,
+                probe_failed: false,
                 verified_against: Some((host.to_owned(), now() - Duration::hours(age_hours))),
+            }),
+            ..ready_facts()
+        };
+        let unmet = unmet_for_live(&bot, &facts, &policy, now());
+        assert_eq!(unmet, vec![expected], "{name}");
+    }
+    // The probe at activation decides before the recorded verification.
+    let outcomes = [
+        ("rejected", true, false, Unmet::KeyRejected),
+        ("probe failed", false, true, Unmet::KeyProbeFailed),
+    ];
+    for (name, rejected, probe_failed, expected) in outcomes {
+        let facts = LiveFacts {
+            key: Some(KeyFacts {
+                verified: !rejected,
+                rejected,
+                probe_failed,
+                verified_against: Some(("fapi.example".to_owned(), now())),
             }),
             ..ready_facts()
         };

@@ -3,7 +3,7 @@ use keyward_adapters::{ClientOptions, ExchangeHosts, PlainSigner, client_with_op
 use keyward_emulator::faults::FaultKind;
 use keyward_emulator::{Emulator, EmulatorConfig, RunningEmulator, parse_keys};
 use keyward_eventlog::{SegmentLog, read_whole_stream};
-use keyward_events::bot::{BotEvent, StrategySpec};
+use keyward_events::bot::{BotEvent, PauseReason, StrategySpec};
 use keyward_events::{DomainEvent, Exchange, RecordedEvent};
 use keyward_risk::RiskConfig;
 
