@@ -664,7 +664,7 @@ fn sweep_matches_single_runs() {
     };
     let base = sma_spec(5, 20);
     let windows: (&[usize], &[usize]) = (&[3, 5, 8], &[5, 20, 30]);
-    let results = run_sweep(data, &base, "data", windows, RankBy::Return, true, &|_| {}).unwrap();
+    let results = run_sweep(data, &base, windows, RankBy::Return, true, &|_| {}).unwrap();
     // Pairs with fast below slow: (3,5), (3,20), (3,30), (5,20), (5,30), (8,20), (8,30).
     assert_eq!(results.len(), 7);
     let returns: Vec<f64> = results.iter().map(|r| r.report.total_return).collect();
@@ -679,7 +679,7 @@ fn sweep_matches_single_runs() {
             mut strategy,
             gate,
             config,
-        } = spec.prepare("data").unwrap();
+        } = spec.prepare().unwrap();
         let single = run(
             data,
             &mut strategy,
@@ -709,7 +709,6 @@ fn sweep_rejects_invalid_pairs_before_running() {
     let err = run_sweep(
         data,
         &sma_spec(5, 20),
-        "data",
         windows,
         RankBy::Sharpe,
         false,
