@@ -249,3 +249,132 @@ pub fn window(candles: &[Candle], from_ms: Option<i64>, to_ms: Option<i64>) -> &
     });
     &candles[start..end.max(start)]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use keyward_events::bot::StrategySpec;
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::backtest::{BacktestConfig, RunSettings};
+
+    /// 2025-09-19T00:00:00Z in milliseconds.
+    const START_MS: i64 = 1_758_240_000_000;
+    const BAR_MS: i64 = 300_000;
+    const HOUR_MS: i64 = 3_600_000;
+
+    fn spec() -> RunSpec {
+        let mut params = serde_json::Map::new();
+        params.insert("fast".to_owned(), 2.into());
+        params.insert("slow".to_owned(), 5.into());
+        RunSpec {
+            strategy: StrategySpec {
+                name: "sma".to_owned(),
+                params,
+            },
+            risk: BacktestConfig::default().risk_config_allowing(2.0),
+            symbol: "BTCUSDT".to_owned(),
+            settings: RunSettings::default(),
+        }
+    }
+
+    /// Writes a day of 5-minute candles from [`START_MS`] and returns the file.
+    fn kline_file() -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        for index in 0..288 {
+            let time = START_MS + index * BAR_MS;
+            let close = 100.0 + (index % 7) as f64;
+            writeln!(
+                file,
+                "{time},100,110,90,{close},1,{},,,,,0",
+                time + BAR_MS - 1
+            )
+            .unwrap();
+        }
+        file
+    }
+
+    /// Writes a funding file with one row per time, 8 hours apart from `first_ms`.
+    fn funding_file(first_ms: i64, rows: i64) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "calc_time,funding_interval_hours,last_funding_rate").unwrap();
+        for index in 0..rows {
+            writeln!(file, "{},8,0.0001", first_ms + index * 8 * HOUR_MS).unwrap();
+        }
+        file
+    }
+
+    fn run_with_funding(funding: &Path) -> Result<FileRun, FileRunError> {
+        let candles = kline_file();
+        let files = DataFiles {
+            candles: Some(candles.path()),
+            funding: Some(funding),
+            ..DataFiles::default()
+        };
+        run_files(&spec(), &files, RunOptions::default())
+    }
+
+    #[test]
+    fn funding_outside_candles_is_rejected() {
+        let day_ms = 24 * HOUR_MS;
+        for first_ms in [START_MS - 10 * day_ms, START_MS + 2 * day_ms] {
+            let funding = funding_file(first_ms, 3);
+            let err = run_with_funding(funding.path()).unwrap_err();
+            assert!(
+                matches!(err, FileRunError::FundingOutsideCandles { .. }),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            let file_name = funding.path().display().to_string();
+            assert!(message.contains(&file_name), "{message}");
+            assert!(
+                message
+                    .contains("candles' range from 2025-09-19T00:00:00Z to 2025-09-19T23:55:00Z"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn funding_inside_candles_is_accepted() {
+        // Covers the whole day, only its start, and only the last bar's interval.
+        let cases = [
+            (START_MS, 3),
+            (START_MS - 16 * HOUR_MS, 3),
+            (START_MS + 288 * BAR_MS - 1, 1),
+        ];
+        for (first_ms, rows) in cases {
+            let funding = funding_file(first_ms, rows);
+            let run = run_with_funding(funding.path());
+            assert!(run.is_ok(), "first {first_ms}: {:?}", run.err());
+        }
+    }
+
+    #[test]
+    fn empty_funding_file_is_rejected() {
+        let funding = funding_file(START_MS, 0);
+        let err = run_with_funding(funding.path()).unwrap_err();
+        assert!(matches!(err, FileRunError::EmptyFunding(_)), "{err:?}");
+        assert!(err.to_string().contains("has no rows"), "{err}");
+    }
+
+    #[test]
+    fn data_hash_is_computed_only_when_asked() {
+        let candles = kline_file();
+        let mut files = DataFiles {
+            candles: Some(candles.path()),
+            ..DataFiles::default()
+        };
+        let unhashed = run_files(&spec(), &files, RunOptions::default()).unwrap();
+        assert_eq!(unhashed.data_hash, None);
+
+        files.hash_candles = true;
+        let hashed = run_files(&spec(), &files, RunOptions::default()).unwrap();
+        let bytes = std::fs::read(candles.path()).unwrap();
+        let expected = hex::encode(Sha256::digest(&bytes));
+        assert_eq!(hashed.data_hash.as_deref(), Some(expected.as_str()));
+        assert_eq!(hashed.report, unhashed.report);
+    }
+}
