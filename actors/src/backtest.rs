@@ -49,6 +49,12 @@ pub const DEFAULT_FEE: f64 = 0.0004;
 /// Default maker fee, a fraction of each fill's notional (0.02%).
 pub const DEFAULT_MAKER_FEE: f64 = 0.0002;
 
+/// Largest starting cash, in the quote currency: more than any exchange account holds. The
+/// gate's decimal arithmetic (28 significant digits) overflows on equities near 1e27, and
+/// beyond about 1e13 the f64 quantities of the simulation can no longer hold 8 decimal places
+/// of a BTC-priced position.
+pub const MAX_CASH: f64 = 1e12;
+
 /// Bars between two calls of the progress callback.
 pub const PROGRESS_EVERY: usize = 1 << 16;
 
@@ -131,8 +137,8 @@ impl BacktestConfig {
             (
                 "cash",
                 self.cash,
-                self.cash > 0.0 && self.cash.is_finite(),
-                "a finite amount above 0",
+                self.cash > 0.0 && self.cash <= MAX_CASH,
+                "an amount above 0 and at most 1e12",
             ),
             (
                 "fee",
