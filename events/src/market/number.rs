@@ -40,16 +40,69 @@ fn digit_at(input: &[u8], at: usize) -> Option<u64> {
     (digit < 10).then_some(u64::from(digit))
 }
 
+/// Powers of ten up to 10^8, the most digits [`digit_run`] adds at once.
+const INTEGER_POWERS_OF_TEN: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// Reads the ASCII digits from `at` up to the first other byte into `value`, eight bytes at a
+/// time where the input has them. Returns the index of that byte. `value` wraps when the run
+/// has more than 19 digits, which the callers reject.
+#[inline(always)]
+fn digit_run(input: &[u8], mut at: usize, value: &mut u64) -> usize {
+    while let Some(bytes) = input.get(at..at + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(bytes) else {
+            break;
+        };
+        let chunk = u64::from_le_bytes(bytes);
+        // A byte's high bit is set in `below | above` when it is under b'0' or over b'9'. That
+        // holds for the first such byte, as no borrow or carry reaches it from a digit.
+        let below = chunk.wrapping_sub(0x3030_3030_3030_3030);
+        let above = chunk.wrapping_add(0x4646_4646_4646_4646);
+        let others = (below | above) & 0x8080_8080_8080_8080;
+        let digits = (others.trailing_zeros() / 8) as usize;
+        if digits > 0 {
+            // The digits move to the high bytes, so the low bytes read as leading zeros.
+            let aligned = below << (8 * (8 - digits));
+            *value = value
+                .wrapping_mul(INTEGER_POWERS_OF_TEN[digits])
+                .wrapping_add(eight_digits(aligned));
+            at += digits;
+        }
+        if digits < 8 {
+            return at;
+        }
+    }
+    while let Some(digit) = digit_at(input, at) {
+        *value = value.wrapping_mul(10).wrapping_add(digit);
+        at += 1;
+    }
+    at
+}
+
+/// Returns the number that eight digit values (0 to 9) form, the first in the lowest byte.
+#[inline(always)]
+fn eight_digits(chunk: u64) -> u64 {
+    // Each step joins neighbouring groups: pairs of digits, then of pairs, then of fours.
+    let pairs = ((chunk & 0x0f00_0f00_0f00_0f00) >> 8) + (chunk & 0x000f_000f_000f_000f) * 10;
+    let fours = ((pairs & 0x00ff_0000_00ff_0000) >> 16) + (pairs & 0x0000_00ff_0000_00ff) * 100;
+    ((fours & 0x0000_ffff_0000_0000) >> 32) + (fours & 0x0000_0000_0000_ffff) * 10_000
+}
+
 /// Reads digits from `at` up to the first other byte. Returns the value and the index of that
 /// byte, or `None` without digits or with more than [`MAX_INTEGER_DIGITS`].
 #[inline(always)]
 fn integer_at(input: &[u8], start: usize) -> Option<(i64, usize)> {
-    let mut at = start;
     let mut value: u64 = 0;
-    while let Some(digit) = digit_at(input, at) {
-        value = value.wrapping_mul(10).wrapping_add(digit);
-        at += 1;
-    }
+    let at = digit_run(input, start, &mut value);
     let digits = at - start;
     let valid = digits > 0 && digits <= MAX_INTEGER_DIGITS;
     valid.then_some((value as i64, at))
@@ -59,21 +112,13 @@ fn integer_at(input: &[u8], start: usize) -> Option<(i64, usize)> {
 /// [`plain_decimal`]. Returns the value and the index of that byte.
 #[inline(always)]
 fn decimal_at(input: &[u8], start: usize) -> Option<(f64, usize)> {
-    let mut at = start;
     let mut mantissa: u64 = 0;
-    while let Some(digit) = digit_at(input, at) {
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(digit);
-        at += 1;
-    }
+    let mut at = digit_run(input, start, &mut mantissa);
     let mut digits = at - start;
     let mut places = 0;
     if input.get(at) == Some(&b'.') {
-        at += 1;
-        let fraction_start = at;
-        while let Some(digit) = digit_at(input, at) {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(digit);
-            at += 1;
-        }
+        let fraction_start = at + 1;
+        at = digit_run(input, fraction_start, &mut mantissa);
         places = at - fraction_start;
         digits += places;
     }
@@ -199,6 +244,38 @@ mod tests {
             let text = format!("{}.{:02}", cents / 100 + 60_000, cents % 100);
             let expected: f64 = text.parse().unwrap();
             assert_eq!(plain_decimal(text.as_bytes()), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn digit_runs_match_byte_by_byte_reading() {
+        let inputs = [
+            "1758240000000,",
+            "0",
+            "12345678",
+            "123456789",
+            "9876543210123456789",
+            "7.",
+            "42",
+            "1234567,",
+            "12345678,9",
+            "",
+            "1234/5678",
+            "1234:5678",
+            "123456789012\u{e9}9",
+            "0000000000000000000001",
+        ];
+        for text in inputs {
+            let bytes = text.as_bytes();
+            let mut value = 0;
+            let end = digit_run(bytes, 0, &mut value);
+            let expected_end = bytes
+                .iter()
+                .position(|byte| !byte.is_ascii_digit())
+                .unwrap_or(bytes.len());
+            assert_eq!(end, expected_end, "{text}");
+            let expected = text[..end].parse::<u64>().unwrap_or(0);
+            assert_eq!(value, expected, "{text}");
         }
     }
 
