@@ -49,9 +49,9 @@ pub const DEFAULT_FEE: f64 = 0.0004;
 /// Default maker fee, a fraction of each fill's notional (0.02%).
 pub const DEFAULT_MAKER_FEE: f64 = 0.0002;
 
-/// Largest starting cash, in the quote currency: more than any exchange account holds. The
+/// Largest starting cash, in the quote currency: more than any exchange account contains. The
 /// gate's decimal arithmetic (28 significant digits) overflows on equities near 1e27, and
-/// beyond about 1e13 the f64 quantities of the simulation can no longer hold 8 decimal places
+/// beyond about 1e13 the f64 quantities of the simulation can no longer represent 8 decimal places
 /// of a BTC-priced position.
 pub const MAX_CASH: f64 = 1e12;
 

@@ -23,7 +23,7 @@ pub struct DataFiles<'a> {
     pub from_ms: Option<i64>,
     /// Keep candles opening before this time, in milliseconds since the Unix epoch.
     pub to_ms: Option<i64>,
-    /// Compute the SHA-256 of the candle files, on another thread while the run goes on.
+    /// Whether to compute the SHA-256 of the candle files, on another thread beside the run.
     pub hash_candles: bool,
 }
 

@@ -461,7 +461,7 @@ impl SimulatedExchange {
 }
 
 /// Relative difference below which an order's quantity counts as the whole position.
-/// Quantities pass the gate as decimals of 8 places and the simulation holds them as f64, so
+/// Quantities pass the gate as decimals of 8 places and the simulation keeps them as f64, so
 /// an order for the whole position can come back a few f64 units off it once the position
 /// reaches about 2^53 units of 10^-8 (90 million, as with a large account or a cheap coin).
 /// An exchange keeps decimals and closes such a position exactly.
