@@ -51,7 +51,7 @@ const MICROSECONDS_FROM: i64 = 1_000_000_000_000_000;
 
 /// Times with 10 or 11 digits, from 2001-09-09 to the year 5138 in seconds, are read as
 /// seconds. As milliseconds they would lie between 1970-01-12 and 1973-03-03, before any
-/// market data that these files hold.
+/// market data that these files contain.
 const SECONDS: std::ops::Range<i64> = 1_000_000_000..100_000_000_000;
 
 /// Converts a time of a market data file to milliseconds, detecting the unit from its size:
@@ -208,7 +208,7 @@ impl KlineCsvError {
 ///
 /// The header row is optional (Binance spot files have none) and is recognised by a first field
 /// that starts with a letter. Columns 8 to 11 may be empty. Open and close times may be
-/// seconds, milliseconds or microseconds, told apart by [`time_to_ms`], and are stored as
+/// seconds, milliseconds or microseconds, distinguished by [`time_to_ms`], and are stored as
 /// milliseconds. Rows must be in strictly ascending open time order. Blank lines are skipped.
 #[derive(Clone, Debug, Default)]
 pub struct KlineParser {

@@ -226,7 +226,7 @@ struct PartReader<'a> {
 
 impl<'a> PartReader<'a> {
     fn new(file: &'a File, range: Range<u64>) -> Self {
-        // Reading starts one byte early, so that a part whose start follows a line end sees it.
+        // Reading starts one byte early, so that a part whose start follows a line end finds it.
         let buffer_offset = range.start.saturating_sub(1);
         Self {
             file,
@@ -284,7 +284,7 @@ impl<'a> PartReader<'a> {
         if data_offset >= self.range.end {
             return (0, true);
         }
-        // The last line of the part is the one holding the byte before the range's end.
+        // The last line of the part is the one containing the byte before the range's end.
         let last_byte = usize::try_from(self.range.end - 1 - data_offset).unwrap_or(usize::MAX);
         if let Some(from) = data.get(last_byte..)
             && let Some(end) = from.iter().position(|&byte| byte == b'\n')

@@ -77,7 +77,7 @@ impl RunSpec {
 
     /// Builds the strategy, the gate and the driver's settings. The run id derives from the
     /// configuration and the settings, so equal runs give equal intent ids. It leaves out the
-    /// data, so that a run can start before the data's hash is known; intent ids only need to
+    /// data, so that a run can start before the data's hash is known. Intent ids only need to
     /// be unique within a run, because a backtest records none of them.
     ///
     /// # Errors
