@@ -115,6 +115,8 @@ pub fn run_files(
     let data = files.candles.ok_or(FileRunError::NoCandleData)?;
     let paths = candle_files(data)?;
     std::thread::scope(|scope| {
+        // NOTE: the hash reads the files apart from the parser, so a file rewritten during the
+        // run can give a hash of other bytes than those parsed.
         let hashing = files
             .hash_candles
             .then(|| scope.spawn(|| hash_files(&paths)));
