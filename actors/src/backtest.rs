@@ -19,12 +19,11 @@
 //! [`FinalFill`] names. The per-bar loop allocates nothing; only signals and fills do.
 
 mod data;
+mod files;
 mod metrics;
 mod report;
 mod setup;
 mod sweep;
-
-use std::path::Path;
 
 use keyward_events::bot::{BotMode, OrderRiskChecked};
 use keyward_events::market::{Candle, FundingRate};
@@ -33,6 +32,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 pub use data::{DataError, LoadedCandles, LoadedFunding, load_candles, load_funding};
+pub use files::{DataFiles, FileRun, FileRunError, run_files, window};
 pub use report::{BacktestReport, trade_list_hash};
 pub use setup::{PreparedRun, RunSettings, RunSpec, SetupError};
 pub use sweep::{RankBy, SweepResult, run_sweep};
@@ -48,6 +48,12 @@ pub const DEFAULT_FEE: f64 = 0.0004;
 
 /// Default maker fee, a fraction of each fill's notional (0.02%).
 pub const DEFAULT_MAKER_FEE: f64 = 0.0002;
+
+/// Largest starting cash, in the quote currency: more than any exchange account contains. The
+/// gate's decimal arithmetic (28 significant digits) overflows on equities near 1e27, and
+/// beyond about 1e13 the f64 quantities of the simulation can no longer represent 8 decimal places
+/// of a BTC-priced position.
+pub const MAX_CASH: f64 = 1e12;
 
 /// Bars between two calls of the progress callback.
 pub const PROGRESS_EVERY: usize = 1 << 16;
@@ -131,8 +137,8 @@ impl BacktestConfig {
             (
                 "cash",
                 self.cash,
-                self.cash > 0.0 && self.cash.is_finite(),
-                "a finite amount above 0",
+                self.cash > 0.0 && self.cash <= MAX_CASH,
+                "an amount above 0 and at most 1e12",
             ),
             (
                 "fee",
@@ -331,120 +337,6 @@ pub fn run<S: Strategy, V: VerdictSink>(
     }
     driver.close_at_end(candles.len() - 1, last);
     Ok(driver.into_report(config, first, last, candles.len()))
-}
-
-/// The files a run reads and the time window of the candles it keeps.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DataFiles<'a> {
-    /// A kline CSV file, or a folder whose `*.csv` files are read in name order.
-    pub candles: Option<&'a Path>,
-    /// A funding-rate CSV file.
-    pub funding: Option<&'a Path>,
-    /// Keep candles opening at or after this time, in milliseconds since the Unix epoch.
-    pub from_ms: Option<i64>,
-    /// Keep candles opening before this time, in milliseconds since the Unix epoch.
-    pub to_ms: Option<i64>,
-}
-
-/// A run over files and the hashes of what it read.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FileRun {
-    pub report: BacktestReport,
-    /// Hex SHA-256 of the candle files' bytes, in the order read.
-    pub data_hash: String,
-    /// Hex SHA-256 of the funding file's bytes.
-    pub funding_hash: Option<String>,
-    /// Time spent reading, hashing and parsing the files.
-    pub load_time: std::time::Duration,
-    /// Time spent running the backtest over the loaded data.
-    pub run_time: std::time::Duration,
-}
-
-/// Formats one end of a time window for a message, or `open` when the window has none.
-fn window_end(ms: Option<i64>, open: &str) -> String {
-    match ms.and_then(chrono::DateTime::from_timestamp_millis) {
-        Some(time) => time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        None => open.to_owned(),
-    }
-}
-
-/// Error of a run over files.
-#[derive(Debug, thiserror::Error)]
-pub enum FileRunError {
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    #[error(transparent)]
-    Backtest(#[from] BacktestError),
-    #[error(
-        "no candles open between {} and {}; choose a window inside the data's time range",
-        window_end(*from_ms, "the first candle"),
-        window_end(*to_ms, "the last candle")
-    )]
-    EmptyWindow {
-        from_ms: Option<i64>,
-        to_ms: Option<i64>,
-    },
-    #[error("no candle data given")]
-    NoCandleData,
-}
-
-/// Loads the candles and the funding rates, keeps the candles inside the window and runs
-/// `spec` over them. The command line, the server's backtest route and a bot actor all run
-/// their backtests through this function, so equal inputs give equal trade lists.
-///
-/// # Errors
-/// Fails on unreadable or invalid files, an invalid configuration, or an empty window.
-pub fn run_files(
-    spec: &RunSpec,
-    files: &DataFiles<'_>,
-    options: RunOptions<'_>,
-) -> Result<FileRun, FileRunError> {
-    let started = std::time::Instant::now();
-    let loaded = load_candles(files.candles.ok_or(FileRunError::NoCandleData)?)?;
-    let funding = files.funding.map(load_funding).transpose()?;
-    let loaded_at = std::time::Instant::now();
-    let candles = window(&loaded.candles, files.from_ms, files.to_ms);
-    if candles.is_empty() {
-        return Err(FileRunError::EmptyWindow {
-            from_ms: files.from_ms,
-            to_ms: files.to_ms,
-        });
-    }
-    let PreparedRun {
-        mut strategy,
-        gate,
-        config,
-    } = spec.prepare(&loaded.data_hash)?;
-    let data = MarketData {
-        candles,
-        funding: funding.as_ref().map_or(&[], |funding| &funding.rates),
-    };
-    let report = run(
-        data,
-        &mut strategy,
-        &gate,
-        &config,
-        &mut DiscardVerdicts,
-        options,
-    )?;
-    Ok(FileRun {
-        report,
-        data_hash: loaded.data_hash,
-        funding_hash: funding.map(|funding| funding.data_hash),
-        load_time: loaded_at - started,
-        run_time: loaded_at.elapsed(),
-    })
-}
-
-/// Returns the candles opening in `[from_ms, to_ms)`.
-pub fn window(candles: &[Candle], from_ms: Option<i64>, to_ms: Option<i64>) -> &[Candle] {
-    let start = from_ms.map_or(0, |from| candles.partition_point(|c| c.open_time_ms < from));
-    let end = to_ms.map_or(candles.len(), |to| {
-        candles.partition_point(|c| c.open_time_ms < to)
-    });
-    &candles[start..end.max(start)]
 }
 
 struct Driver<'a, V> {

@@ -45,9 +45,27 @@ pub const KLINE_COLUMNS: [&str; 12] = [
 /// converts to a calendar date.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
-/// Times at or above this value have 16 or more digits and are read as microseconds. A
-/// millisecond time this large would lie after the year 33000.
+/// Times at or above this value have 16 or more digits and are read as microseconds (Binance
+/// spot files since 2025). A millisecond time this large would lie after the year 33000.
 const MICROSECONDS_FROM: i64 = 1_000_000_000_000_000;
+
+/// Times with 10 or 11 digits, from 2001-09-09 to the year 5138 in seconds, are read as
+/// seconds. As milliseconds they would lie between 1970-01-12 and 1973-03-03, before any
+/// market data that these files contain.
+const SECONDS: std::ops::Range<i64> = 1_000_000_000..100_000_000_000;
+
+/// Converts a time of a market data file to milliseconds, detecting the unit from its size:
+/// seconds (10 or 11 digits), milliseconds (12 to 15 digits, and 9 digits or fewer), or
+/// microseconds (16 digits or more).
+pub fn time_to_ms(value: i64) -> i64 {
+    if value >= MICROSECONDS_FROM {
+        value / 1000
+    } else if SECONDS.contains(&value) {
+        value * 1000
+    } else {
+        value
+    }
+}
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -189,8 +207,8 @@ impl KlineCsvError {
 /// Incremental parser of the Binance kline CSV layout.
 ///
 /// The header row is optional (Binance spot files have none) and is recognised by a first field
-/// that starts with a letter. Columns 8 to 11 may be empty. Open and close times are
-/// milliseconds, or microseconds when they have 16 or more digits, and are stored as
+/// that starts with a letter. Columns 8 to 11 may be empty. Open and close times may be
+/// seconds, milliseconds or microseconds, distinguished by [`time_to_ms`], and are stored as
 /// milliseconds. Rows must be in strictly ascending open time order. Blank lines are skipped.
 #[derive(Clone, Debug, Default)]
 pub struct KlineParser {
@@ -238,7 +256,8 @@ impl KlineParser {
         self.first_row_line
     }
 
-    /// Parses `input` and appends its candles to `out`.
+    /// Parses `input` and appends its candles to `out`. A line end at the end of `input` is
+    /// followed by one more, empty line, as when the text is split at each `\n`.
     ///
     /// # Errors
     /// Returns the first broken row or header. `out` then contains the candles before it.
@@ -249,30 +268,44 @@ impl KlineParser {
     ) -> Result<(), KlineCsvError> {
         // Rows are longer than 64 bytes unless most columns are empty, so this rarely regrows.
         out.reserve(input.len() / 64);
-        let mut rest = input.strip_prefix(UTF8_BOM).unwrap_or(input);
-        loop {
+        self.parse_lines(input, out)?;
+        if input.last().is_none_or(|&byte| byte == b'\n') {
+            self.parse_line(b"")?;
+        }
+        Ok(())
+    }
+
+    /// Parses whole lines and appends their candles to `out`. Each line of `input` ends with
+    /// `\n`, except a last line without one at the end of a file. So a file can be fed in
+    /// pieces that end at line ends, and the lines are counted as in the whole file.
+    ///
+    /// # Errors
+    /// Returns the first broken row or header. `out` then contains the candles before it.
+    pub fn parse_lines(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<Candle>,
+    ) -> Result<(), KlineCsvError> {
+        let mut rest = input;
+        if self.line == 0 && !self.started {
+            rest = rest.strip_prefix(UTF8_BOM).unwrap_or(rest);
+        }
+        while !rest.is_empty() {
             if let Some((candle, used)) = self.common_row(rest) {
                 out.push(candle);
-                // A last row without a line end leaves no further line, not an empty one.
-                let ended = used == rest.len() && rest.last() != Some(&b'\n');
-                if ended {
-                    return Ok(());
-                }
                 rest = &rest[used..];
                 continue;
             }
             let (line, next) = match rest.iter().position(|&byte| byte == b'\n') {
-                Some(end) => (&rest[..end], Some(&rest[end + 1..])),
-                None => (rest, None),
+                Some(end) => (&rest[..end], &rest[end + 1..]),
+                None => (rest, &rest[rest.len()..]),
             };
             if let Some(candle) = self.parse_line(line)? {
                 out.push(candle);
             }
-            match next {
-                Some(next) => rest = next,
-                None => return Ok(()),
-            }
+            rest = next;
         }
+        Ok(())
     }
 
     /// Takes the next row through the single-pass reader when it has the common form and
@@ -461,14 +494,9 @@ impl RowReader<'_> {
         Ok(())
     }
 
-    /// Reads a time column as milliseconds, converting 16-digit microsecond times.
+    /// Reads a time column as milliseconds, converting seconds and microseconds.
     fn time(&self, index: usize) -> Result<i64, KlineCsvError> {
-        let value = self.integer(index)?;
-        let millis = if value >= MICROSECONDS_FROM {
-            value / 1000
-        } else {
-            value
-        };
+        let millis = time_to_ms(self.integer(index)?);
         if millis > MAX_TIME_MS {
             return Err(self.error(index, FieldProblem::TimeOutOfRange));
         }

@@ -128,9 +128,11 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<ExitCode> {
 
 fn single(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    // Only the JSON output and the plot's title show the data's hash.
     let files = DataFiles {
         candles: Some(&args.data),
         funding: args.funding.as_deref(),
+        hash_candles: args.json || args.plot.is_some(),
         ..DataFiles::default()
     };
     let bars_hint = estimated_bars(&args.data);
@@ -166,7 +168,10 @@ fn single(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
             "{} {} {}",
             args.symbol,
             output::describe(spec),
-            run.data_hash.get(..12).unwrap_or("")
+            run.data_hash
+                .as_deref()
+                .and_then(|hash| hash.get(..12))
+                .unwrap_or("")
         );
         let labels = plot::PlotLabels {
             title: &title,
@@ -235,7 +240,6 @@ fn sweep(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
     let results = run_sweep(
         data,
         spec,
-        &loaded.data_hash,
         windows,
         args.rank_by,
         args.json,

@@ -1,5 +1,9 @@
 //! Loading candles from kline CSV files and funding rates from funding CSV files for backtests.
 
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use keyward_events::market::{
@@ -47,35 +51,57 @@ pub struct LoadedCandles {
     pub data_hash: String,
 }
 
-/// Loads a kline CSV file, or every `*.csv` of a folder in name order as one series.
+/// Loads a kline CSV file, or every `*.csv` of a folder in name order as one series, and
+/// hashes the bytes on another thread while they are parsed.
 ///
 /// # Errors
 /// Fails when a file cannot be read or parsed (naming the file and line) or has no candles.
 pub fn load_candles(data: &Path) -> Result<LoadedCandles, DataError> {
-    let files = if data.is_dir() {
-        csv_files(data)?
+    let files = candle_files(data)?;
+    let (data_hash, candles) = rayon::join(|| hash_files(&files), || parse_files(data, &files));
+    Ok(LoadedCandles {
+        candles: candles?,
+        data_hash: data_hash?,
+    })
+}
+
+/// Lists the kline files `data` names: the file itself, or every `*.csv` of a folder in name
+/// order.
+///
+/// # Errors
+/// Fails on a folder without `*.csv` files or one that cannot be listed, and on a path that
+/// is neither a file nor a folder.
+pub fn candle_files(data: &Path) -> Result<Vec<PathBuf>, DataError> {
+    if data.is_dir() {
+        csv_files(data)
     } else if data.is_file() || !data.exists() {
-        // A missing path is reported by the read below, with the OS's reason.
-        vec![data.to_path_buf()]
+        // A missing path is reported when it is read, with the OS's reason.
+        Ok(vec![data.to_path_buf()])
     } else {
-        return Err(DataError::NotAFile(data.to_path_buf()));
-    };
-    let mut hasher = Sha256::new();
+        Err(DataError::NotAFile(data.to_path_buf()))
+    }
+}
+
+/// Parses `files` as one series of candles; `data` names them in an error for no candles.
+///
+/// # Errors
+/// Fails when a file cannot be read or parsed, naming the file and line, or when there are no
+/// candles.
+pub fn parse_files(data: &Path, files: &[PathBuf]) -> Result<Vec<Candle>, DataError> {
     let mut candles: Vec<Candle> = Vec::new();
-    for file in &files {
-        let bytes = std::fs::read(file).map_err(|source| DataError::Read {
-            path: file.clone(),
+    for path in files {
+        let read_error = |source| DataError::Read {
+            path: path.clone(),
             source,
-        })?;
+        };
+        let file = File::open(path).map_err(read_error)?;
+        let length = file.metadata().map_err(read_error)?.len();
         let previous = candles.last().map(|last| last.open_time_ms);
-        let (_, parsed) = rayon::join(
-            || hasher.update(&bytes),
-            || parse_in_parts(&bytes, previous),
-        );
-        let parsed = parsed.map_err(|source| DataError::Invalid {
-            path: file.clone(),
-            source,
-        })?;
+        let parsed =
+            parse_in_parts(&file, length, previous).map_err(|source| DataError::Invalid {
+                path: path.clone(),
+                source,
+            })?;
         if candles.is_empty() {
             candles = parsed;
         } else {
@@ -85,40 +111,89 @@ pub fn load_candles(data: &Path) -> Result<LoadedCandles, DataError> {
     if candles.is_empty() {
         return Err(DataError::NoCandles(data.to_path_buf()));
     }
-    Ok(LoadedCandles {
-        candles,
-        data_hash: hex::encode(hasher.finalize()),
-    })
+    Ok(candles)
+}
+
+/// Returns the hex SHA-256 over the bytes of `files`, read in order.
+///
+/// # Errors
+/// Fails when a file cannot be read.
+pub fn hash_files(files: &[PathBuf]) -> Result<String, DataError> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; CHUNK_BYTES];
+    for path in files {
+        let read_error = |source| DataError::Read {
+            path: path.clone(),
+            source,
+        };
+        let mut file = File::open(path).map_err(read_error)?;
+        loop {
+            let read = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(error) => return Err(read_error(error)),
+            };
+            hasher.update(&buffer[..read]);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Files smaller than this are parsed on one thread.
-const PARALLEL_FROM_BYTES: usize = 1 << 20;
+const PARALLEL_FROM_BYTES: u64 = 1 << 20;
 
-/// Parses a kline file on all cores: the bytes are split at line ends into one part per
-/// thread, the parts are parsed apart, and the time order is checked where they meet. Errors
-/// carry the line number within the whole file. `previous` is the last open time of the file
-/// before, for a folder read as one series.
-fn parse_in_parts(bytes: &[u8], previous: Option<i64>) -> Result<Vec<Candle>, KlineCsvError> {
-    let parts = split_at_lines(bytes, rayon::current_num_threads());
-    let results: Vec<(KlineParser, Result<Vec<Candle>, KlineCsvError>)> = parts
-        .par_iter()
-        .enumerate()
-        .map(|(index, part)| {
+/// Bytes read at a time. A piece this size stays in the core's cache while it is parsed.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Parses a kline file on all cores: each thread reads and parses the lines that start in its
+/// share of the bytes, in pieces of [`CHUNK_BYTES`], and the time order is checked where the
+/// parts meet. Errors carry the line number within the whole file. `previous` is the last open
+/// time of the file before, for a folder read as one series.
+fn parse_in_parts(
+    file: &File,
+    length: u64,
+    previous: Option<i64>,
+) -> Result<Vec<Candle>, KlineCsvError> {
+    let parts = if length < PARALLEL_FROM_BYTES {
+        1
+    } else {
+        rayon::current_num_threads().max(1) as u64
+    };
+    parse_parts(file, length, previous, parts)
+}
+
+/// Parses a kline file of `length` bytes in `parts` parts, as [`parse_in_parts`] describes.
+fn parse_parts(
+    file: &File,
+    length: u64,
+    previous: Option<i64>,
+    parts: u64,
+) -> Result<Vec<Candle>, KlineCsvError> {
+    let results: Vec<(KlineParser, Result<Vec<Candle>, KlineCsvError>)> = (0..parts)
+        .into_par_iter()
+        .map(|index| {
             let mut parser = match (index, previous) {
                 (0, Some(previous)) => KlineParser::continuing_after(previous),
                 (0, None) => KlineParser::new(),
                 _ => KlineParser::for_later_part(),
             };
-            let mut candles = Vec::new();
-            let result = parser.parse_slice(part, &mut candles).map(|()| candles);
+            let start = length * index / parts;
+            // The last part reads to the end of the file, wherever that now is.
+            let end = if index + 1 == parts {
+                u64::MAX
+            } else {
+                length * (index + 1) / parts
+            };
+            let result = PartReader::new(file, start..end).parse(&mut parser);
             (parser, result)
         })
         .collect();
 
-    let mut candles: Vec<Candle> = Vec::with_capacity(bytes.len() / 64);
+    let mut candles: Vec<Candle> = Vec::new();
     let mut line_offset = 0;
     for (parser, result) in results {
-        let part = result.map_err(|err| err.with_line_offset(line_offset))?;
+        let part = result.map_err(|error| error.with_line_offset(line_offset))?;
         let last = candles.last().map(|candle| candle.open_time_ms);
         if let (Some(last), Some(first)) = (last, part.first())
             && first.open_time_ms <= last
@@ -126,31 +201,132 @@ fn parse_in_parts(bytes: &[u8], previous: Option<i64>) -> Result<Vec<Candle>, Kl
             let line = parser.first_row_line().unwrap_or(1) + line_offset;
             return Err(out_of_order(line, first.open_time_ms, last));
         }
-        candles.extend_from_slice(&part);
+        if candles.is_empty() {
+            candles = part;
+        } else {
+            candles.extend_from_slice(&part);
+        }
         line_offset += parser.lines();
     }
     Ok(candles)
 }
 
-/// Splits `bytes` into up to `parts` slices that each end at a line end (or the input's end).
-/// The split consumes the `\n`, so each part's lines are counted as in the whole file.
-fn split_at_lines(bytes: &[u8], parts: usize) -> Vec<&[u8]> {
-    if bytes.len() < PARALLEL_FROM_BYTES || parts < 2 {
-        return vec![bytes];
+/// Reads the lines of a file that start inside a byte range, a piece at a time.
+struct PartReader<'a> {
+    file: &'a File,
+    /// Lines starting at these offsets belong to the part. A line starts at offset 0 or after
+    /// a `\n`.
+    range: Range<u64>,
+    buffer: Vec<u8>,
+    /// Bytes of `buffer` read from the file.
+    filled: usize,
+    /// File offset of `buffer[0]`.
+    buffer_offset: u64,
+}
+
+impl<'a> PartReader<'a> {
+    fn new(file: &'a File, range: Range<u64>) -> Self {
+        // Reading starts one byte early, so that a part whose start follows a line end finds it.
+        let buffer_offset = range.start.saturating_sub(1);
+        Self {
+            file,
+            range,
+            buffer: vec![0; CHUNK_BYTES],
+            filled: 0,
+            buffer_offset,
+        }
     }
-    let mut slices = Vec::with_capacity(parts);
-    let mut rest = bytes;
-    let target = bytes.len() / parts;
-    while slices.len() + 1 < parts && rest.len() > target {
-        let Some(newline) = rest[target..].iter().position(|&byte| byte == b'\n') else {
-            break;
-        };
-        let end = target + newline;
-        slices.push(&rest[..end]);
-        rest = &rest[end + 1..];
+
+    /// Parses the part's lines with `parser` and returns their candles.
+    fn parse(mut self, parser: &mut KlineParser) -> Result<Vec<Candle>, KlineCsvError> {
+        let part_bytes = self.range.end.saturating_sub(self.range.start);
+        let estimate = usize::try_from(part_bytes / 64).unwrap_or(0);
+        let mut candles = Vec::with_capacity(estimate.min(1 << 24));
+        // Bytes at the start of the buffer already parsed or skipped.
+        let mut used = 0;
+        let mut seeking_line_start = self.range.start > 0;
+        loop {
+            self.discard(used);
+            let at_end = self.fill().map_err(|source| KlineCsvError::Read {
+                line: parser.lines() + 1,
+                source,
+            })?;
+            let data = &self.buffer[..self.filled];
+            used = 0;
+            if seeking_line_start {
+                match data.iter().position(|&byte| byte == b'\n') {
+                    Some(end) => {
+                        used = end + 1;
+                        seeking_line_start = false;
+                    }
+                    None if at_end => return Ok(candles),
+                    None => {
+                        used = data.len();
+                        continue;
+                    }
+                }
+            }
+
+            let (lines, done) = self.whole_lines(used, at_end);
+            parser.parse_lines(&self.buffer[used..used + lines], &mut candles)?;
+            used += lines;
+            if done {
+                return Ok(candles);
+            }
+        }
     }
-    slices.push(rest);
-    slices
+
+    /// Returns how many bytes from `used` on form whole lines of the part, and whether the
+    /// part ends with them.
+    fn whole_lines(&self, used: usize, at_end: bool) -> (usize, bool) {
+        let data = &self.buffer[used..self.filled];
+        let data_offset = self.buffer_offset + used as u64;
+        if data_offset >= self.range.end {
+            return (0, true);
+        }
+        // The last line of the part is the one containing the byte before the range's end.
+        let last_byte = usize::try_from(self.range.end - 1 - data_offset).unwrap_or(usize::MAX);
+        if let Some(from) = data.get(last_byte..)
+            && let Some(end) = from.iter().position(|&byte| byte == b'\n')
+        {
+            return (last_byte + end + 1, true);
+        }
+        if at_end {
+            return (data.len(), true);
+        }
+        let lines = data
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |end| end + 1);
+        (lines, false)
+    }
+
+    /// Drops the first `used` bytes of the buffer, keeping the rest at its start.
+    fn discard(&mut self, used: usize) {
+        self.buffer.copy_within(used..self.filled, 0);
+        self.filled -= used;
+        self.buffer_offset += used as u64;
+    }
+
+    /// Reads more of the file into the buffer, growing it when a line fills it. Returns whether
+    /// the file ended.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.filled == self.buffer.len() {
+            self.buffer.resize(self.buffer.len() * 2, 0);
+        }
+        loop {
+            let offset = self.buffer_offset + self.filled as u64;
+            match self.file.read_at(&mut self.buffer[self.filled..], offset) {
+                Ok(0) => return Ok(true),
+                Ok(read) => {
+                    self.filled += read;
+                    return Ok(false);
+                }
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
 }
 
 fn out_of_order(line: usize, open_time_ms: i64, previous: i64) -> KlineCsvError {
@@ -242,21 +418,50 @@ mod tests {
         text
     }
 
+    /// Writes `text` to a temporary file and parses it in `parts` parts.
+    fn parse_text(text: &str, parts: u64) -> Result<Vec<Candle>, KlineCsvError> {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        parse_parts(&file, text.len() as u64, None, parts)
+    }
+
     #[test]
     fn parts_join_into_the_whole_file() {
-        let text = kline_file(30_000);
-        assert!(text.len() > 2 * PARALLEL_FROM_BYTES);
+        let mut text = kline_file(30_000);
+        assert!(text.len() as u64 > 2 * PARALLEL_FROM_BYTES);
         let whole = parse_klines(text.as_bytes()).unwrap();
-        for parts in [2, 3, 7] {
-            let slices = split_at_lines(text.as_bytes(), parts);
-            assert_eq!(slices.len(), parts);
-            let lines: usize = slices
-                .iter()
-                .map(|part| part.split(|&b| b == b'\n').count())
-                .sum();
-            assert_eq!(lines, text.split('\n').count(), "{parts} parts");
+        for parts in 1..=7 {
+            assert_eq!(parse_text(&text, parts).unwrap(), whole, "{parts} parts");
         }
-        assert_eq!(parse_in_parts(text.as_bytes(), None).unwrap(), whole);
+        text.truncate(text.len() - 2);
+        for parts in [1, 2, 5] {
+            assert_eq!(
+                parse_text(&text, parts).unwrap(),
+                whole,
+                "{parts} parts, no last \\n"
+            );
+        }
+    }
+
+    #[test]
+    fn blank_lines_and_short_files_split_anywhere() {
+        let text = kline_file(50).replace("\r\n", "\n\n");
+        let whole = parse_klines(text.as_bytes()).unwrap();
+        assert_eq!(whole.len(), 50);
+        for parts in 1..=40 {
+            assert_eq!(parse_text(&text, parts).unwrap(), whole, "{parts} parts");
+        }
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        lines[81] = "1758240000000,1,2,3";
+        let broken = lines.join("\n");
+        for parts in 1..=40 {
+            let err = parse_text(&broken, parts).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "line 82: expected 12 columns, found 4",
+                "{parts} parts"
+            );
+        }
     }
 
     #[test]
@@ -265,7 +470,7 @@ mod tests {
         let mut lines: Vec<&str> = text.split('\n').collect();
         let broken = lines[25_000].replacen(",1.5,", ",lots,", 1);
         lines[25_000] = &broken;
-        let err = parse_in_parts(lines.join("\n").as_bytes(), None).unwrap_err();
+        let err = parse_text(&lines.join("\n"), 2).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("line 25001, column volume: \"lots\""),
@@ -285,7 +490,7 @@ mod tests {
             .unwrap()
             + 1;
         lines[boundary] = lines[boundary - 2].clone();
-        let err = parse_in_parts(lines.join("\n").as_bytes(), None).unwrap_err();
+        let err = parse_text(&lines.join("\n"), 2).unwrap_err();
         let message = err.to_string();
         assert!(
             message.starts_with(&format!("line {}, column open_time", boundary + 1)),
@@ -299,7 +504,7 @@ mod tests {
         let mut text = kline_file(30_000);
         text.push_str(HEADER);
         text.push('\n');
-        let err = parse_in_parts(text.as_bytes(), None).unwrap_err();
+        let err = parse_text(&text, 2).unwrap_err();
         assert!(
             err.to_string().starts_with("line 30002, column open_time"),
             "{err}"

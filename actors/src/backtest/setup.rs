@@ -76,17 +76,19 @@ impl RunSpec {
     }
 
     /// Builds the strategy, the gate and the driver's settings. The run id derives from the
-    /// configuration, the settings and `data_hash`, so equal inputs give equal intent ids.
+    /// configuration and the settings, so equal runs give equal intent ids. It leaves out the
+    /// data, so that a run can start before the data's hash is known. Intent ids only need to
+    /// be unique within a run, because a backtest records none of them.
     ///
     /// # Errors
     /// Returns the first invalid strategy parameter, order setting, risk limit or account
     /// setting.
-    pub fn prepare(&self, data_hash: &str) -> Result<PreparedRun, SetupError> {
+    pub fn prepare(&self) -> Result<PreparedRun, SetupError> {
         let strategy = strategy::from_spec(&self.strategy)?;
         let gate = RiskGate::new(self.risk.clone())?;
         let fee = to_decimal(self.settings.fee);
         let trade = TradeSettings::from_spec(&self.strategy, &self.risk, &self.symbol, fee)?;
-        let seed = format!("{}:{:?}:{data_hash}", self.config_hash(), self.settings);
+        let seed = format!("{}:{:?}", self.config_hash(), self.settings);
         let config = BacktestConfig {
             run_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, seed.as_bytes()),
             symbol: trade.symbol,

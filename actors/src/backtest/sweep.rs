@@ -77,7 +77,6 @@ pub struct SweepResult {
 pub fn run_sweep(
     data: MarketData<'_>,
     base: &RunSpec,
-    data_hash: &str,
     windows: (&[usize], &[usize]),
     rank_by: RankBy,
     hash_trades: bool,
@@ -90,7 +89,7 @@ pub fn run_sweep(
             let mut spec = base.clone();
             spec.strategy.params.insert("fast".to_owned(), fast.into());
             spec.strategy.params.insert("slow".to_owned(), slow.into());
-            prepared.push((fast, slow, spec.prepare(data_hash)?));
+            prepared.push((fast, slow, spec.prepare()?));
         }
     }
 

@@ -401,6 +401,41 @@ fn gate_sees_every_entry() {
     }
 }
 
+/// Positions too large for 8 decimal places in an f64, from the largest cash on BTC prices
+/// and from ordinary cash on a coin priced near 0.001, close whole and leave no dust trades.
+#[test]
+fn large_positions_close_without_dust() {
+    let btc_bars = random_walk(3_000);
+    let cheap_bars: Vec<Candle> = btc_bars
+        .iter()
+        .map(|bar| Candle {
+            open: bar.open / 50_000_000.0,
+            high: bar.high / 50_000_000.0,
+            low: bar.low / 50_000_000.0,
+            close: bar.close / 50_000_000.0,
+            ..*bar
+        })
+        .collect();
+    let small = run_with(&btc_bars, &BacktestConfig::default()).report;
+    assert!(small.trades > 20, "only {} trades", small.trades);
+    let cases = [(&btc_bars, MAX_CASH), (&cheap_bars, 100_000.0)];
+    for (bars, cash) in cases {
+        let config = BacktestConfig {
+            cash,
+            ..BacktestConfig::default()
+        };
+        let report = run_with(bars, &config).report;
+        assert_eq!(report.trades, small.trades, "cash {cash}");
+        assert_eq!(report.rejected_intents, 0, "cash {cash}");
+        let smallest = report
+            .trade_list
+            .iter()
+            .map(|trade| trade.quantity)
+            .fold(f64::INFINITY, f64::min);
+        assert!(smallest > 1_000.0, "cash {cash}: a trade of {smallest}");
+    }
+}
+
 #[test]
 fn gate_rejection_blocks_entries() {
     let config = BacktestConfig::default();
@@ -556,6 +591,13 @@ fn invalid_settings_name_the_field() {
             },
         ),
         (
+            "cash",
+            BacktestConfig {
+                cash: MAX_CASH * 10.0,
+                ..BacktestConfig::default()
+            },
+        ),
+        (
             "fee",
             BacktestConfig {
                 fee: 4.0,
@@ -664,7 +706,7 @@ fn sweep_matches_single_runs() {
     };
     let base = sma_spec(5, 20);
     let windows: (&[usize], &[usize]) = (&[3, 5, 8], &[5, 20, 30]);
-    let results = run_sweep(data, &base, "data", windows, RankBy::Return, true, &|_| {}).unwrap();
+    let results = run_sweep(data, &base, windows, RankBy::Return, true, &|_| {}).unwrap();
     // Pairs with fast below slow: (3,5), (3,20), (3,30), (5,20), (5,30), (8,20), (8,30).
     assert_eq!(results.len(), 7);
     let returns: Vec<f64> = results.iter().map(|r| r.report.total_return).collect();
@@ -679,7 +721,7 @@ fn sweep_matches_single_runs() {
             mut strategy,
             gate,
             config,
-        } = spec.prepare("data").unwrap();
+        } = spec.prepare().unwrap();
         let single = run(
             data,
             &mut strategy,
@@ -709,7 +751,6 @@ fn sweep_rejects_invalid_pairs_before_running() {
     let err = run_sweep(
         data,
         &sma_spec(5, 20),
-        "data",
         windows,
         RankBy::Sharpe,
         false,

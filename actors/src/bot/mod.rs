@@ -466,13 +466,17 @@ impl BotService {
                 funding: files.funding.as_deref(),
                 from_ms: files.from.map(|time| time.timestamp_millis()),
                 to_ms: files.to.map(|time| time.timestamp_millis()),
+                hash_candles: true,
             };
             run_files(&spec, &data_files, RunOptions::default())
         })
         .await
         .map_err(|e| BotCommandError::Backtest(e.to_string()))??;
 
-        let completed = completed_event(&bot, &request, &run);
+        let data_hash = run.data_hash.clone().ok_or_else(|| {
+            BotCommandError::Backtest("the backtest ran without hashing its data".to_owned())
+        })?;
+        let completed = completed_event(&bot, &request, &run, data_hash);
         let event = BotEvent::BacktestCompleted(completed.clone());
         let new_event = event.to_new_event(derive_event_id(Uuid::now_v7(), 0), metadata);
         let stream = StreamName::new(Category::Bot, bot_id);
@@ -544,12 +548,17 @@ pub struct BotBacktest {
     pub appended: Appended,
 }
 
-fn completed_event(bot: &BotState, request: &BacktestRequest, run: &FileRun) -> BacktestCompleted {
+fn completed_event(
+    bot: &BotState,
+    request: &BacktestRequest,
+    run: &FileRun,
+    data_hash: String,
+) -> BacktestCompleted {
     let report = &run.report;
     BacktestCompleted {
         backtest_id: Uuid::now_v7(),
         config_hash: bot.config_hash.clone(),
-        data_hash: run.data_hash.clone(),
+        data_hash,
         data_name: request.data_name.clone(),
         bars: report.bars,
         trades: report.trades,

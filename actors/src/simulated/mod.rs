@@ -350,9 +350,14 @@ impl SimulatedExchange {
         if let Some(position) = self.position
             && position.side != fill_side
         {
-            let closing = remaining.min(position.quantity);
+            let (closing, left) = if same_quantity(remaining, position.quantity) {
+                (position.quantity, 0.0)
+            } else {
+                let closing = remaining.min(position.quantity);
+                (closing, remaining - closing)
+            };
             self.close(closing, price, fee_rate, time_ms, reason);
-            remaining -= closing;
+            remaining = left;
             filled += closing;
         }
         let opened = if order.reduce_only {
@@ -453,6 +458,17 @@ impl SimulatedExchange {
         position.funding -= funding;
         self.position = (position.quantity > 0.0).then_some(position);
     }
+}
+
+/// Relative difference below which an order's quantity counts as the whole position.
+/// Quantities pass the gate as decimals of 8 places and the simulation keeps them as f64, so
+/// an order for the whole position can come back a few f64 units off it once the position
+/// reaches about 2^53 units of 10^-8 (90 million, as with a large account or a cheap coin).
+/// An exchange keeps decimals and closes such a position exactly.
+const SAME_QUANTITY_WITHIN: f64 = 1e-12;
+
+fn same_quantity(order: f64, position: f64) -> bool {
+    (order - position).abs() <= position * SAME_QUANTITY_WITHIN
 }
 
 fn trade_side(side: Side) -> TradeSide {

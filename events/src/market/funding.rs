@@ -1,7 +1,7 @@
 //! Parser of the funding-rate CSV layout of Binance's public data files
 //! (`calc_time,funding_interval_hours,last_funding_rate`).
 
-use super::{MAX_TIME_MS, UTF8_BOM};
+use super::{MAX_TIME_MS, UTF8_BOM, time_to_ms};
 
 /// One funding event of a perpetual contract.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,8 +45,9 @@ pub enum FundingCsvError {
 
 /// Parses a whole funding-rate CSV held in memory.
 ///
-/// The header row is optional. The interval column may be empty. Times are milliseconds and
-/// must ascend strictly; blank lines are skipped.
+/// The header row is optional. The interval column may be empty. Times may be seconds,
+/// milliseconds or microseconds (see [`time_to_ms`]) and must ascend strictly; blank lines are
+/// skipped.
 ///
 /// # Errors
 /// Returns the first broken row or header, with its 1-based line number.
@@ -118,10 +119,11 @@ impl Row {
         let value = text(field)
             .and_then(|text| text.parse::<i64>().ok())
             .ok_or_else(|| self.error(0, field, "is not an integer"))?;
-        if !(0..=MAX_TIME_MS).contains(&value) {
-            return Err(self.error(0, field, "is not a time from 1970 to 9999 in milliseconds"));
+        let millis = time_to_ms(value);
+        if !(0..=MAX_TIME_MS).contains(&millis) {
+            return Err(self.error(0, field, "is not a time from 1970 to 9999"));
         }
-        Ok(value)
+        Ok(millis)
     }
 
     fn interval(&self, field: &[u8]) -> Result<Option<u32>, FundingCsvError> {
@@ -179,6 +181,14 @@ mod tests {
             },
         ];
         assert_eq!(rates, expected);
+    }
+
+    #[test]
+    fn second_and_microsecond_times_become_milliseconds() {
+        let text = "1758240000,8,0.0001\n1758268800000000,8,0.0001\n";
+        let rates = parse_funding_rates(text.as_bytes()).unwrap();
+        let times: Vec<i64> = rates.iter().map(|rate| rate.time_ms).collect();
+        assert_eq!(times, [1_758_240_000_000, 1_758_268_800_000]);
     }
 
     #[test]

@@ -14,99 +14,152 @@ const POWERS_OF_TEN: [f64; 23] = [
 /// Largest integer below which every integer is exact in an f64.
 const EXACT_INTEGERS: u64 = 1 << 53;
 
-/// Parses `digits[.digits]` when its digits form an integer below 2^53 and it has at most 22
-/// decimal places. Both the digits and the power of ten are then exact f64 values, and IEEE
-/// division rounds their quotient correctly, which is the value the decimal text denotes
-/// rounded once, as `str::parse::<f64>` returns it.
+/// Most digits a decimal or an integer may have on the fast paths: 10^18 fits an i64 and
+/// 10^19 a u64, so the digits are summed without overflow checks.
+const MAX_INTEGER_DIGITS: usize = 18;
+const MAX_DECIMAL_DIGITS: usize = 19;
+
+/// Parses `digits[.digits]` when its digits form an integer below 2^53. Both the digits and the
+/// power of ten are then exact f64 values, and IEEE division rounds their quotient correctly,
+/// which is the value the decimal text denotes rounded once, as `str::parse::<f64>` returns it.
 pub(super) fn plain_decimal(field: &[u8]) -> Option<f64> {
-    let mut decimal = PlainDecimal::default();
-    for &byte in field {
-        decimal.push(byte)?;
-    }
-    decimal.value()
-}
-
-/// The digits of a plain decimal read so far.
-#[derive(Default)]
-struct PlainDecimal {
-    mantissa: u64,
-    digits: usize,
-    /// Digits after the point, once a point was read.
-    places: Option<usize>,
-}
-
-impl PlainDecimal {
-    /// Takes one more byte; `None` for anything but a digit or a first point, or an overflow.
-    fn push(&mut self, byte: u8) -> Option<()> {
-        match byte {
-            b'0'..=b'9' => {
-                self.mantissa = self
-                    .mantissa
-                    .checked_mul(10)?
-                    .checked_add(u64::from(byte - b'0'))?;
-                self.digits += 1;
-                if let Some(places) = self.places.as_mut() {
-                    *places += 1;
-                }
-                Some(())
-            }
-            b'.' if self.places.is_none() => {
-                self.places = Some(0);
-                Some(())
-            }
-            _ => None,
-        }
-    }
-
-    /// Returns the value when it is exact as described at [`plain_decimal`].
-    fn value(&self) -> Option<f64> {
-        let places = self.places.unwrap_or(0);
-        let exact = self.digits > 0 && self.mantissa < EXACT_INTEGERS;
-        (exact && places < POWERS_OF_TEN.len())
-            .then(|| self.mantissa as f64 / POWERS_OF_TEN[places])
-    }
+    let (value, end) = decimal_at(field, 0)?;
+    (end == field.len()).then_some(value)
 }
 
 /// Parses a field of ASCII digits only, without overflow.
 pub(super) fn plain_integer(field: &[u8]) -> Option<i64> {
-    if field.is_empty() || field.len() > 18 {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &byte in field {
-        if !byte.is_ascii_digit() {
-            return None;
+    let (value, end) = integer_at(field, 0)?;
+    (end == field.len()).then_some(value)
+}
+
+/// Returns the value of the ASCII digit at `at`, if there is one.
+#[inline(always)]
+fn digit_at(input: &[u8], at: usize) -> Option<u64> {
+    let digit = input.get(at)?.wrapping_sub(b'0');
+    (digit < 10).then_some(u64::from(digit))
+}
+
+/// Powers of ten up to 10^8, the most digits [`digit_run`] adds at once.
+const INTEGER_POWERS_OF_TEN: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// Reads the ASCII digits from `at` up to the first other byte into `value`, eight bytes at a
+/// time where the input has them. Returns the index of that byte. `value` wraps when the run
+/// has more than 19 digits, which the callers reject.
+#[inline(always)]
+fn digit_run(input: &[u8], mut at: usize, value: &mut u64) -> usize {
+    while let Some(bytes) = input.get(at..at + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(bytes) else {
+            break;
+        };
+        let chunk = u64::from_le_bytes(bytes);
+        // A byte's high bit is set in `below | above` when it is under b'0' or over b'9'. That
+        // holds for the first such byte, as no borrow or carry reaches it from a digit.
+        let below = chunk.wrapping_sub(0x3030_3030_3030_3030);
+        let above = chunk.wrapping_add(0x4646_4646_4646_4646);
+        let others = (below | above) & 0x8080_8080_8080_8080;
+        let digits = (others.trailing_zeros() / 8) as usize;
+        if digits > 0 {
+            // The digits move to the high bytes, so the low bytes read as leading zeros.
+            let aligned = below << (8 * (8 - digits));
+            *value = value
+                .wrapping_mul(INTEGER_POWERS_OF_TEN[digits])
+                .wrapping_add(eight_digits(aligned));
+            at += digits;
         }
-        value = value * 10 + i64::from(byte - b'0');
+        if digits < 8 {
+            return at;
+        }
     }
-    Some(value)
+    while let Some(digit) = digit_at(input, at) {
+        *value = value.wrapping_mul(10).wrapping_add(digit);
+        at += 1;
+    }
+    at
+}
+
+/// Returns the number that eight digit values (0 to 9) form, the first in the lowest byte.
+#[inline(always)]
+fn eight_digits(chunk: u64) -> u64 {
+    // Each step joins neighbouring groups: pairs of digits, then of pairs, then of fours.
+    let pairs = ((chunk & 0x0f00_0f00_0f00_0f00) >> 8) + (chunk & 0x000f_000f_000f_000f) * 10;
+    let fours = ((pairs & 0x00ff_0000_00ff_0000) >> 16) + (pairs & 0x0000_00ff_0000_00ff) * 100;
+    ((fours & 0x0000_ffff_0000_0000) >> 32) + (fours & 0x0000_0000_0000_ffff) * 10_000
+}
+
+/// Reads digits from `at` up to the first other byte. Returns the value and the index of that
+/// byte, or `None` without digits or with more than [`MAX_INTEGER_DIGITS`].
+#[inline(always)]
+fn integer_at(input: &[u8], start: usize) -> Option<(i64, usize)> {
+    let mut value: u64 = 0;
+    let at = digit_run(input, start, &mut value);
+    let digits = at - start;
+    let valid = digits > 0 && digits <= MAX_INTEGER_DIGITS;
+    valid.then_some((value as i64, at))
+}
+
+/// Reads `digits[.digits]` from `at` up to the first other byte, with the rules of
+/// [`plain_decimal`]. Returns the value and the index of that byte.
+#[inline(always)]
+fn decimal_at(input: &[u8], start: usize) -> Option<(f64, usize)> {
+    let mut mantissa: u64 = 0;
+    let mut at = digit_run(input, start, &mut mantissa);
+    let mut digits = at - start;
+    let mut places = 0;
+    if input.get(at) == Some(&b'.') {
+        let fraction_start = at + 1;
+        at = digit_run(input, fraction_start, &mut mantissa);
+        places = at - fraction_start;
+        digits += places;
+    }
+    // At most 19 digits, so `places` indexes the table and the mantissa did not wrap.
+    let exact = digits > 0 && digits <= MAX_DECIMAL_DIGITS && mantissa < EXACT_INTEGERS;
+    exact.then(|| (mantissa as f64 / POWERS_OF_TEN[places], at))
+}
+
+/// Returns the index after the comma at `at`, if there is one.
+#[inline(always)]
+fn after_comma(input: &[u8], at: usize) -> Option<usize> {
+    (input.get(at) == Some(&b',')).then_some(at + 1)
 }
 
 /// Reads one row of the kline layout in a single pass, when it has the common form: plain
-/// integers and decimals, empty or plain optional columns, no spaces, times in milliseconds,
-/// and prices in order. Returns the candle and the bytes used, its line end included. Anything
-/// else returns `None`, so the caller parses the line field by field, which also words the
-/// error.
+/// integers and decimals, empty or plain optional columns, no spaces, and prices in order.
+/// Returns the candle and the bytes used, its line end included. Anything else returns `None`,
+/// so the caller parses the line field by field, which also words the error.
 pub(super) fn common_row(input: &[u8]) -> Option<(super::Candle, usize)> {
-    let mut cursor = Cursor { input, at: 0 };
-    let open_time_ms = cursor.integer()?;
-    let open = cursor.decimal()?;
-    let high = cursor.decimal()?;
-    let low = cursor.decimal()?;
-    let close = cursor.decimal()?;
-    let volume = cursor.decimal()?;
-    let close_time_ms = cursor.integer()?;
+    let (open_time, at) = integer_at(input, 0)?;
+    let (open, at) = decimal_at(input, after_comma(input, at)?)?;
+    let (high, at) = decimal_at(input, after_comma(input, at)?)?;
+    let (low, at) = decimal_at(input, after_comma(input, at)?)?;
+    let (close, at) = decimal_at(input, after_comma(input, at)?)?;
+    let (volume, at) = decimal_at(input, after_comma(input, at)?)?;
+    let (close_time, at) = integer_at(input, after_comma(input, at)?)?;
+    let mut at = after_comma(input, at)?;
     for optional in 0..4 {
-        if cursor.peek() == Some(b',') {
-            cursor.at += 1;
-        } else if optional == 1 {
-            cursor.integer()?;
-        } else {
-            cursor.decimal()?;
+        if input.get(at) != Some(&b',') {
+            at = if optional == 1 {
+                integer_at(input, at)?.1
+            } else {
+                decimal_at(input, at)?.1
+            };
         }
+        at = after_comma(input, at)?;
     }
-    let used = cursor.line_end()?;
+    let used = line_end(input, at)?;
 
+    let open_time_ms = super::time_to_ms(open_time);
+    let close_time_ms = super::time_to_ms(close_time);
     let times_valid = open_time_ms <= super::MAX_TIME_MS
         && close_time_ms <= super::MAX_TIME_MS
         && close_time_ms >= open_time_ms;
@@ -123,57 +176,15 @@ pub(super) fn common_row(input: &[u8]) -> Option<(super::Candle, usize)> {
     (times_valid && prices_valid).then_some((candle, used))
 }
 
-/// A position in the input, reading comma-terminated fields.
-struct Cursor<'a> {
-    input: &'a [u8],
-    at: usize,
-}
-
-impl Cursor<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.input.get(self.at).copied()
-    }
-
-    /// Reads digits up to and including the next comma.
-    fn integer(&mut self) -> Option<i64> {
-        let start = self.at;
-        let mut value: i64 = 0;
-        while let Some(&byte) = self.input.get(self.at) {
-            self.at += 1;
-            match byte {
-                b'0'..=b'9' => {
-                    value = value.checked_mul(10)?.checked_add(i64::from(byte - b'0'))?
-                }
-                b',' if self.at - 1 > start => return Some(value),
-                _ => return None,
-            }
-        }
-        None
-    }
-
-    /// Reads `digits[.digits]` up to and including the next comma, with the rules of
-    /// [`plain_decimal`].
-    fn decimal(&mut self) -> Option<f64> {
-        let mut decimal = PlainDecimal::default();
-        while let Some(&byte) = self.input.get(self.at) {
-            self.at += 1;
-            if byte == b',' {
-                return decimal.value();
-            }
-            decimal.push(byte)?;
-        }
-        None
-    }
-
-    /// Skips the last column (which the parser ignores) to the end of the line, and returns
-    /// the bytes used with the line end. A comma there means a 13th column.
-    fn line_end(&mut self) -> Option<usize> {
-        let rest = &self.input[self.at..];
-        match rest.iter().position(|&byte| byte == b'\n' || byte == b',') {
-            Some(index) if rest[index] == b'\n' => Some(self.at + index + 1),
-            Some(_) => None,
-            None => Some(self.input.len()),
-        }
+/// Skips the last column (which the parser ignores) from `at` to the end of the line, and
+/// returns the bytes used with the line end. A comma there means a 13th column.
+#[inline(always)]
+fn line_end(input: &[u8], at: usize) -> Option<usize> {
+    let rest = input.get(at..)?;
+    match rest.iter().position(|&byte| byte == b'\n' || byte == b',') {
+        Some(index) if rest[index] == b'\n' => Some(at + index + 1),
+        Some(_) => None,
+        None => Some(input.len()),
     }
 }
 
@@ -233,6 +244,38 @@ mod tests {
             let text = format!("{}.{:02}", cents / 100 + 60_000, cents % 100);
             let expected: f64 = text.parse().unwrap();
             assert_eq!(plain_decimal(text.as_bytes()), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn digit_runs_match_byte_by_byte_reading() {
+        let inputs = [
+            "1758240000000,",
+            "0",
+            "12345678",
+            "123456789",
+            "9876543210123456789",
+            "7.",
+            "42",
+            "1234567,",
+            "12345678,9",
+            "",
+            "1234/5678",
+            "1234:5678",
+            "123456789012\u{e9}9",
+            "0000000000000000000001",
+        ];
+        for text in inputs {
+            let bytes = text.as_bytes();
+            let mut value = 0;
+            let end = digit_run(bytes, 0, &mut value);
+            let expected_end = bytes
+                .iter()
+                .position(|byte| !byte.is_ascii_digit())
+                .unwrap_or(bytes.len());
+            assert_eq!(end, expected_end, "{text}");
+            let expected = text[..end].parse::<u64>().unwrap_or(0);
+            assert_eq!(value, expected, "{text}");
         }
     }
 

@@ -66,6 +66,54 @@ fn microsecond_times_become_milliseconds() {
 }
 
 #[test]
+fn second_times_become_milliseconds() {
+    let row = "1758240000,117017.1,117100.0,117010.8,117043.4,360.735,1758240299,,,,,0";
+    for text in [row.to_owned(), format!("{HEADER}\n{row}\n")] {
+        let candles = parse(&text).unwrap();
+        assert_eq!(candles[0].open_time_ms, 1_758_240_000_000);
+        let field_by_field = parse_field_by_field(&text).unwrap();
+        assert_eq!(field_by_field, candles);
+    }
+}
+
+#[test]
+fn time_units_are_told_apart_by_digits() {
+    let cases = [
+        (1_758_240_000, 1_758_240_000_000),
+        (99_999_999_999, 99_999_999_999_000),
+        (1_758_240_000_000, 1_758_240_000_000),
+        (1_735_689_600_000_000, 1_735_689_600_000),
+        (300_000, 300_000),
+        (999_999_999, 999_999_999),
+        (100_000_000_000, 100_000_000_000),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(time_to_ms(value), expected, "{value}");
+    }
+}
+
+#[test]
+fn pieces_ending_at_lines_count_lines_as_whole() {
+    let text = format!("\u{feff}{HEADER}\r\n{ROW_1}\n\n{ROW_2}\n");
+    let whole = parse(&text).unwrap();
+    let bytes = text.as_bytes();
+    let mut parser = KlineParser::new();
+    let mut candles = Vec::new();
+    let mut start = 0;
+    for (index, byte) in bytes.iter().enumerate() {
+        if *byte == b'\n' {
+            parser
+                .parse_lines(&bytes[start..=index], &mut candles)
+                .unwrap();
+            start = index + 1;
+        }
+    }
+    assert_eq!(candles, whole);
+    assert_eq!(parser.lines(), 4);
+    assert_eq!(parser.first_row_line(), Some(2));
+}
+
+#[test]
 fn reader_and_slice_agree() {
     let text = format!("{HEADER}\r\n{ROW_1}\n\n{ROW_2}");
     let from_slice = parse(&text).unwrap();

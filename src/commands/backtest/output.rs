@@ -27,7 +27,7 @@ struct RunJson<'a> {
     slow: &'a serde_json::Value,
     /// Hash of the strategy and risk configuration, as a bot with them records it.
     config_hash: String,
-    data_hash: &'a str,
+    data_hash: Option<&'a str>,
     funding_hash: Option<&'a str>,
     trade_list_hash: String,
     #[serde(flatten)]
@@ -47,7 +47,7 @@ pub fn print_single(args: &BacktestArgs, spec: &RunSpec, run: &FileRun) -> anyho
             fast: spec.strategy.params.get("fast").unwrap_or(&null),
             slow: spec.strategy.params.get("slow").unwrap_or(&null),
             config_hash: spec.config_hash(),
-            data_hash: &run.data_hash,
+            data_hash: run.data_hash.as_deref(),
             funding_hash: run.funding_hash.as_deref(),
             trade_list_hash: report.trade_list_hash(),
             report,
