@@ -26,7 +26,7 @@ fn write_history(data_dir: &Path) -> u64 {
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let log = SegmentLog::open(data_dir).unwrap();
+        let log = open_when_unlocked(data_dir);
         let mut head = 0;
         for (stream, event) in history.events {
             head = log
@@ -107,11 +107,28 @@ fn rebuild_rejects_unknown_name() {
     assert!(stderr.contains("dashboard, audit, feed"), "{stderr}");
 }
 
+/// Opens the log for writing, waiting up to five seconds for its lock. Tests in this file
+/// start `keyward` from several threads; a child forked while this process still held the
+/// lock file open keeps the lock until it runs `keyward`, a moment after the file was closed.
+fn open_when_unlocked(data_dir: &Path) -> SegmentLog {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SegmentLog::open(data_dir) {
+            Ok(log) => return log,
+            Err(err) if std::time::Instant::now() < deadline => {
+                eprintln!("waiting for the log lock: {err}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => panic!("cannot open the log: {err}"),
+        }
+    }
+}
+
 #[test]
 fn rebuild_refuses_a_log_in_use() {
     let dir = tempfile::tempdir().unwrap();
     write_history(dir.path());
-    let _writer = SegmentLog::open(dir.path()).unwrap();
+    let _writer = open_when_unlocked(dir.path());
     let data_dir = dir.path().to_str().unwrap();
     let output = common::run(&["projections", "rebuild", "--data-dir", data_dir]);
     assert_eq!(output.status.code(), Some(2));
