@@ -5,6 +5,7 @@
 //! and appends with the stream's expected version, so concurrent commands on one bot fail with
 //! a conflict instead of overwriting each other.
 
+pub mod account_loss;
 mod account_risk;
 pub mod audit;
 pub mod lifecycle;
