@@ -194,7 +194,8 @@ impl AccountLedger {
         match event {
             BotEvent::BotActivated(activated) => bot.mode = Some(activated.mode),
             BotEvent::OrderFilled(filled) => {
-                if bot.fill(filled).is_none() {
+                let applied = bot.fill(filled);
+                if applied.is_none() {
                     tracing::warn!(%bot_id, intent_id = %filled.intent_id,
                         "fill overflowed the realised profit and loss; left out");
                 }

@@ -12,13 +12,25 @@ use crate::bot::NewBot;
 use crate::bot::audit::check_order_path;
 
 const SECRET: &str = "live-trader-test-secret-0123456789";
+const PASSPHRASE: &str = "live-trader-test-passphrase";
 
-async fn emulator() -> RunningEmulator {
-    let keys = serde_json::json!([{
-        "exchange": "binance", "api_key": "trader", "api_secret": SECRET,
-        "read": true, "spot": false, "futures": true, "withdraw": false, "transfer": false,
-        "ip_allowlist": ["127.0.0.1", "::1"],
-    }]);
+/// Starts an emulator with a key named `trader` on every exchange.
+pub(super) async fn emulator() -> RunningEmulator {
+    let keys: Vec<serde_json::Value> = [Exchange::Binance, Exchange::Bybit, Exchange::Okx]
+        .into_iter()
+        .map(|exchange| {
+            let mut key = serde_json::json!({
+                "exchange": exchange.as_str(), "api_key": "trader", "api_secret": SECRET,
+                "read": true, "spot": false, "futures": true, "withdraw": false,
+                "transfer": false, "ip_allowlist": ["127.0.0.1", "::1"],
+            });
+            if exchange.requires_passphrase() {
+                key["passphrase"] = serde_json::json!(PASSPHRASE);
+            }
+            key
+        })
+        .collect();
+    let keys = serde_json::Value::Array(keys);
     let keys = parse_keys(&keys.to_string(), "keys.json".as_ref()).unwrap();
     let config = EmulatorConfig {
         keys,
@@ -28,6 +40,12 @@ async fn emulator() -> RunningEmulator {
 }
 
 fn client(emulator: &RunningEmulator) -> Arc<dyn ExchangeClient> {
+    client_of(Exchange::Binance, emulator)
+}
+
+/// Builds a client of `exchange` against the emulator, with short timeouts and reconnect
+/// pauses.
+pub(super) fn client_of(exchange: Exchange, emulator: &RunningEmulator) -> Arc<dyn ExchangeClient> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let hosts = ExchangeHosts::all_at(&emulator.base_url()).unwrap();
     let http = keyward_adapters::http_client_builder().build().unwrap();
@@ -41,19 +59,39 @@ fn client(emulator: &RunningEmulator) -> Arc<dyn ExchangeClient> {
             max_failed_lookups: 2,
             max_rejections: 2,
         },
+        reconnect_first_delay: std::time::Duration::from_millis(50),
+        reconnect_max_delay: std::time::Duration::from_millis(200),
         ..ClientOptions::default()
     };
-    client_with_options(Exchange::Binance, &hosts, http, options).unwrap()
+    client_with_options(exchange, &hosts, http, options).unwrap()
+}
+
+/// Returns the credentials of the emulator's `trader` key.
+pub(super) fn credentials_of(exchange: Exchange) -> Credentials {
+    let mut signer = PlainSigner::new(SECRET);
+    if exchange.requires_passphrase() {
+        signer = signer.with_passphrase(PASSPHRASE);
+    }
+    Credentials::new("trader", Arc::new(signer))
 }
 
 async fn trader(emulator: &RunningEmulator, log: &Arc<dyn EventLog>) -> (Uuid, LiveTrader) {
+    trader_on(Exchange::Binance, emulator, log).await
+}
+
+/// Creates a bot on `exchange` and starts trading it live against the emulator.
+pub(super) async fn trader_on(
+    exchange: Exchange,
+    emulator: &RunningEmulator,
+    log: &Arc<dyn EventLog>,
+) -> (Uuid, LiveTrader) {
     let service = BotService::new(Arc::clone(log));
     let params = serde_json::json!({"fast": 5, "slow": 20});
     let bot = NewBot {
         account_id: None,
         label: "live".to_owned(),
         key_id: None,
-        exchange: Exchange::Binance,
+        exchange,
         symbol: "BTCUSDT".to_owned(),
         strategy: StrategySpec {
             name: "sma".to_owned(),
@@ -62,19 +100,19 @@ async fn trader(emulator: &RunningEmulator, log: &Arc<dyn EventLog>) -> (Uuid, L
         risk: RiskConfig::default(),
     };
     let (bot_id, _) = service.create(bot, Metadata::default()).await.unwrap();
-    let credentials = Credentials::new("trader", Arc::new(PlainSigner::new(SECRET)));
-    let trader = LiveTrader::start(Arc::clone(log), bot_id, client(emulator), credentials)
+    let client = client_of(exchange, emulator);
+    let trader = LiveTrader::start(Arc::clone(log), bot_id, client, credentials_of(exchange))
         .await
         .unwrap();
     (bot_id, trader)
 }
 
-fn price(emulator: &RunningEmulator) -> Decimal {
+pub(super) fn price(emulator: &RunningEmulator) -> Decimal {
     emulator.state().engine().price("BTCUSDT").unwrap()
 }
 
 /// A market buy of 0.01 with a stop 2% below `price`.
-fn entry(price: Decimal) -> OrderIntent {
+pub(super) fn entry(price: Decimal) -> OrderIntent {
     OrderIntent {
         intent_id: Uuid::now_v7(),
         symbol: "BTCUSDT".to_owned(),
@@ -87,14 +125,17 @@ fn entry(price: Decimal) -> OrderIntent {
     }
 }
 
-fn context(price: Decimal) -> RiskContext {
+pub(super) fn context(price: Decimal) -> RiskContext {
     RiskContext {
         last_price: Some(price),
         ..RiskContext::new(BotMode::Live, Utc::now(), Decimal::from(10_000))
     }
 }
 
-async fn events(log: &Arc<dyn EventLog>, bot_id: Uuid) -> (Vec<RecordedEvent>, Vec<BotEvent>) {
+pub(super) async fn events(
+    log: &Arc<dyn EventLog>,
+    bot_id: Uuid,
+) -> (Vec<RecordedEvent>, Vec<BotEvent>) {
     let stream = StreamName::new(Category::Bot, bot_id);
     let records = read_whole_stream(log.as_ref(), &stream).await.unwrap();
     let events = records
