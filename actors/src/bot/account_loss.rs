@@ -35,7 +35,7 @@ pub fn utc_day(time: DateTime<Utc>) -> i64 {
 /// One bot's position and realised profit and loss, rebuilt from its fills.
 #[derive(Clone, Debug, Default)]
 struct BotLedger {
-    /// Mode of the bot's last activation.
+    /// Mode of the bot's last activation or, if later, of its last order.
     mode: Option<BotMode>,
     /// Signed position: positive long, negative short.
     position: Decimal,
@@ -193,6 +193,7 @@ impl AccountLedger {
         };
         match event {
             BotEvent::BotActivated(activated) => bot.mode = Some(activated.mode),
+            BotEvent::OrderSubmitted(submitted) => bot.mode = Some(submitted.mode),
             BotEvent::OrderFilled(filled) => {
                 let applied = bot.fill(filled);
                 if applied.is_none() {
@@ -224,7 +225,7 @@ impl AccountLedger {
         }
     }
 
-    /// Returns how many of the account's bots were last activated in `mode`.
+    /// Returns how many of the account's bots were last activated, or last traded, in `mode`.
     pub fn bots_in(&self, mode: BotMode) -> usize {
         self.bots
             .values()

@@ -7,9 +7,12 @@ use keyward_events::bot::{BotEvent, StrategySpec};
 use keyward_events::{DomainEvent, Exchange, RecordedEvent};
 use keyward_risk::RiskConfig;
 
+use keyward_eventlog::ExpectedVersion;
+use keyward_events::account::{AccountEvent, AccountRegistered};
+
 use super::*;
-use crate::bot::NewBot;
 use crate::bot::audit::check_order_path;
+use crate::bot::{AccountLimits, NewBot};
 
 const SECRET: &str = "live-trader-test-secret-0123456789";
 const PASSPHRASE: &str = "live-trader-test-passphrase";
@@ -85,10 +88,20 @@ pub(super) async fn trader_on(
     emulator: &RunningEmulator,
     log: &Arc<dyn EventLog>,
 ) -> (Uuid, LiveTrader) {
+    account_trader(exchange, emulator, log, None).await
+}
+
+/// Creates a bot of `account_id` on `exchange` and starts trading it live.
+async fn account_trader(
+    exchange: Exchange,
+    emulator: &RunningEmulator,
+    log: &Arc<dyn EventLog>,
+    account_id: Option<Uuid>,
+) -> (Uuid, LiveTrader) {
     let service = BotService::new(Arc::clone(log));
     let params = serde_json::json!({"fast": 5, "slow": 20});
     let bot = NewBot {
-        account_id: None,
+        account_id,
         label: "live".to_owned(),
         key_id: None,
         exchange,
@@ -253,4 +266,103 @@ async fn reconcile_records_missed_stop_fill() {
         events.last(),
         Some(BotEvent::PositionReconciled(_))
     ));
+}
+
+#[tokio::test]
+async fn account_daily_loss_breach_pauses_and_rejects_entry() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(SegmentLog::open(dir.path()).unwrap());
+    let service = BotService::new(Arc::clone(&log));
+    let account_id = Uuid::now_v7();
+    let registered = AccountEvent::AccountRegistered(AccountRegistered {
+        account_id,
+        username: "trader".to_owned(),
+        password_ref: Uuid::now_v7(),
+        registered_at: Utc::now(),
+    });
+    let stream = StreamName::new(Category::Account, account_id);
+    let event = registered.to_new_event(Uuid::now_v7(), Metadata::default());
+    log.append(&stream, ExpectedVersion::NoStream, vec![event])
+        .await
+        .unwrap();
+    // 0.05% of the 10000 day-start equity the context gives: a loss of 5.
+    let limits = AccountLimits {
+        max_leverage: Decimal::from(3),
+        daily_loss_limit_pct: Decimal::new(5, 2),
+    };
+    service
+        .set_account_limits(account_id, limits, Metadata::default())
+        .await
+        .unwrap();
+    let (bot_id, mut trader) =
+        account_trader(Exchange::Binance, &emulator, &log, Some(account_id)).await;
+    // Stands in for a live activation, whose conditions other tests cover.
+    let bot = service.load(bot_id).await.unwrap().unwrap();
+    let activated = BotEvent::BotActivated(keyward_events::bot::BotActivated {
+        mode: BotMode::Live,
+        config_hash: bot.config_hash.clone(),
+        exchange_host: None,
+        activated_at: Utc::now(),
+    });
+    let event = activated.to_new_event(Uuid::now_v7(), Metadata::default());
+    let bot_stream = StreamName::new(Category::Bot, bot_id);
+    log.append(
+        &bot_stream,
+        ExpectedVersion::Exact(bot.version),
+        vec![event],
+    )
+    .await
+    .unwrap();
+
+    // The entry's stop 2% below fills once the price falls 5%, losing more than 5.
+    let price = price(&emulator);
+    let placement = trader.enter(entry(price), &context(price)).await.unwrap();
+    assert!(matches!(placement, Placement::Accepted(_)), "{placement:?}");
+    let fallen = (price * Decimal::new(95, 2)).round_dp(1);
+    let now_ms = Utc::now().timestamp_millis();
+    let engine = emulator.state().engine();
+    engine
+        .set_price("BTCUSDT", fallen, Decimal::ONE, now_ms)
+        .unwrap();
+    trader.reconcile().await.unwrap();
+    assert_eq!(trader.position(), Decimal::ZERO);
+
+    let placement = trader.enter(entry(fallen), &context(fallen)).await.unwrap();
+    assert_eq!(placement, Placement::Rejected);
+    let (records, events) = events(&log, bot_id).await;
+    assert_eq!(check_order_path(&records), Ok(()));
+    let breached = events.iter().find_map(|event| match event {
+        BotEvent::RiskLimitBreached(breached) => Some(breached),
+        _ => None,
+    });
+    let breached = breached.expect("the breach is recorded");
+    assert_eq!(breached.rule, "account_daily_loss_limit");
+    // The stop filled at the fallen price, 3000 below the entry.
+    assert_eq!(
+        breached.detail,
+        "account loss today 30.00 against day-start equity 10000; limit 0.05%"
+    );
+    let Some(BotEvent::OrderRiskChecked(checked)) = events.last() else {
+        panic!(
+            "the rejected entry's verdict comes last: {:?}",
+            events.last()
+        );
+    };
+    let rule = checked
+        .rules
+        .iter()
+        .find(|rule| rule.rule == "account_daily_loss_limit")
+        .unwrap();
+    assert!(!rule.passed);
+    assert!(rule.enforced);
+    let bot = service.load(bot_id).await.unwrap().unwrap();
+    assert!(
+        matches!(
+            bot.status,
+            crate::bot::BotStatus::Configured | crate::bot::BotStatus::Paused { .. }
+        ),
+        "{:?}",
+        bot.status
+    );
 }
