@@ -20,7 +20,7 @@ use keyward_risk::{AccountDailyLoss, Rule};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::BotCommandError;
+use super::{AccountRisk, BotCommandError};
 use crate::trading::AccountRiskState;
 
 const DAY_MS: i64 = 86_400_000;
@@ -102,9 +102,7 @@ pub struct AccountLedger {
     /// Global position of the last record read.
     after: u64,
     bots: HashMap<Uuid, BotLedger>,
-    max_leverage: Option<Decimal>,
-    daily_loss_limit_pct: Option<Decimal>,
-    kill_switch_engaged: bool,
+    risk: AccountRisk,
     /// UTC days on which a breach of the account's daily loss limit was recorded.
     breached_days: BTreeSet<i64>,
 }
@@ -116,9 +114,7 @@ impl AccountLedger {
             account_id,
             after: 0,
             bots: HashMap::new(),
-            max_leverage: None,
-            daily_loss_limit_pct: None,
-            kill_switch_engaged: false,
+            risk: AccountRisk::default(),
             breached_days: BTreeSet::new(),
         }
     }
@@ -156,7 +152,7 @@ impl AccountLedger {
             Category::Account if id == self.account_id => {
                 // Events this build does not know belong to the account actor; skip them.
                 if let Ok(event) = AccountEvent::from_recorded(record) {
-                    self.apply_account(&event);
+                    self.risk.apply(&event);
                 }
             }
             Category::Bot if record.version == 0 => {
@@ -173,18 +169,6 @@ impl AccountLedger {
             _ => {}
         }
         Ok(())
-    }
-
-    fn apply_account(&mut self, event: &AccountEvent) {
-        match event {
-            AccountEvent::AccountRiskLimitsSet(set) => {
-                self.max_leverage = Some(set.max_leverage);
-                self.daily_loss_limit_pct = Some(set.daily_loss_limit_pct);
-            }
-            AccountEvent::KillSwitchEngaged(_) => self.kill_switch_engaged = true,
-            AccountEvent::KillSwitchReleased(_) => self.kill_switch_engaged = false,
-            _ => {}
-        }
     }
 
     fn apply_bot(&mut self, bot_id: Uuid, event: &BotEvent) {
@@ -219,8 +203,8 @@ impl AccountLedger {
     /// Returns the account's leverage limit and kill switch, without the daily loss.
     pub fn limits(&self) -> AccountRiskState {
         AccountRiskState {
-            max_leverage: self.max_leverage,
-            kill_switch_engaged: self.kill_switch_engaged,
+            max_leverage: self.risk.max_leverage,
+            kill_switch_engaged: self.risk.kill_switch_engaged,
             daily_loss: None,
         }
     }
@@ -268,7 +252,7 @@ impl AccountLedger {
         day: i64,
         day_start_equity: Decimal,
     ) -> Option<AccountDailyLoss> {
-        let limit_pct = self.daily_loss_limit_pct?;
+        let limit_pct = self.risk.daily_loss_limit_pct?;
         let (_, realised) = self.realised(mode, day);
         Some(AccountDailyLoss {
             limit_pct,

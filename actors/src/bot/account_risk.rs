@@ -36,7 +36,7 @@ pub struct AccountRisk {
 }
 
 impl AccountRisk {
-    fn apply(&mut self, event: &AccountEvent) {
+    pub(super) fn apply(&mut self, event: &AccountEvent) {
         match event {
             AccountEvent::AccountRiskLimitsSet(set) => {
                 self.max_leverage = Some(set.max_leverage);

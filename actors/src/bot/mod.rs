@@ -14,6 +14,8 @@ pub mod paper;
 mod recorder;
 mod runner;
 mod state;
+#[cfg(test)]
+mod test_support;
 
 use std::path::PathBuf;
 

@@ -3,15 +3,15 @@ use std::sync::Arc;
 
 use keyward_eventlog::{ExpectedVersion, SegmentLog, read_whole_stream};
 use keyward_events::account::AccountRegistered;
-use keyward_events::bot::{BotEvent, PauseReason, StrategySpec, Verdict};
+use keyward_events::bot::{BotEvent, PauseReason, Verdict};
 use keyward_events::codec::derive_event_id;
 use keyward_events::market::Candle;
 use keyward_events::{Exchange, Metadata, StreamName};
-use keyward_risk::RiskConfig;
 
 use super::*;
 use crate::bot::paper::{PaperRun, PaperSettings};
-use crate::bot::{AccountLimits, BotService, BotStatus, NewBot};
+use crate::bot::test_support::{account_loss_check, sma_bot};
+use crate::bot::{AccountLimits, BotService, BotStatus};
 
 fn dec(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
@@ -151,19 +151,7 @@ async fn register_account(log: &Arc<dyn EventLog>, account_id: Uuid) {
 }
 
 async fn paper_bot(service: &BotService, account_id: Uuid, label: &str) -> Uuid {
-    let params = serde_json::json!({"fast": 5, "slow": 20});
-    let bot = NewBot {
-        account_id: Some(account_id),
-        label: label.to_owned(),
-        key_id: None,
-        exchange: Exchange::Binance,
-        symbol: "BTCUSDT".to_owned(),
-        strategy: StrategySpec {
-            name: "sma".to_owned(),
-            params: params.as_object().cloned().unwrap_or_default(),
-        },
-        risk: RiskConfig::default(),
-    };
+    let bot = sma_bot(label, Exchange::Binance, Some(account_id));
     let (bot_id, _) = service.create(bot, Metadata::default()).await.unwrap();
     service
         .activate(bot_id, BotMode::Paper, None, Metadata::default())
@@ -284,11 +272,7 @@ async fn account_loss_pauses_every_paper_bot_and_blocks_new_risk_that_day() {
     let verdicts = entry_verdicts(&other_events, before);
     assert_eq!(verdicts.len(), 1, "{verdicts:#?}");
     assert_eq!(verdicts[0].verdict, Verdict::Rejected);
-    let rule = verdicts[0]
-        .rules
-        .iter()
-        .find(|rule| rule.rule == "account_daily_loss_limit")
-        .unwrap();
+    let rule = account_loss_check(verdicts[0]);
     assert!(!rule.passed);
     assert!(rule.enforced);
     assert!(
@@ -310,11 +294,7 @@ async fn account_loss_pauses_every_paper_bot_and_blocks_new_risk_that_day() {
     let other_events = events_of(&log, other).await;
     let verdicts = entry_verdicts(&other_events, before);
     assert!(!verdicts.is_empty());
-    let rule = verdicts[0]
-        .rules
-        .iter()
-        .find(|rule| rule.rule == "account_daily_loss_limit")
-        .unwrap();
+    let rule = account_loss_check(verdicts[0]);
     assert!(rule.passed, "{}", rule.detail);
     assert_eq!(verdicts[0].verdict, Verdict::Approved);
 }

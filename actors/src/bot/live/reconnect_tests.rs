@@ -9,7 +9,9 @@ use keyward_emulator::RunningEmulator;
 use keyward_eventlog::SegmentLog;
 use keyward_events::Exchange;
 
-use super::tests::{client_of, context, credentials_of, entry, events, price, trader_on};
+use super::tests::{
+    client_of, context, credentials_of, entry, events, move_price, price, trader_on,
+};
 use super::*;
 use crate::bot::audit::check_order_path;
 
@@ -131,17 +133,6 @@ impl Scenario {
             })
             .collect()
     }
-
-    /// Moves the emulator's price to `factor` times the current one, filling what it reaches.
-    fn move_price(&self, factor: Decimal) {
-        let moved = (price(&self.emulator) * factor).round_dp(1);
-        let now_ms = Utc::now().timestamp_millis();
-        self.emulator
-            .state()
-            .engine()
-            .set_price("BTCUSDT", moved, Decimal::ONE, now_ms)
-            .unwrap();
-    }
 }
 
 fn last_reconciliation(events: &[BotEvent]) -> &PositionReconciled {
@@ -160,7 +151,7 @@ async fn stop_fill_during_outage_is_recorded(exchange: Exchange) {
     let stop = scenario.enter_long().await;
 
     scenario.start_outage().await;
-    scenario.move_price(Decimal::new(95, 2));
+    move_price(&scenario.emulator, Decimal::new(95, 2));
     scenario.end_outage().await;
 
     assert_eq!(scenario.trader.position(), Decimal::ZERO);
@@ -256,7 +247,7 @@ async fn entry_fill_during_outage_gets_its_stop(exchange: Exchange) {
     assert_eq!(scenario.trader.position(), Decimal::ZERO);
 
     scenario.start_outage().await;
-    scenario.move_price(Decimal::new(985, 3));
+    move_price(&scenario.emulator, Decimal::new(985, 3));
     scenario.end_outage().await;
 
     assert_eq!(scenario.trader.position(), Decimal::new(1, 2));

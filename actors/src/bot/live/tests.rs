@@ -3,16 +3,16 @@ use keyward_adapters::{ClientOptions, ExchangeHosts, PlainSigner, client_with_op
 use keyward_emulator::faults::FaultKind;
 use keyward_emulator::{Emulator, EmulatorConfig, RunningEmulator, parse_keys};
 use keyward_eventlog::{SegmentLog, read_whole_stream};
-use keyward_events::bot::{BotEvent, StrategySpec};
+use keyward_events::bot::BotEvent;
 use keyward_events::{DomainEvent, Exchange, RecordedEvent};
-use keyward_risk::RiskConfig;
 
 use keyward_eventlog::ExpectedVersion;
 use keyward_events::account::{AccountEvent, AccountRegistered};
 
 use super::*;
+use crate::bot::AccountLimits;
 use crate::bot::audit::check_order_path;
-use crate::bot::{AccountLimits, NewBot};
+use crate::bot::test_support::{account_loss_check, sma_bot};
 
 const SECRET: &str = "live-trader-test-secret-0123456789";
 const PASSPHRASE: &str = "live-trader-test-passphrase";
@@ -99,25 +99,25 @@ async fn account_trader(
     account_id: Option<Uuid>,
 ) -> (Uuid, LiveTrader) {
     let service = BotService::new(Arc::clone(log));
-    let params = serde_json::json!({"fast": 5, "slow": 20});
-    let bot = NewBot {
-        account_id,
-        label: "live".to_owned(),
-        key_id: None,
-        exchange,
-        symbol: "BTCUSDT".to_owned(),
-        strategy: StrategySpec {
-            name: "sma".to_owned(),
-            params: params.as_object().cloned().unwrap_or_default(),
-        },
-        risk: RiskConfig::default(),
-    };
+    let bot = sma_bot("live", exchange, account_id);
     let (bot_id, _) = service.create(bot, Metadata::default()).await.unwrap();
     let client = client_of(exchange, emulator);
     let trader = LiveTrader::start(Arc::clone(log), bot_id, client, credentials_of(exchange))
         .await
         .unwrap();
     (bot_id, trader)
+}
+
+/// Moves the emulator's BTCUSDT price to `factor` times the current one, filling the orders
+/// it reaches, and returns the new price.
+pub(super) fn move_price(emulator: &RunningEmulator, factor: Decimal) -> Decimal {
+    let moved = (price(emulator) * factor).round_dp(1);
+    let now_ms = Utc::now().timestamp_millis();
+    let engine = emulator.state().engine();
+    engine
+        .set_price("BTCUSDT", moved, Decimal::ONE, now_ms)
+        .unwrap();
+    moved
 }
 
 pub(super) fn price(emulator: &RunningEmulator) -> Decimal {
@@ -248,12 +248,7 @@ async fn reconcile_records_missed_stop_fill() {
     trader.enter(entry(price), &context(price)).await.unwrap();
 
     // The price falls through the stop while the bot is not watching.
-    let fallen = (price * Decimal::new(95, 2)).round_dp(1);
-    let now_ms = Utc::now().timestamp_millis();
-    let engine = emulator.state().engine();
-    engine
-        .set_price("BTCUSDT", fallen, Decimal::ONE, now_ms)
-        .unwrap();
+    move_price(&emulator, Decimal::new(95, 2));
 
     let reconciled = trader.reconcile().await.unwrap();
     assert_eq!(reconciled.recorded_quantity, Decimal::new(1, 2));
@@ -319,12 +314,7 @@ async fn account_daily_loss_breach_pauses_and_rejects_entry() {
     let price = price(&emulator);
     let placement = trader.enter(entry(price), &context(price)).await.unwrap();
     assert!(matches!(placement, Placement::Accepted(_)), "{placement:?}");
-    let fallen = (price * Decimal::new(95, 2)).round_dp(1);
-    let now_ms = Utc::now().timestamp_millis();
-    let engine = emulator.state().engine();
-    engine
-        .set_price("BTCUSDT", fallen, Decimal::ONE, now_ms)
-        .unwrap();
+    let fallen = move_price(&emulator, Decimal::new(95, 2));
     trader.reconcile().await.unwrap();
     assert_eq!(trader.position(), Decimal::ZERO);
 
@@ -349,11 +339,7 @@ async fn account_daily_loss_breach_pauses_and_rejects_entry() {
             events.last()
         );
     };
-    let rule = checked
-        .rules
-        .iter()
-        .find(|rule| rule.rule == "account_daily_loss_limit")
-        .unwrap();
+    let rule = account_loss_check(checked);
     assert!(!rule.passed);
     assert!(rule.enforced);
     let bot = service.load(bot_id).await.unwrap().unwrap();
