@@ -41,7 +41,7 @@ struct BotLedger {
     position: Decimal,
     /// Average entry price of the position; zero when flat.
     entry_price: Decimal,
-    /// Realised profit and loss net of fees, by UTC day.
+    /// Realised profit and loss net of fees, by fill time in ms since the Unix epoch.
     realised: BTreeMap<i64, Decimal>,
 }
 
@@ -85,10 +85,10 @@ impl BotLedger {
             }
         };
 
-        let day = utc_day(filled.filled_at);
-        let realised = self.realised.get(&day).copied().unwrap_or_default();
+        let time_ms = filled.filled_at.timestamp_millis();
+        let realised = self.realised.get(&time_ms).copied().unwrap_or_default();
         let realised = realised.checked_add(pnl)?;
-        self.realised.insert(day, realised);
+        self.realised.insert(time_ms, realised);
         self.position = position;
         self.entry_price = entry_price;
         Some(())
@@ -103,8 +103,9 @@ pub struct AccountLedger {
     after: u64,
     bots: HashMap<Uuid, BotLedger>,
     risk: AccountRisk,
-    /// UTC days on which a breach of the account's daily loss limit was recorded.
-    breached_days: BTreeSet<i64>,
+    /// Times (ms since the Unix epoch) of the recorded breaches of the account's daily loss
+    /// limit.
+    breaches: BTreeSet<i64>,
 }
 
 impl AccountLedger {
@@ -115,7 +116,7 @@ impl AccountLedger {
             after: 0,
             bots: HashMap::new(),
             risk: AccountRisk::default(),
-            breached_days: BTreeSet::new(),
+            breaches: BTreeSet::new(),
         }
     }
 
@@ -194,7 +195,8 @@ impl AccountLedger {
             BotEvent::RiskLimitBreached(breached)
                 if breached.rule == Rule::AccountDailyLossLimit.name() =>
             {
-                self.breached_days.insert(utc_day(breached.breached_at));
+                self.breaches
+                    .insert(breached.breached_at.timestamp_millis());
             }
             _ => {}
         }
@@ -217,18 +219,19 @@ impl AccountLedger {
             .count()
     }
 
-    /// Returns the realised profit and loss of the account's bots in `mode`: before UTC day
-    /// `day`, and on it.
-    pub fn realised(&self, mode: BotMode, day: i64) -> (Decimal, Decimal) {
+    /// Returns the realised profit and loss of the account's bots in `mode`: before the start
+    /// of UTC day `day`, and from then to `until_ms` (included).
+    pub fn realised(&self, mode: BotMode, day: i64, until_ms: i64) -> (Decimal, Decimal) {
+        let day_start_ms = day.saturating_mul(DAY_MS);
         let mut before = Decimal::ZERO;
         let mut on = Decimal::ZERO;
         let bots = self.bots.values().filter(|bot| bot.mode == Some(mode));
         for bot in bots {
-            for (bot_day, pnl) in bot.realised.range(..=day) {
-                let total = if *bot_day == day {
-                    &mut on
-                } else {
+            for (time_ms, pnl) in bot.realised.range(..=until_ms) {
+                let total = if *time_ms < day_start_ms {
                     &mut before
+                } else {
+                    &mut on
                 };
                 *total = total.saturating_add(*pnl);
             }
@@ -240,25 +243,33 @@ impl AccountLedger {
     /// bot's starting `cash` plus what they realised before that day.
     pub fn paper_day_start_equity(&self, day: i64, cash: Decimal) -> Decimal {
         let bots = Decimal::from(self.bots_in(BotMode::Paper));
-        let (before, _) = self.realised(BotMode::Paper, day);
+        let day_start_ms = day.saturating_mul(DAY_MS);
+        let (before, _) = self.realised(BotMode::Paper, day, day_start_ms);
         cash.saturating_mul(bots).saturating_add(before)
     }
 
-    /// Returns the account's daily loss of the bots in `mode` on UTC day `day`, against
+    /// Returns the account's daily loss of the bots in `mode` as it stood at `now`, against
     /// `day_start_equity`; `None` while the account sets no daily loss limit.
+    ///
+    /// Fills and breaches recorded after `now` are left out, so a paper run replaying its
+    /// candles after a restart decides as it did the first time.
     pub fn daily_loss(
         &self,
         mode: BotMode,
-        day: i64,
+        now: DateTime<Utc>,
         day_start_equity: Decimal,
     ) -> Option<AccountDailyLoss> {
         let limit_pct = self.risk.daily_loss_limit_pct?;
-        let (_, realised) = self.realised(mode, day);
+        let now_ms = now.timestamp_millis();
+        let day = utc_day(now);
+        let (_, realised) = self.realised(mode, day, now_ms);
+        let day_start_ms = day.saturating_mul(DAY_MS);
+        let breached = self.breaches.range(day_start_ms..=now_ms).next().is_some();
         Some(AccountDailyLoss {
             limit_pct,
             day_start_equity,
             loss: -realised,
-            breached: self.breached_days.contains(&day),
+            breached,
         })
     }
 }

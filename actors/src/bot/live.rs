@@ -271,7 +271,8 @@ impl LiveTrader {
             .map_err(PaperError::from)?;
         let day = utc_day(context.now);
         let limits = ledger.limits();
-        let mut daily_loss = ledger.daily_loss(BotMode::Live, day, context.day_start_equity);
+        let day_start_equity = context.day_start_equity;
+        let mut daily_loss = ledger.daily_loss(BotMode::Live, context.now, day_start_equity);
         if let Some(loss) = daily_loss.as_mut().filter(|loss| newly_breached(loss)) {
             let service = BotService::new(Arc::clone(self.recorder.log()));
             let metadata = self.recorder.metadata().clone();

@@ -442,7 +442,8 @@ impl PaperRun {
         let day = time_ms.div_euclid(DAY_MS);
         let day_start_equity = ledger.paper_day_start_equity(day, self.cash);
         let mut limits = ledger.limits();
-        limits.daily_loss = ledger.daily_loss(BotMode::Paper, day, day_start_equity);
+        let now = time_of(time_ms);
+        limits.daily_loss = ledger.daily_loss(BotMode::Paper, now, day_start_equity);
         if let Some(loss) = limits
             .daily_loss
             .as_mut()
@@ -453,7 +454,7 @@ impl PaperRun {
             let service = BotService::new(Arc::clone(self.recorder.log()));
             let metadata = self.recorder.metadata().clone();
             service
-                .record_account_breach(account_id, day, &detail, time_of(time_ms), metadata)
+                .record_account_breach(account_id, day, &detail, now, metadata)
                 .await?;
             loss.breached = true;
             self.recorder.refresh().await?;

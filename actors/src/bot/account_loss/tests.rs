@@ -59,8 +59,13 @@ fn ledger_realises_closed_quantity_and_fees_by_day() {
     assert_eq!(positions[2], (dec("1"), dec("105")));
     assert_eq!(positions[3], (dec("-1"), dec("100")));
     assert_eq!(positions[4], (Decimal::ZERO, Decimal::ZERO));
-    assert_eq!(bot.realised[&day], dec("39.5"));
-    assert_eq!(bot.realised[&(day + 1)], dec("9.95"));
+    let day_total = |day: i64| -> Decimal {
+        let day_start_ms = day * DAY_MS;
+        let day_fills = bot.realised.range(day_start_ms..day_start_ms + DAY_MS);
+        day_fills.map(|(_, pnl)| *pnl).sum()
+    };
+    assert_eq!(day_total(day), dec("39.5"));
+    assert_eq!(day_total(day + 1), dec("9.95"));
 }
 
 #[test]
@@ -86,6 +91,57 @@ fn ledger_leaves_out_an_overflowing_fill() {
     assert!(bot.fill(&huge).is_some(), "closing at a huge price fits");
     assert!(bot.fill(&overflow).is_none());
     assert_eq!(bot.position, Decimal::ZERO);
+}
+
+#[test]
+fn daily_loss_stands_as_of_its_time() {
+    let mut ledger = AccountLedger::new(Uuid::now_v7());
+    ledger.risk.daily_loss_limit_pct = Some(dec("1"));
+    let noon_ms = DAY_START_MS + DAY_MS / 2;
+    let mut bot = BotLedger {
+        mode: Some(BotMode::Paper),
+        ..BotLedger::default()
+    };
+    bot.fill(&fill(Side::Buy, "1", "100", "0", DAY_START_MS - MINUTE_MS))
+        .unwrap();
+    bot.fill(&fill(Side::Sell, "1", "90", "0", noon_ms))
+        .unwrap();
+    ledger.bots.insert(Uuid::now_v7(), bot);
+    ledger.breaches.insert(noon_ms);
+    let at = |time_ms: i64| DateTime::from_timestamp_millis(time_ms).unwrap();
+    let equity = dec("1000");
+
+    let morning = ledger.daily_loss(BotMode::Paper, at(noon_ms - 1), equity);
+    let morning = morning.unwrap();
+    assert_eq!(morning.loss, Decimal::ZERO);
+    assert!(!morning.breached);
+    let noon = ledger
+        .daily_loss(BotMode::Paper, at(noon_ms), equity)
+        .unwrap();
+    assert_eq!(noon.loss, dec("10"));
+    assert!(noon.breached);
+    let next_day_ms = DAY_START_MS + DAY_MS;
+    let next_day = ledger.daily_loss(BotMode::Paper, at(next_day_ms), equity);
+    let next_day = next_day.unwrap();
+    assert_eq!(next_day.loss, Decimal::ZERO);
+    assert!(!next_day.breached);
+    assert!(
+        ledger
+            .daily_loss(BotMode::Live, at(noon_ms), equity)
+            .is_some()
+    );
+    assert_eq!(
+        ledger
+            .daily_loss(BotMode::Live, at(noon_ms), equity)
+            .unwrap()
+            .loss,
+        Decimal::ZERO,
+        "paper losses do not count against live bots"
+    );
+
+    let day = next_day_ms / DAY_MS;
+    let cash = dec("10000");
+    assert_eq!(ledger.paper_day_start_equity(day, cash), dec("9990"));
 }
 
 #[test]
