@@ -100,6 +100,20 @@ fn gate_benches<M: Measurement + 'static>(c: &mut Criterion<M>, group: &str) {
     c.bench_function(&format!("{group}/evaluate_and_write_event"), |b| {
         b.iter(|| gate.check(black_box(intent.clone()), black_box(&context)))
     });
+
+    // The same evaluation with no account daily loss limit set, to show in one run what that
+    // rule costs.
+    let without_account_loss = RiskContext {
+        account_daily_loss: None,
+        ..context.clone()
+    };
+    c.bench_function(&format!("{group}/evaluate_without_account_loss"), |b| {
+        b.iter(|| {
+            let context = black_box(&without_account_loss);
+            let evaluation = gate.evaluate(black_box(intent.clone()), context);
+            evaluation.is_approved()
+        })
+    });
 }
 
 fn wall_time(c: &mut Criterion) {
