@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use keyward_adapters::domain::{AccountSnapshot, OrderState};
 use keyward_adapters::{
     AdapterError, ClientOrderId, Credentials, ExchangeClient, Instrument, OrderAck, OrderRequest,
@@ -39,6 +39,7 @@ use super::account_loss::{AccountLedger, newly_breached, utc_day};
 use super::paper::{PaperError, daily_loss_detail};
 use super::recorder::Recorder;
 use super::{BotCommandError, BotService};
+use crate::trading::AccountRiskState;
 
 mod stream;
 
@@ -110,8 +111,6 @@ struct Resting {
 }
 
 /// One bot trading live on one exchange account.
-// NOTE: no actor runs a live bot yet: nothing feeds it signals from market data or its account
-// stream's events.
 pub struct LiveTrader {
     recorder: Recorder,
     gate: RiskGate,
@@ -276,33 +275,57 @@ impl LiveTrader {
     /// Returns `context` with the account's limits from the log, recording a breach of its
     /// daily loss limit when the loss of its live bots today reached it.
     async fn with_account(&mut self, context: &RiskContext) -> Result<RiskContext, LiveError> {
-        let Some(ledger) = &mut self.account else {
+        let limits = self
+            .account_limits(context.now, context.day_start_equity)
+            .await?;
+        let Some(limits) = limits else {
             return Ok(context.clone());
+        };
+        Ok(RiskContext {
+            account_max_leverage: limits.max_leverage,
+            kill_switch_engaged: context.kill_switch_engaged || limits.kill_switch_engaged,
+            account_daily_loss: limits.daily_loss,
+            ..context.clone()
+        })
+    }
+
+    /// Catches up with the bot's account in the log and returns its limits, with the loss of
+    /// its live bots today against `day_start_equity` (the account's equity at the start of the
+    /// UTC day of `now`). The first call that finds the loss at the limit records the breach,
+    /// which pauses every bot of the account. Returns `None` for a bot without an account.
+    ///
+    /// # Errors
+    /// Fails when the log cannot be read or appended to.
+    pub async fn account_limits(
+        &mut self,
+        now: DateTime<Utc>,
+        day_start_equity: Decimal,
+    ) -> Result<Option<AccountRiskState>, LiveError> {
+        let Some(ledger) = &mut self.account else {
+            return Ok(None);
         };
         ledger
             .catch_up(self.recorder.log().as_ref())
             .await
             .map_err(PaperError::from)?;
-        let day = utc_day(context.now);
-        let limits = ledger.limits();
-        let day_start_equity = context.day_start_equity;
-        let mut daily_loss = ledger.daily_loss(BotMode::Live, context.now, day_start_equity);
-        if let Some(loss) = daily_loss.as_mut().filter(|loss| newly_breached(loss)) {
+        let mut limits = ledger.limits();
+        limits.daily_loss = ledger.daily_loss(BotMode::Live, now, day_start_equity);
+        if let Some(loss) = limits
+            .daily_loss
+            .as_mut()
+            .filter(|loss| newly_breached(loss))
+        {
             let service = BotService::new(Arc::clone(self.recorder.log()));
             let metadata = self.recorder.metadata().clone();
             let detail = daily_loss_detail(loss);
+            let day = utc_day(now);
             service
-                .record_account_breach(ledger.account_id(), day, &detail, context.now, metadata)
+                .record_account_breach(ledger.account_id(), day, &detail, now, metadata)
                 .await?;
             loss.breached = true;
             self.recorder.refresh().await?;
         }
-        Ok(RiskContext {
-            account_max_leverage: limits.max_leverage,
-            kill_switch_engaged: context.kill_switch_engaged || limits.kill_switch_engaged,
-            account_daily_loss: daily_loss,
-            ..context.clone()
-        })
+        Ok(Some(limits))
     }
 
     /// Closes the whole position with a reduce-only market order and, once the exchange reports
