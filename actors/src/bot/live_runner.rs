@@ -9,9 +9,9 @@
 //! submitted is looked up on the exchange instead of being sent again, so a crash neither loses
 //! nor repeats an order.
 //!
-//! A live bot also follows its exchange account's private stream: each order update, and the
-//! snapshot the stream reads after every reconnect, goes to its actor, which records the fills
-//! and cancellations missed meanwhile and places a stop again where the position has none.
+//! A live bot also follows its exchange account's private stream. Each order update, and the
+//! snapshot the stream reads after every reconnect, goes to its actor. The actor records the
+//! fills and cancellations missed meanwhile and places a stop again where the position has none.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use keyward_adapters::domain::{AccountEvent, AccountStream};
+use keyward_adapters::{Credentials, ExchangeClient};
 use keyward_eventlog::EventLog;
 use keyward_events::bot::{BotMode, OrderKind};
 use keyward_events::market::Candle;
@@ -465,17 +466,28 @@ impl LiveBots {
             }
             bots.context.feeds.stop_following(bot_id);
         });
-        match client.account_stream(&credentials).await {
+        self.follow_account(bot_id, client.as_ref(), &credentials)
+            .await;
+        Ok(())
+    }
+
+    /// Opens the account stream of a bot's key and forwards its events to the bot's actor.
+    /// A stream that cannot be opened is logged: the bot trades on, because each candle still
+    /// reads the position from the exchange and reconciles when it differs.
+    async fn follow_account(
+        &self,
+        bot_id: Uuid,
+        client: &dyn ExchangeClient,
+        credentials: &Credentials,
+    ) {
+        match client.account_stream(credentials).await {
             Ok(stream) => {
                 let bots = self.clone();
                 tokio::spawn(async move { bots.forward_account_events(bot_id, stream).await });
             }
-            // Each candle still reads the position from the exchange and reconciles when it
-            // differs, so the bot trades on, later to learn of fills.
             Err(err) => tracing::error!(%bot_id, error = %err,
-                "cannot open the account stream; fills are reconciled at each candle only"),
+                "failed to open the account stream; fills are reconciled at each candle only"),
         }
-        Ok(())
     }
 
     /// Sends each event of a bot's account stream to its actor until the bot stops following

@@ -72,9 +72,9 @@ impl LiveTrader {
             }
             match status.state {
                 state if state.is_open() => {
-                    // NOTE: an adopted entry's stop loss is not read back from the log, so a
-                    // fill of it that the account stream reports is protected only by the
-                    // default stop distance, or by the runner's next check.
+                    // NOTE: the entry's stop loss is not read back from the log, so a later fill
+                    // of an adopted entry gets a stop at the bot's `stop_loss_pct` from the
+                    // exchange's entry price instead.
                     let resting = Resting {
                         client_order_id,
                         side: status.side,
