@@ -10,7 +10,9 @@ use chrono::DateTime;
 use criterion::measurement::Measurement;
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyward_events::bot::{BotMode, OrderIntent, OrderKind, Side};
-use keyward_risk::{InstrumentRules, LeverageTier, RiskConfig, RiskContext, RiskGate};
+use keyward_risk::{
+    AccountDailyLoss, InstrumentRules, LeverageTier, RiskConfig, RiskContext, RiskGate,
+};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -24,7 +26,8 @@ fn dec(text: &str) -> Decimal {
 }
 
 /// A long entry of 0.04 BTC at 100000 with a 2% stop, approved by the default limits with every
-/// rule evaluated, including the instrument's rules and an account leverage limit.
+/// rule evaluated, including the instrument's rules and the account's leverage and daily loss
+/// limits.
 fn entry() -> OrderIntent {
     OrderIntent {
         intent_id: Uuid::from_u128(1),
@@ -45,6 +48,12 @@ fn context() -> RiskContext {
         day_start_equity: dec("10150.25"),
         peak_equity: dec("10400.75"),
         account_max_leverage: Some(dec("3")),
+        account_daily_loss: Some(AccountDailyLoss {
+            limit_pct: dec("3"),
+            day_start_equity: dec("20300.5"),
+            loss: dec("120.75"),
+            breached: false,
+        }),
         ..RiskContext::new(BotMode::Live, now, dec("10012.34"))
     }
 }
@@ -90,6 +99,20 @@ fn gate_benches<M: Measurement + 'static>(c: &mut Criterion<M>, group: &str) {
     });
     c.bench_function(&format!("{group}/evaluate_and_write_event"), |b| {
         b.iter(|| gate.check(black_box(intent.clone()), black_box(&context)))
+    });
+
+    // The same evaluation with no account daily loss limit set, to show in one run what that
+    // rule costs.
+    let without_account_loss = RiskContext {
+        account_daily_loss: None,
+        ..context.clone()
+    };
+    c.bench_function(&format!("{group}/evaluate_without_account_loss"), |b| {
+        b.iter(|| {
+            let context = black_box(&without_account_loss);
+            let evaluation = gate.evaluate(black_box(intent.clone()), context);
+            evaluation.is_approved()
+        })
     });
 }
 

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use chrono::DateTime;
 use keyward_events::bot::{BotMode, OrderIntent, OrderKind, Side};
-use keyward_risk::{Evaluation, RiskContext, RiskGate};
+use keyward_risk::{AccountDailyLoss, Evaluation, RiskContext, RiskGate};
 use rust_decimal::Decimal;
 
 pub use config::{SettingsError, TradeSettings, config_hash};
@@ -81,6 +81,8 @@ pub struct AccountRiskState {
     pub max_leverage: Option<Decimal>,
     /// Whether the account's kill switch is engaged, which blocks every new risk.
     pub kill_switch_engaged: bool,
+    /// The loss of all the account's bots today against its daily loss limit, when it sets one.
+    pub daily_loss: Option<AccountDailyLoss>,
 }
 
 impl OrderHandler {
@@ -296,6 +298,7 @@ impl OrderHandler {
             peak_equity: account.peak_equity,
             account_max_leverage: self.account.max_leverage,
             kill_switch_engaged: self.account.kill_switch_engaged,
+            account_daily_loss: self.account.daily_loss,
             ..RiskContext::new(self.mode, now, account.equity)
         };
         let evaluation = self.gate.evaluate(intent, &context);

@@ -251,13 +251,16 @@ pub fn router(state: EmulatorState) -> Router {
         .with_state(state)
 }
 
-/// Counts each exchange request against its dialect's limits, adds the latency fault, and
-/// injects the fault drawn for it.
+/// Rejects websocket upgrades during an outage, counts each exchange request against its
+/// dialect's limits, adds the latency fault, and injects the fault drawn for it.
 async fn exchange_layer(
     State(state): State<EmulatorState>,
     request: Request,
     next: Next,
 ) -> Response {
+    if state.websockets_rejected() && is_websocket_upgrade(&request) {
+        return websocket_outage();
+    }
     let path = request.uri().path().to_owned();
     let Some(dialect) = dialect_for(&path) else {
         return next.run(request).await;
@@ -321,6 +324,22 @@ async fn run_with_faults(
         }
         Some(kind) => dialect.fault_response(kind, config.retry_after_s),
     }
+}
+
+fn is_websocket_upgrade(request: &Request) -> bool {
+    request
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+}
+
+/// The response to a websocket upgrade during an outage: the handshake fails as it would
+/// behind an unavailable load balancer.
+fn websocket_outage() -> Response {
+    let mut response = Response::new(Body::from("websockets are unavailable (emulated outage)"));
+    *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    response
 }
 
 /// A response whose body fails at once, so the server closes the connection without a

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use keyward_events::Exchange;
@@ -37,6 +38,8 @@ struct Inner {
     testnet: bool,
     stream_tokens: Mutex<HashMap<String, StreamToken>>,
     disconnect: broadcast::Sender<()>,
+    /// Whether new websocket connections are rejected, as during a network outage.
+    websockets_rejected: AtomicBool,
 }
 
 /// A token a private stream connects with (a Binance listen key), and whose account it is.
@@ -85,6 +88,7 @@ impl EmulatorState {
                 testnet,
                 stream_tokens: Mutex::new(HashMap::new()),
                 disconnect: broadcast::channel(16).0,
+                websockets_rejected: AtomicBool::new(false),
             }),
         }
     }
@@ -176,6 +180,19 @@ impl EmulatorState {
     /// Closes every open websocket connection now, as a network fault would.
     pub fn disconnect_websockets(&self) -> usize {
         self.inner.disconnect.send(()).unwrap_or(0)
+    }
+
+    /// Rejects new websocket connections (with HTTP 503) while `rejected` is true, so that a
+    /// client stays disconnected until it is set back to false.
+    pub fn reject_websockets(&self, rejected: bool) {
+        self.inner
+            .websockets_rejected
+            .store(rejected, Ordering::SeqCst);
+    }
+
+    /// Returns whether new websocket connections are rejected.
+    pub fn websockets_rejected(&self) -> bool {
+        self.inner.websockets_rejected.load(Ordering::SeqCst)
     }
 
     /// Follows requests to close every websocket; each connection holds one receiver.

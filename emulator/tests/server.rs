@@ -68,3 +68,45 @@ async fn unspecified_listen_address_gets_loopback_base_url() -> anyhow::Result<(
     emulator.shutdown().await?;
     Ok(())
 }
+
+/// Sends a websocket handshake request to `url` and returns the status of the answer.
+async fn handshake_status(client: &reqwest::Client, url: &str) -> anyhow::Result<u16> {
+    let response = client
+        .get(url)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
+}
+
+#[tokio::test]
+async fn websocket_outage_refuses_handshakes_until_ended() -> anyhow::Result<()> {
+    let emulator = Emulator::start(EmulatorConfig {
+        keys: demo_keys(),
+        ..EmulatorConfig::default()
+    })
+    .await?;
+    let base_url = emulator.base_url();
+    let client = http_client();
+    let public = format!("{base_url}/ws/v5/public");
+    assert_eq!(handshake_status(&client, &public).await?, 101);
+
+    let outage = format!("{base_url}/_emulator/websockets/outage");
+    let started = client.post(&outage).send().await?;
+    assert_eq!(started.status(), 200);
+    assert_eq!(handshake_status(&client, &public).await?, 503);
+    let ping = client
+        .get(format!("{base_url}/fapi/v1/ping"))
+        .send()
+        .await?;
+    assert_eq!(ping.status(), 200, "REST keeps working during the outage");
+
+    let ended = client.delete(&outage).send().await?;
+    assert_eq!(ended.status(), 200);
+    assert_eq!(handshake_status(&client, &public).await?, 101);
+    emulator.shutdown().await?;
+    Ok(())
+}

@@ -38,11 +38,28 @@ pub struct RiskContext {
     pub kill_switch_engaged: bool,
     /// Largest leverage the account allows every bot, when the account sets one.
     pub account_max_leverage: Option<Decimal>,
+    /// The account's daily loss across all its bots, when the account sets a limit.
+    pub account_daily_loss: Option<AccountDailyLoss>,
+}
+
+/// The loss of all of an account's bots since the start of the UTC day, against the account's
+/// daily loss limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountDailyLoss {
+    /// The limit, in percent of `day_start_equity` (`2` means 2%).
+    pub limit_pct: Decimal,
+    /// The account's equity at the start of the current UTC day, in the quote currency.
+    pub day_start_equity: Decimal,
+    /// Net loss since the start of the UTC day, in the quote currency; negative for a profit.
+    pub loss: Decimal,
+    /// Whether a breach was already recorded today. A breach stays in effect until the UTC day
+    /// ends, even if the loss shrinks below the limit again.
+    pub breached: bool,
 }
 
 impl RiskContext {
     /// Creates a context for a flat account at leverage 1 whose day-start and peak equity are `equity`,
-    /// with no recent orders, no last price, no account limit and the kill switch released.
+    /// with no recent orders, no last price, no account limits and the kill switch released.
     pub fn new(mode: BotMode, now: DateTime<Utc>, equity: Decimal) -> Self {
         Self {
             mode,
@@ -57,6 +74,7 @@ impl RiskContext {
             peak_equity: equity,
             kill_switch_engaged: false,
             account_max_leverage: None,
+            account_daily_loss: None,
         }
     }
 }

@@ -17,7 +17,7 @@ mod instrument;
 mod rules;
 
 pub use config::{LEVERAGE_CEILING, RiskConfig, RiskConfigError};
-pub use gate::{ApprovedOrder, Evaluation, RiskContext, RiskDecision, RiskGate};
+pub use gate::{AccountDailyLoss, ApprovedOrder, Evaluation, RiskContext, RiskDecision, RiskGate};
 pub use instrument::{InstrumentRules, LeverageTier};
 pub use rules::{RULE_COUNT, RULES, Rule, RuleResult, rule_names};
 

@@ -29,13 +29,14 @@ pub enum Rule {
     MaxOpenPositions,
     MaxOrdersPerMinute,
     DailyLossLimit,
+    AccountDailyLossLimit,
     MaxDrawdown,
     PriceBand,
     InstrumentRules,
 }
 
 /// Number of rules; every verdict carries one result per rule.
-pub const RULE_COUNT: usize = 15;
+pub const RULE_COUNT: usize = 16;
 
 /// Every rule in evaluation order.
 pub const RULES: [Rule; RULE_COUNT] = [
@@ -51,6 +52,7 @@ pub const RULES: [Rule; RULE_COUNT] = [
     Rule::MaxOpenPositions,
     Rule::MaxOrdersPerMinute,
     Rule::DailyLossLimit,
+    Rule::AccountDailyLossLimit,
     Rule::MaxDrawdown,
     Rule::PriceBand,
     Rule::InstrumentRules,
@@ -72,6 +74,7 @@ impl Rule {
             Self::MaxOpenPositions => "max_open_positions",
             Self::MaxOrdersPerMinute => "max_orders_per_minute",
             Self::DailyLossLimit => "daily_loss_limit",
+            Self::AccountDailyLossLimit => "account_daily_loss_limit",
             Self::MaxDrawdown => "max_drawdown",
             Self::PriceBand => "price_band",
             Self::InstrumentRules => "instrument_rules",
@@ -101,6 +104,7 @@ impl Rule {
             Self::MaxOpenPositions => max_open_positions(inputs),
             Self::MaxOrdersPerMinute => max_orders_per_minute(inputs),
             Self::DailyLossLimit => daily_loss_limit(inputs),
+            Self::AccountDailyLossLimit => account_daily_loss_limit(inputs),
             Self::MaxDrawdown => max_drawdown(inputs),
             Self::PriceBand => price_band(inputs),
             Self::InstrumentRules => instrument_rules(inputs),
@@ -302,6 +306,15 @@ enum Detail {
         start: Decimal,
         limit: Decimal,
     },
+    NoAccountDailyLimit,
+    AccountDayStartNotPositive(Decimal),
+    AccountLossOverflow,
+    AccountDailyLoss {
+        loss: Decimal,
+        start: Decimal,
+        limit: Decimal,
+        breached: bool,
+    },
     PeakNotPositive(Decimal),
     Drawdown {
         equity: Decimal,
@@ -462,6 +475,28 @@ impl fmt::Display for Detail {
                     f,
                     "loss today {loss}% of day-start equity {start}; limit {limit}%"
                 )
+            }
+            Self::NoAccountDailyLimit => f.write_str("no account daily loss limit set"),
+            Self::AccountDayStartNotPositive(start) => {
+                write!(f, "account day-start equity {start} is not positive")
+            }
+            Self::AccountLossOverflow => f.write_str("account loss today overflowed"),
+            Self::AccountDailyLoss {
+                loss,
+                start,
+                limit,
+                breached,
+            } => {
+                let share = Computed(percent_of(loss, start));
+                write!(
+                    f,
+                    "account loss today {loss} is {share}% of day-start equity {start}; limit \
+                     {limit}%"
+                )?;
+                if breached {
+                    f.write_str("; breached earlier today")?;
+                }
+                Ok(())
             }
             Self::PeakNotPositive(peak) => write!(f, "peak equity {peak} is not positive"),
             Self::Drawdown {
@@ -801,6 +836,30 @@ fn daily_loss_limit(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         limit,
     };
     (ordering.is_lt(), detail)
+}
+
+/// Passes while the account's loss today is below its limit and no breach was recorded today.
+/// It compares `loss * 100` with `limit * start`, so no division or rounding decides it.
+fn account_daily_loss_limit(inputs: &RuleInputs<'_>) -> (bool, Detail) {
+    let Some(account) = inputs.context.account_daily_loss else {
+        return (true, Detail::NoAccountDailyLimit);
+    };
+    let start = account.day_start_equity;
+    if start <= Decimal::ZERO {
+        return (false, Detail::AccountDayStartNotPositive(start));
+    }
+    let scaled_loss = account.loss.checked_mul(Decimal::ONE_HUNDRED);
+    let scaled_limit = start.checked_mul(account.limit_pct);
+    let (Some(scaled_loss), Some(scaled_limit)) = (scaled_loss, scaled_limit) else {
+        return (false, Detail::AccountLossOverflow);
+    };
+    let detail = Detail::AccountDailyLoss {
+        loss: account.loss,
+        start,
+        limit: account.limit_pct,
+        breached: account.breached,
+    };
+    (!account.breached && scaled_loss < scaled_limit, detail)
 }
 
 fn max_drawdown(inputs: &RuleInputs<'_>) -> (bool, Detail) {

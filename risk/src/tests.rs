@@ -156,6 +156,12 @@ fn each_rule_rejects_its_breach() {
         ("daily_loss_limit", |_, context| {
             context.day_start_equity = dec("10600")
         }),
+        ("account_daily_loss_limit", |_, context| {
+            context.account_daily_loss = Some(account_loss("300", false))
+        }),
+        ("account_daily_loss_limit", |_, context| {
+            context.account_daily_loss = Some(account_loss("0", true))
+        }),
         ("max_drawdown", |_, context| {
             context.peak_equity = dec("12500")
         }),
@@ -260,6 +266,17 @@ fn short_entry_needs_stop_above_price() {
     assert!(failed_rules(&decision.checked).contains(&"stop_loss_distance"));
 }
 
+/// An account that started the day with 20000 and a 1.5% daily loss limit, with `loss` lost
+/// since.
+fn account_loss(loss: &str, breached: bool) -> AccountDailyLoss {
+    AccountDailyLoss {
+        limit_pct: dec("1.5"),
+        day_start_equity: dec("20000"),
+        loss: dec(loss),
+        breached,
+    }
+}
+
 /// Returns a context with a long of 0.04 that breaches every limit on new risk.
 fn breached_context() -> RiskContext {
     RiskContext {
@@ -269,6 +286,7 @@ fn breached_context() -> RiskContext {
         day_start_equity: dec("20000"),
         peak_equity: dec("20000"),
         kill_switch_engaged: true,
+        account_daily_loss: Some(account_loss("400", true)),
         ..context()
     }
 }
@@ -299,7 +317,13 @@ fn reducing_order_is_recorded_but_not_blocked() {
         );
         assert!(decision.approved.is_some());
         let failed = failed_rules(&decision.checked);
-        for rule in ["kill_switch_released", "stop_loss_present", "max_drawdown"] {
+        let new_risk_limits = [
+            "kill_switch_released",
+            "stop_loss_present",
+            "account_daily_loss_limit",
+            "max_drawdown",
+        ];
+        for rule in new_risk_limits {
             assert!(failed.contains(&rule), "{rule} missing from {failed:?}");
         }
         let failed_checks = decision.checked.rules.iter().filter(|rule| !rule.passed);
@@ -601,4 +625,96 @@ fn stop_price_rounds_to_safe_side() {
     let decision = gate.check(stop, &context);
     let approved = decision.approved.expect("a protective stop is approved");
     assert_eq!(approved.intent().price, Some(dec("98000.1")));
+}
+
+#[test]
+fn account_daily_loss_limit_caps_new_risk() {
+    let cases = [
+        (
+            "no limit set",
+            None,
+            true,
+            "no account daily loss limit set",
+        ),
+        (
+            "a profit",
+            Some(account_loss("-250", false)),
+            true,
+            "account loss today -250 is -1.25% of day-start equity 20000; limit 1.5%",
+        ),
+        (
+            "just below the limit",
+            Some(account_loss("299.9", false)),
+            true,
+            "account loss today 299.9 is 1.4995% of day-start equity 20000; limit 1.5%",
+        ),
+        (
+            "at the limit",
+            Some(account_loss("300", false)),
+            false,
+            "account loss today 300 is 1.5% of day-start equity 20000; limit 1.5%",
+        ),
+        (
+            "breached earlier, loss shrunk since",
+            Some(account_loss("100", true)),
+            false,
+            "account loss today 100 is 0.5% of day-start equity 20000; limit 1.5%; breached \
+             earlier today",
+        ),
+        (
+            "no day-start equity",
+            Some(AccountDailyLoss {
+                day_start_equity: Decimal::ZERO,
+                ..account_loss("1", false)
+            }),
+            false,
+            "account day-start equity 0 is not positive",
+        ),
+        (
+            "overflowing loss",
+            Some(account_loss("79228162514264337593543950335", false)),
+            false,
+            "account loss today overflowed",
+        ),
+    ];
+    for (name, account, passes, detail) in cases {
+        let context = RiskContext {
+            account_daily_loss: account,
+            ..context()
+        };
+        let decision = gate().check(entry(), &context);
+        let check = rule(&decision.checked, "account_daily_loss_limit");
+        assert_eq!(check.passed, passes, "{name}");
+        assert!(check.enforced, "{name}");
+        assert_eq!(check.detail, detail, "{name}");
+        let verdict = if passes {
+            Verdict::Approved
+        } else {
+            Verdict::Rejected
+        };
+        assert_eq!(decision.checked.verdict, verdict, "{name}");
+    }
+}
+
+#[test]
+fn account_daily_loss_never_blocks_a_protective_stop() {
+    let stop = OrderIntent {
+        side: Side::Sell,
+        kind: OrderKind::StopMarket,
+        price: Some(dec("98000")),
+        stop_loss: None,
+        reduce_only: true,
+        ..entry()
+    };
+    let context = RiskContext {
+        position: dec("0.04"),
+        account_daily_loss: Some(account_loss("900", true)),
+        ..context()
+    };
+    let decision = gate().check(stop, &context);
+
+    assert_eq!(decision.checked.verdict, Verdict::Approved);
+    let check = rule(&decision.checked, "account_daily_loss_limit");
+    assert!(!check.passed);
+    assert!(!check.enforced);
 }

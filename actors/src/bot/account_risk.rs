@@ -4,13 +4,15 @@
 //! `KillSwitchReleased`). The account actor writes that stream too, so each command appends
 //! with the version it read and reads again after a version conflict.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use keyward_eventlog::{AppendError, Appended, ExpectedVersion, read_whole_stream};
 use keyward_events::account::{
     AccountEvent, AccountRiskLimitsSet, KillSwitchEngaged, KillSwitchReleased,
 };
+use keyward_events::bot::{BotEvent, BotPaused, PauseReason, RiskLimitBreached};
 use keyward_events::codec::derive_event_id;
-use keyward_events::{Category, DomainEvent, Metadata, StreamName};
+use keyward_events::{Category, DomainEvent, Metadata, NewEvent, StreamName};
+use keyward_risk::Rule;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
@@ -34,7 +36,7 @@ pub struct AccountRisk {
 }
 
 impl AccountRisk {
-    fn apply(&mut self, event: &AccountEvent) {
+    pub(super) fn apply(&mut self, event: &AccountEvent) {
         match event {
             AccountEvent::AccountRiskLimitsSet(set) => {
                 self.max_leverage = Some(set.max_leverage);
@@ -171,6 +173,84 @@ impl BotService {
             released_at: Utc::now(),
         });
         self.append_to_account(account_id, &event, metadata).await
+    }
+
+    /// Records a breach of the account's daily loss limit on UTC day `day`: every bot of the
+    /// account that is not stopped gets `RiskLimitBreached`, and every active one is paused.
+    /// Returns the bots paused.
+    ///
+    /// The events' ids derive from the bot and the day, so recording the same day's breach
+    /// again appends nothing. A bot activated again later that day therefore stays active, but
+    /// the gate still rejects its new risk until the day ends.
+    ///
+    /// # Errors
+    /// Fails when the log cannot be read or appended to.
+    pub async fn record_account_breach(
+        &self,
+        account_id: Uuid,
+        day: i64,
+        detail: &str,
+        at: DateTime<Utc>,
+        metadata: Metadata,
+    ) -> Result<Vec<Uuid>, BotCommandError> {
+        let rule = Rule::AccountDailyLossLimit.name();
+        let mut paused = Vec::new();
+        for bot_id in self.running_bots_of(account_id).await? {
+            let command_id = Uuid::new_v5(&bot_id, format!("{rule}/{day}").as_bytes());
+            let breached = BotEvent::RiskLimitBreached(RiskLimitBreached {
+                rule: rule.to_owned(),
+                detail: detail.to_owned(),
+                breached_at: at,
+            });
+            let breached = breached.to_new_event(derive_event_id(command_id, 0), metadata.clone());
+            self.append_to_bot(bot_id, breached, |_| true).await?;
+            let pause = BotEvent::BotPaused(BotPaused {
+                reason: PauseReason::RiskLimitBreached {
+                    rule: rule.to_owned(),
+                },
+                paused_at: at,
+            });
+            let pause = pause.to_new_event(derive_event_id(command_id, 1), metadata.clone());
+            if self
+                .append_to_bot(bot_id, pause, |bot| bot.is_active())
+                .await?
+            {
+                paused.push(bot_id);
+            }
+        }
+        tracing::warn!(%account_id, day, paused = paused.len(), detail,
+            "account daily loss limit breached; paused the account's active bots");
+        Ok(paused)
+    }
+
+    /// Appends one event to a bot's stream when `applies` accepts the bot's state, reading
+    /// the stream again after a version conflict. Returns whether it appended a new event
+    /// (an event id recorded before appends nothing).
+    async fn append_to_bot(
+        &self,
+        bot_id: Uuid,
+        event: NewEvent,
+        applies: impl Fn(&super::BotState) -> bool,
+    ) -> Result<bool, BotCommandError> {
+        let stream = StreamName::new(Category::Bot, bot_id);
+        let mut attempt = 0;
+        loop {
+            let bot = self.require(bot_id).await?;
+            if !applies(&bot) {
+                return Ok(false);
+            }
+            let expected = ExpectedVersion::Exact(bot.version);
+            match self
+                .log
+                .append(&stream, expected, vec![event.clone()])
+                .await
+            {
+                Err(AppendError::WrongExpectedVersion { .. }) if attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                }
+                result => return Ok(result?.last_version > bot.version),
+            }
+        }
     }
 
     // The account actor retries an append that conflicts only with these events.

@@ -7,13 +7,20 @@
 //! `OrderFilled`) or `OrderRejected`. An entry that fills gets a resting reduce-only stop at
 //! once; when the stop cannot be placed, the position is closed at market and the bot pauses.
 //! [`LiveTrader::reconcile`] reads the position and open orders from the exchange and records
-//! what changed while the bot was not watching.
+//! what changed while the bot was not watching. [`LiveTrader::on_account_event`] follows the
+//! account's private stream and does the same with the snapshot the stream reads after every
+//! reconnect (see the `stream` module).
+//!
+//! Before each entry the trader catches up with its account (see [`AccountLedger`]): the
+//! account's leverage limit and kill switch, and the loss of its live bots today against the
+//! account's daily loss limit. The first entry that finds the loss at the limit records the
+//! breach, which pauses every bot of the account, and the gate rejects it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::Utc;
-use keyward_adapters::domain::OrderState;
+use chrono::{DateTime, Utc};
+use keyward_adapters::domain::{AccountSnapshot, OrderState};
 use keyward_adapters::{
     AdapterError, ClientOrderId, Credentials, ExchangeClient, Instrument, OrderAck, OrderRequest,
 };
@@ -28,9 +35,13 @@ use keyward_risk::{Evaluation, InstrumentRules, LeverageTier, RiskContext, RiskG
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::paper::PaperError;
+use super::account_loss::{AccountLedger, newly_breached, utc_day};
+use super::paper::{PaperError, daily_loss_detail};
 use super::recorder::Recorder;
 use super::{BotCommandError, BotService};
+use crate::trading::AccountRiskState;
+
+mod stream;
 
 /// Index of each event an intent causes, for its derived event id.
 mod slot {
@@ -42,6 +53,10 @@ mod slot {
     pub const ACKNOWLEDGED: u32 = 7;
     pub const REJECTED: u32 = 8;
     pub const PAUSED: u32 = 9;
+    /// The first of the fills found after the acknowledgement (on the account stream or by
+    /// reconciliation): the `n`-th such fill takes `LATER_FILL + 2n` and its position change
+    /// the slot after.
+    pub const LATER_FILL: u32 = 16;
 }
 
 /// Failure of a live trading step.
@@ -78,9 +93,24 @@ pub enum Placement {
     AlreadySent,
 }
 
+/// An order this trader placed that rests on the exchange.
+#[derive(Clone, Debug)]
+struct Resting {
+    client_order_id: ClientOrderId,
+    side: Side,
+    quantity: Decimal,
+    reduce_only: bool,
+    /// Whether it is a reduce-only stop protecting the position.
+    is_stop: bool,
+    /// Stop loss of an entry, to protect what it fills.
+    stop_loss: Option<Decimal>,
+    /// Quantity recorded as filled so far.
+    filled: Decimal,
+    /// Fills recorded after the acknowledgement.
+    later_fills: u32,
+}
+
 /// One bot trading live on one exchange account.
-// NOTE: no actor feeds a live bot's signals from market data yet, and fills that arrive later
-// on the account stream (a stop hit) are recorded only by `reconcile`.
 pub struct LiveTrader {
     recorder: Recorder,
     gate: RiskGate,
@@ -88,13 +118,19 @@ pub struct LiveTrader {
     credentials: Credentials,
     instrument: Instrument,
     /// Orders this trader placed that rest on the exchange, by intent.
-    resting: BTreeMap<Uuid, ClientOrderId>,
-    /// Intents of resting orders that are reduce-only.
-    protective: BTreeSet<Uuid>,
-    /// Intents of resting orders that are stops.
-    stops: BTreeSet<Uuid>,
+    resting: BTreeMap<Uuid, Resting>,
     /// Signed position as recorded.
     position: Decimal,
+    /// Stop price protecting the position, once a stop was placed or an entry carried one.
+    stop_price: Option<Decimal>,
+    /// The bot's account, when it has one.
+    account: Option<AccountLedger>,
+    /// Account equity (wallet balance plus unrealised PnL) the exchange last reported.
+    equity: Decimal,
+    /// Mark price of the symbol the exchange last reported.
+    last_price: Option<Decimal>,
+    /// Average entry price of the position the exchange last reported.
+    entry_price: Option<Decimal>,
     /// Orders that reached the exchange since the start.
     placements: u64,
     /// Fault injection for tests: fail once after this many placements.
@@ -145,6 +181,7 @@ impl LiveTrader {
         };
         let stream = StreamName::new(Category::Bot, bot_id);
         let position = bot.position;
+        let account = bot.account_id.map(AccountLedger::new);
         let mut trader = Self {
             recorder: Recorder::new(log, stream, metadata, bot),
             gate,
@@ -152,9 +189,12 @@ impl LiveTrader {
             credentials,
             instrument,
             resting: BTreeMap::new(),
-            protective: BTreeSet::new(),
-            stops: BTreeSet::new(),
             position,
+            stop_price: None,
+            account,
+            equity: Decimal::ZERO,
+            last_price: None,
+            entry_price: None,
             placements: 0,
             fail_after_placements: None,
         };
@@ -175,34 +215,121 @@ impl LiveTrader {
 
     /// Passes a new entry through the gate and, once it fills, protects it with a resting
     /// reduce-only stop at the intent's stop loss. When the stop cannot be placed, the
-    /// position is closed at market and the bot pauses.
+    /// position is closed at market and the bot pauses. The account's limits, read from the
+    /// log, replace those in `context`; its `day_start_equity` is taken as the account's.
     ///
     /// # Errors
-    /// Fails when the log cannot append or the closing order fails too.
+    /// Fails when the log cannot be read or appended to, or the closing order fails too.
     pub async fn enter(
         &mut self,
         intent: OrderIntent,
         context: &RiskContext,
     ) -> Result<Placement, LiveError> {
         let stop_loss = intent.stop_loss;
-        let evaluation = self.gate.evaluate(intent, context);
+        let context = self.with_account(context).await?;
+        let evaluation = self.gate.evaluate(intent, &context);
         let side = evaluation.intent().side;
+        let kind = evaluation.intent().kind;
+        let intent_id = evaluation.intent().intent_id;
         let placement = self.pass(evaluation).await?;
         let Placement::Accepted(ack) = &placement else {
             return Ok(placement);
         };
-        if ack.filled_quantity.is_zero() {
+        let mut filled = ack.filled_quantity;
+        if filled.is_zero() && kind == OrderKind::Market {
+            filled = self.read_market_fill(intent_id, ack).await?;
+        }
+        if filled.is_zero() {
             return Ok(placement);
         }
         let Some(stop) = stop_loss else {
             return Ok(placement);
         };
-        self.protect(side, stop, context).await?;
+        self.protect(side, stop, &context).await?;
         Ok(placement)
     }
 
-    /// Closes the whole position with a reduce-only market order and cancels the resting
-    /// orders of this trader, recording `OrderCancelled` for each.
+    /// Reads the fill of a market order that the exchange acknowledged before it filled
+    /// (Bybit and OKX do), records it, and returns the quantity filled. A failed read leaves
+    /// the fill to the account stream, which records it and protects the position then.
+    async fn read_market_fill(
+        &mut self,
+        intent_id: Uuid,
+        ack: &OrderAck,
+    ) -> Result<Decimal, LiveError> {
+        let symbol = &self.instrument.symbol;
+        let id = &ack.client_order_id;
+        let status = match self.client.query_order(&self.credentials, symbol, id).await {
+            Ok(status) => status,
+            Err(err) => {
+                tracing::warn!(%intent_id, error = %err,
+                    "cannot read the market order's fill; waiting for the account stream");
+                return Ok(Decimal::ZERO);
+            }
+        };
+        let before = self.position;
+        self.settle(intent_id, &status).await?;
+        Ok((self.position - before).abs())
+    }
+
+    /// Returns `context` with the account's limits from the log, recording a breach of its
+    /// daily loss limit when the loss of its live bots today reached it.
+    async fn with_account(&mut self, context: &RiskContext) -> Result<RiskContext, LiveError> {
+        let limits = self
+            .account_limits(context.now, context.day_start_equity)
+            .await?;
+        let Some(limits) = limits else {
+            return Ok(context.clone());
+        };
+        Ok(RiskContext {
+            account_max_leverage: limits.max_leverage,
+            kill_switch_engaged: context.kill_switch_engaged || limits.kill_switch_engaged,
+            account_daily_loss: limits.daily_loss,
+            ..context.clone()
+        })
+    }
+
+    /// Catches up with the bot's account in the log and returns its limits, with the loss of
+    /// its live bots today against `day_start_equity` (the account's equity at the start of the
+    /// UTC day of `now`). The first call that finds the loss at the limit records the breach,
+    /// which pauses every bot of the account. Returns `None` for a bot without an account.
+    ///
+    /// # Errors
+    /// Fails when the log cannot be read or appended to.
+    pub async fn account_limits(
+        &mut self,
+        now: DateTime<Utc>,
+        day_start_equity: Decimal,
+    ) -> Result<Option<AccountRiskState>, LiveError> {
+        let Some(ledger) = &mut self.account else {
+            return Ok(None);
+        };
+        ledger
+            .catch_up(self.recorder.log().as_ref())
+            .await
+            .map_err(PaperError::from)?;
+        let mut limits = ledger.limits();
+        limits.daily_loss = ledger.daily_loss(BotMode::Live, now, day_start_equity);
+        if let Some(loss) = limits
+            .daily_loss
+            .as_mut()
+            .filter(|loss| newly_breached(loss))
+        {
+            let service = BotService::new(Arc::clone(self.recorder.log()));
+            let metadata = self.recorder.metadata().clone();
+            let detail = daily_loss_detail(loss);
+            let day = utc_day(now);
+            service
+                .record_account_breach(ledger.account_id(), day, &detail, now, metadata)
+                .await?;
+            loss.breached = true;
+            self.recorder.refresh().await?;
+        }
+        Ok(Some(limits))
+    }
+
+    /// Closes the whole position with a reduce-only market order and, once the exchange reports
+    /// it filled, cancels the resting orders of this trader, recording `OrderCancelled` for each.
     ///
     /// # Errors
     /// Fails when the log cannot append or a cancellation fails.
@@ -219,65 +346,54 @@ impl LiveTrader {
             position: self.position,
             ..context.clone()
         };
+        let intent_id = intent.intent_id;
         let placement = self.pass(self.gate.evaluate(intent, &context)).await?;
+        if let Placement::Accepted(ack) = &placement
+            && ack.filled_quantity.is_zero()
+        {
+            // Bybit and OKX acknowledge a market order before it fills.
+            self.read_market_fill(intent_id, ack).await?;
+        }
         if self.position.is_zero() {
-            self.cancel_resting("position closed").await?;
+            self.cancel_orders(CancelScope::All, "position closed")
+                .await?;
+            self.stop_price = None;
         }
         Ok(placement)
     }
 
-    /// Reads the position and open orders from the exchange, records `PositionReconciled`
-    /// with every resting order of this trader that ended meanwhile, and adopts the
-    /// exchange's position.
+    /// Reads the position, open orders and balances from the exchange, and the final state of
+    /// every resting order of this trader that is no longer open. It then records what changed
+    /// meanwhile, as after a reconnect of the account stream (see
+    /// [`LiveTrader::on_account_event`]): fills and cancellations, `PositionReconciled`, and a
+    /// protective stop where the position has none.
     ///
     /// # Errors
     /// Fails when the exchange cannot be read or the log cannot append.
     pub async fn reconcile(&mut self) -> Result<PositionReconciled, LiveError> {
         let symbol = self.instrument.symbol.clone();
-        let positions = self
-            .client
-            .positions(&self.credentials, Some(&symbol))
-            .await?;
-        let exchange_quantity = positions
-            .iter()
-            .find(|position| position.symbol == symbol)
-            .map_or(Decimal::ZERO, |position| position.quantity);
-        let open = self
-            .client
-            .open_orders(&self.credentials, Some(&symbol))
-            .await?;
-        let mut changed_orders = Vec::new();
-        let resting = std::mem::take(&mut self.resting);
-        for (intent_id, client_order_id) in resting {
-            if open.iter().any(|o| o.client_order_id == client_order_id) {
-                self.resting.insert(intent_id, client_order_id);
+        let credentials = &self.credentials;
+        let open_orders = self.client.open_orders(credentials, Some(&symbol)).await?;
+        let mut closed = Vec::new();
+        for resting in self.resting.values() {
+            let id = &resting.client_order_id;
+            if open_orders.iter().any(|order| &order.client_order_id == id) {
                 continue;
             }
-            let status = self
-                .client
-                .query_order(&self.credentials, &symbol, &client_order_id)
-                .await?;
-            changed_orders.push(ReconciledOrder {
-                client_order_id: client_order_id.as_str().to_owned(),
-                state: state_name(status.state).to_owned(),
-                filled_quantity: status.filled_quantity,
-            });
+            match self.client.query_order(credentials, &symbol, id).await {
+                Ok(status) => closed.push(status),
+                Err(AdapterError::OrderNotFound { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
         }
-        let reconciled = PositionReconciled {
-            symbol,
-            recorded_quantity: self.position,
-            exchange_quantity,
-            open_orders: open
-                .iter()
-                .map(|order| order.client_order_id.as_str().to_owned())
-                .collect(),
-            changed_orders,
-            reconciled_at: Utc::now(),
+        let snapshot = AccountSnapshot {
+            open_orders,
+            closed_while_disconnected: closed,
+            positions: self.client.positions(credentials, Some(&symbol)).await?,
+            balances: self.client.balances(credentials).await?,
+            taken_at_ms: Utc::now().timestamp_millis(),
         };
-        self.position = exchange_quantity;
-        let event = BotEvent::PositionReconciled(reconciled.clone());
-        self.recorder.record(Uuid::now_v7(), event).await?;
-        Ok(reconciled)
+        self.apply_snapshot(&snapshot).await
     }
 
     /// Passes one evaluation down the order path: records the verdict, then, when approved,
@@ -326,12 +442,17 @@ impl LiveTrader {
         }
         self.record_ack(intent_id, &ack).await?;
         if ack.state.is_open() {
-            self.rest(
-                intent_id,
+            let resting = Resting {
                 client_order_id,
-                request.reduce_only(),
-                request.kind(),
-            );
+                side: intent.side,
+                quantity: request.quantity(),
+                reduce_only: intent.reduce_only,
+                is_stop: intent.reduce_only && intent.kind == OrderKind::StopMarket,
+                stop_loss: intent.stop_loss,
+                filled: ack.filled_quantity,
+                later_fills: 0,
+            };
+            self.rest(intent_id, resting);
         }
         if !ack.filled_quantity.is_zero() {
             self.record_fill(intent, &ack).await?;
@@ -389,12 +510,25 @@ impl LiveTrader {
         Ok(Placement::Refused(err.code().to_owned()))
     }
 
-    /// Places the reduce-only stop of a filled entry; if that fails, closes at market and
-    /// pauses the bot.
+    /// Places the reduce-only stop of a filled entry over the whole position; if that fails,
+    /// closes at market and pauses the bot.
     async fn protect(
         &mut self,
         entry_side: Side,
         stop: Decimal,
+        context: &RiskContext,
+    ) -> Result<(), LiveError> {
+        self.protect_quantity(entry_side, stop, self.position.abs(), context)
+            .await
+    }
+
+    /// Places a reduce-only stop of `quantity` at `stop` against a position entered with
+    /// `entry_side`; if that fails, closes at market and pauses the bot.
+    async fn protect_quantity(
+        &mut self,
+        entry_side: Side,
+        stop: Decimal,
+        quantity: Decimal,
         context: &RiskContext,
     ) -> Result<(), LiveError> {
         let intent = OrderIntent {
@@ -402,7 +536,7 @@ impl LiveTrader {
             symbol: self.instrument.symbol.clone(),
             side: opposite(entry_side),
             kind: OrderKind::StopMarket,
-            quantity: self.position.abs(),
+            quantity,
             price: Some(stop),
             stop_loss: None,
             reduce_only: true,
@@ -415,27 +549,28 @@ impl LiveTrader {
         self.protect_with(evaluation, &context).await
     }
 
-    async fn cancel_resting(&mut self, reason: &str) -> Result<(), LiveError> {
-        let symbol = self.instrument.symbol.clone();
-        let resting = std::mem::take(&mut self.resting);
-        for (intent_id, client_order_id) in resting {
-            let cancelled = self
-                .client
-                .cancel_order(&self.credentials, &symbol, &client_order_id)
-                .await;
-            match cancelled {
-                Ok(_) | Err(AdapterError::OrderNotFound { .. }) => {}
-                Err(err) => return Err(err.into()),
+    /// Cancels one resting order and records `OrderCancelled`, or its fills when it filled
+    /// before the cancellation reached the exchange.
+    async fn cancel_one(&mut self, intent_id: Uuid, reason: &str) -> Result<(), LiveError> {
+        let Some(resting) = self.resting.get(&intent_id) else {
+            return Ok(());
+        };
+        let client_order_id = resting.client_order_id.clone();
+        let symbol = &self.instrument.symbol;
+        let cancelled = self
+            .client
+            .cancel_order(&self.credentials, symbol, &client_order_id)
+            .await;
+        match cancelled {
+            Ok(status) if status.state == OrderState::Filled => {
+                return self.settle(intent_id, &status).await;
             }
-            let event = BotEvent::OrderCancelled(OrderCancelled {
-                intent_id,
-                client_order_id: client_order_id.as_str().to_owned(),
-                reason: reason.to_owned(),
-                cancelled_at: Utc::now(),
-            });
-            self.record(intent_id, slot::CANCELLED, event).await?;
+            Ok(_) | Err(AdapterError::OrderNotFound { .. }) => {}
+            Err(err) => return Err(err.into()),
         }
-        Ok(())
+        self.resting.remove(&intent_id);
+        self.record_cancelled(intent_id, &client_order_id, reason)
+            .await
     }
 
     fn close_intent(&self, price: Decimal) -> OrderIntent {
@@ -488,5 +623,7 @@ fn state_name(state: OrderState) -> &'static str {
 mod steps;
 pub use steps::CancelScope;
 
+#[cfg(test)]
+mod reconnect_tests;
 #[cfg(test)]
 mod tests;

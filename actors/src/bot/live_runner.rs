@@ -8,12 +8,18 @@
 //! Intent ids derive from the activation and the candle's open time, and an intent recorded as
 //! submitted is looked up on the exchange instead of being sent again, so a crash neither loses
 //! nor repeats an order.
+//!
+//! A live bot also follows its exchange account's private stream. Each order update, and the
+//! snapshot the stream reads after every reconnect, goes to its actor. The actor records the
+//! fills and cancellations missed meanwhile and places a stop again where the position has none.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::DateTime;
+use keyward_adapters::domain::{AccountEvent, AccountStream};
+use keyward_adapters::{Credentials, ExchangeClient};
 use keyward_eventlog::EventLog;
 use keyward_events::bot::{BotMode, OrderKind};
 use keyward_events::market::Candle;
@@ -33,6 +39,8 @@ use crate::trading::{AccountView, EntryFill, IntentIds, OrderHandler, stop_price
 /// How long a caller waits for a live bot's reply; cancelling several orders takes a few
 /// exchange round trips.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the task that forwards a bot's account stream checks that the bot still runs.
+const ACCOUNT_STREAM_CHECK: Duration = Duration::from_secs(1);
 /// Times [`LiveBots::feed`] sends a candle again after the actor failed and was restarted.
 const FEED_ATTEMPTS: u32 = 5;
 const DAY_MS: i64 = 86_400_000;
@@ -54,6 +62,9 @@ pub enum LiveMsg {
     CatchUp(RpcReplyPort<Result<(), String>>),
     /// Cancel the bot's orders on the exchange; returns how many were cancelled.
     Halt(Halt, RpcReplyPort<Result<usize, String>>),
+    /// Record an event of the account's private stream: an order update, or the snapshot read
+    /// after a (re)connect.
+    Account(AccountEvent),
 }
 
 /// State shared by every live bot's actor, which outlives a crashed actor.
@@ -196,6 +207,14 @@ impl LiveBotState {
 
         let equity = self.trader.equity().await?;
         self.track_equity(candle.open_time_ms, equity);
+        let now = DateTime::from_timestamp_millis(candle.open_time_ms).unwrap_or_default();
+        let limits = self
+            .trader
+            .account_limits(now, self.day_start_equity)
+            .await?;
+        if let Some(limits) = limits {
+            self.handler.set_account_limits(limits);
+        }
         let view = self.view(equity);
         let price = to_decimal(candle.close);
         let ids = self.ids.at(sequence_of(candle));
@@ -210,8 +229,9 @@ impl LiveBotState {
             let Placement::Accepted(ack) = placement else {
                 continue;
             };
-            // NOTE: Bybit and OKX acknowledge a market order before it fills, so their entries
-            // get a stop one candle later, when the position read then shows it unprotected.
+            // Bybit and OKX acknowledge a market order before it fills. Their entries get a
+            // stop when the account stream reports the fill, or at the next candle, when the
+            // position read then shows it unprotected.
             if intent.reduce_only || ack.filled_quantity.is_zero() {
                 continue;
             }
@@ -347,6 +367,14 @@ impl Actor for LiveBotActor {
                     myself.stop(None);
                 }
             }
+            LiveMsg::Account(event) => {
+                if let Err(err) = state.trader.on_account_event(event).await {
+                    // The restarted actor reconciles with the exchange when it starts.
+                    tracing::warn!(bot_id = %state.bot_id, error = %err,
+                        "live bot failed to record an account stream event; restarting it");
+                    return Err(err.into());
+                }
+            }
         }
         Ok(())
     }
@@ -414,7 +442,7 @@ impl LiveBots {
             .map_err(|e| failed(e.to_string()))?
             .ok_or_else(|| failed("not found".to_owned()))?;
         let key_id = bot.key_id.ok_or_else(|| failed("no key".to_owned()))?;
-        let (client, _) = self
+        let (client, credentials) = self
             .context
             .keys
             .trading_access(key_id)
@@ -438,7 +466,56 @@ impl LiveBots {
             }
             bots.context.feeds.stop_following(bot_id);
         });
+        self.follow_account(bot_id, client.as_ref(), &credentials)
+            .await;
         Ok(())
+    }
+
+    /// Opens the account stream of a bot's key and forwards its events to the bot's actor.
+    /// A stream that cannot be opened is logged: the bot trades on, because each candle still
+    /// reads the position from the exchange and reconciles when it differs.
+    async fn follow_account(
+        &self,
+        bot_id: Uuid,
+        client: &dyn ExchangeClient,
+        credentials: &Credentials,
+    ) {
+        match client.account_stream(credentials).await {
+            Ok(stream) => {
+                let bots = self.clone();
+                tokio::spawn(async move { bots.forward_account_events(bot_id, stream).await });
+            }
+            Err(err) => tracing::error!(%bot_id, error = %err,
+                "failed to open the account stream; fills are reconciled at each candle only"),
+        }
+    }
+
+    /// Sends each event of a bot's account stream to its actor until the bot stops following
+    /// market data (it stopped) or the stream ends. An event sent while the actor restarts is
+    /// lost, but the restarted actor reconciles with the exchange first.
+    async fn forward_account_events(&self, bot_id: Uuid, mut stream: AccountStream) {
+        while self.context.feeds.is_following(bot_id) {
+            let event = match tokio::time::timeout(ACCOUNT_STREAM_CHECK, stream.next()).await {
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    tracing::warn!(%bot_id, "account stream ended");
+                    return;
+                }
+                Err(_elapsed) => continue,
+            };
+            if !self.context.feeds.is_following(bot_id) {
+                return;
+            }
+            let sent = match self.actor(bot_id).await {
+                Ok(actor) => actor
+                    .cast(LiveMsg::Account(event))
+                    .map_err(|err| err.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            if let Err(err) = sent {
+                tracing::warn!(%bot_id, error = %err, "account stream event not delivered");
+            }
+        }
     }
 
     /// Adds a closed candle to a bot's feed and waits until its actor has acted on it. An actor

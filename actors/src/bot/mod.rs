@@ -5,6 +5,7 @@
 //! and appends with the stream's expected version, so concurrent commands on one bot fail with
 //! a conflict instead of overwriting each other.
 
+pub mod account_loss;
 mod account_risk;
 pub mod audit;
 pub mod lifecycle;
@@ -14,6 +15,8 @@ pub mod paper;
 mod recorder;
 mod runner;
 mod state;
+#[cfg(test)]
+mod test_support;
 
 use std::path::PathBuf;
 
@@ -347,6 +350,7 @@ impl BotService {
             handler.set_account_limits(AccountRiskState {
                 max_leverage: account.max_leverage,
                 kill_switch_engaged: account.kill_switch_engaged,
+                daily_loss: None,
             });
         }
         Ok((strategy, handler))

@@ -22,6 +22,7 @@ use keyward_risk::{Evaluation, RiskGate, Rule};
 use std::sync::Arc;
 use uuid::Uuid;
 
+use super::account_loss::{AccountLedger, newly_breached};
 use super::recorder::Recorder;
 use super::{BotCommandError, BotService};
 use crate::simulated::{FeeSchedule, SimFill, SimulatedExchange};
@@ -106,6 +107,11 @@ pub struct PaperRun {
     /// Fault injection for tests: fail once after this many recorded risk checks.
     fail_after_checks: Option<u64>,
     fills: Vec<SimFill>,
+    /// The bot's account: its limits and the daily loss of its paper bots; `None` for a bot
+    /// without an account.
+    account: Option<AccountLedger>,
+    /// Starting cash of each paper bot's simulated account.
+    cash: rust_decimal::Decimal,
 }
 
 impl PaperRun {
@@ -136,9 +142,14 @@ impl PaperRun {
         let gate = RiskGate::new(bot.risk.clone())
             .map_err(|e| BotCommandError::InvalidRisk(e.to_string()))?;
         let fee = to_decimal(settings.fees.taker);
-        let (strategy, handler) = service
+        let (strategy, mut handler) = service
             .decision_code(&bot, gate, fee, BotMode::Paper)
             .await?;
+        let mut account = bot.account_id.map(AccountLedger::new);
+        if let Some(ledger) = &mut account {
+            ledger.catch_up(log.as_ref()).await?;
+            handler.set_account_limits(ledger.limits());
+        }
         let run_id = Uuid::new_v5(&bot_id, &activated.to_be_bytes());
         let metadata = Metadata {
             correlation_id: Some(run_id),
@@ -165,6 +176,8 @@ impl PaperRun {
             breached: false,
             fail_after_checks: None,
             fills: Vec::new(),
+            account,
+            cash: to_decimal(settings.cash),
         })
     }
 
@@ -200,6 +213,7 @@ impl PaperRun {
         self.take_fills(index, candle.open_time_ms).await?;
         self.record_cancellations(candle.open_time_ms, "position closed")
             .await?;
+        self.check_account(candle.open_time_ms).await?;
 
         let position = self.exchange.position();
         let equity = self.exchange.equity(candle.close);
@@ -415,6 +429,38 @@ impl PaperRun {
             .await
     }
 
+    /// Catches up with the account's limits and the daily loss of its paper bots, and records
+    /// a breach of its daily loss limit once the loss reaches it, which pauses every bot of the
+    /// account.
+    async fn check_account(&mut self, time_ms: i64) -> Result<(), PaperError> {
+        let Some(ledger) = &mut self.account else {
+            return Ok(());
+        };
+        ledger.catch_up(self.recorder.log().as_ref()).await?;
+        let day = time_ms.div_euclid(DAY_MS);
+        let day_start_equity = ledger.paper_day_start_equity(day, self.cash);
+        let mut limits = ledger.limits();
+        let now = time_of(time_ms);
+        limits.daily_loss = ledger.daily_loss(BotMode::Paper, now, day_start_equity);
+        if let Some(loss) = limits
+            .daily_loss
+            .as_mut()
+            .filter(|loss| newly_breached(loss))
+        {
+            let detail = daily_loss_detail(loss);
+            let account_id = ledger.account_id();
+            let service = BotService::new(Arc::clone(self.recorder.log()));
+            let metadata = self.recorder.metadata().clone();
+            service
+                .record_account_breach(account_id, day, &detail, now, metadata)
+                .await?;
+            loss.breached = true;
+            self.recorder.refresh().await?;
+        }
+        self.handler.set_account_limits(limits);
+        Ok(())
+    }
+
     fn inject_fault(&mut self) -> Result<(), PaperError> {
         if self.fail_after_checks == Some(self.recorder.checks) {
             self.fail_after_checks = None;
@@ -435,6 +481,14 @@ impl PaperRun {
             open_positions: u32::from(position != 0.0),
         }
     }
+}
+
+/// Describes an account's daily loss for `RiskLimitBreached`.
+pub(super) fn daily_loss_detail(loss: &keyward_risk::AccountDailyLoss) -> String {
+    format!(
+        "account loss today {} against day-start equity {}; limit {}%",
+        loss.loss, loss.day_start_equity, loss.limit_pct
+    )
 }
 
 fn client_order_id(intent_id: Uuid) -> String {

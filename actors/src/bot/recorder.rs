@@ -37,6 +37,16 @@ impl Recorder {
         }
     }
 
+    /// Returns the log the events go to.
+    pub(super) fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Returns the metadata every event is recorded with.
+    pub(super) fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
     pub(super) async fn record(
         &mut self,
         event_id: Uuid,

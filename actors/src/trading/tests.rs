@@ -233,6 +233,7 @@ fn account_limits_reach_the_gate() {
     handler.set_account_limits(AccountRiskState {
         max_leverage: Some(Decimal::ONE),
         kill_switch_engaged: false,
+        daily_loss: None,
     });
     let mut out = Vec::new();
     handler.on_signal(
@@ -259,6 +260,7 @@ fn account_limits_reach_the_gate() {
     handler.set_account_limits(AccountRiskState {
         max_leverage: None,
         kill_switch_engaged: true,
+        daily_loss: None,
     });
     let mut out = Vec::new();
     handler.on_signal(

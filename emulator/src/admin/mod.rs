@@ -14,6 +14,8 @@
 //! | `POST /prices` `{symbol, price}` | moves a price, filling the orders it reaches |
 //! | `GET`, `POST /accounts/{exchange}/{api_key}` | reads or sets up an account |
 //! | `POST /websockets/disconnect` | drops every open websocket |
+//! | `POST /websockets/outage` | drops every open websocket and rejects new ones (503) |
+//! | `DELETE /websockets/outage` | accepts websocket connections again |
 
 mod accounts;
 
@@ -48,6 +50,7 @@ pub(crate) fn routes() -> Router<EmulatorState> {
             get(accounts::account).post(accounts::set_up_account),
         )
         .route("/websockets/disconnect", post(disconnect_websockets))
+        .route("/websockets/outage", post(start_outage).delete(end_outage))
 }
 
 /// Changes to a key's flags; absent fields stay as they are, `"expires_at": null` clears it.
@@ -201,6 +204,21 @@ async fn disconnect_websockets(State(state): State<EmulatorState>) -> Json<Value
     let closed = state.disconnect_websockets();
     tracing::info!(closed, "dropped emulator websockets");
     Json(json!({"closed": closed}))
+}
+
+/// Rejects new websockets before dropping the open ones, so that no client reconnects in
+/// between.
+async fn start_outage(State(state): State<EmulatorState>) -> Json<Value> {
+    state.reject_websockets(true);
+    let closed = state.disconnect_websockets();
+    tracing::info!(closed, "started an emulator websocket outage");
+    Json(json!({"closed": closed, "rejected": true}))
+}
+
+async fn end_outage(State(state): State<EmulatorState>) -> Json<Value> {
+    state.reject_websockets(false);
+    tracing::info!("ended the emulator websocket outage");
+    Json(json!({"rejected": false}))
 }
 
 pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {

@@ -2,8 +2,6 @@
 //! before a restart, submit without sending an order twice, protect a position, and cancel the
 //! bot's orders on the exchange when it pauses or stops.
 
-use std::collections::BTreeSet;
-
 use chrono::Utc;
 use keyward_adapters::domain::{OrderState, OrderType};
 use keyward_adapters::{AdapterError, ClientOrderId, OrderAck};
@@ -16,7 +14,7 @@ use keyward_risk::{Evaluation, RiskContext};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::{LiveError, LiveTrader, PaperError, Placement, slot};
+use super::{LiveError, LiveTrader, PaperError, Placement, Resting, slot};
 use crate::bot::BotStatus;
 
 /// Code of `OrderRejected` for an order that was never sent.
@@ -74,12 +72,20 @@ impl LiveTrader {
             }
             match status.state {
                 state if state.is_open() => {
-                    let kind = match status.order_type {
-                        OrderType::StopMarket => OrderKind::StopMarket,
-                        OrderType::Limit => OrderKind::Limit,
-                        _ => OrderKind::Market,
+                    // NOTE: the entry's stop loss is not read back from the log, so a later fill
+                    // of an adopted entry gets a stop at the bot's `stop_loss_pct` from the
+                    // exchange's entry price instead.
+                    let resting = Resting {
+                        client_order_id,
+                        side: status.side,
+                        quantity: status.quantity,
+                        reduce_only: status.reduce_only,
+                        is_stop: status.reduce_only && status.order_type == OrderType::StopMarket,
+                        stop_loss: None,
+                        filled: status.filled_quantity,
+                        later_fills: 0,
                     };
-                    self.rest(intent_id, client_order_id, status.reduce_only, kind);
+                    self.rest(intent_id, resting);
                 }
                 OrderState::Filled => {
                     let filled = OrderFilled {
@@ -145,7 +151,8 @@ impl LiveTrader {
     }
 
     /// Places a protective order of a filled entry. A stop that is not placed closes the
-    /// position at market and pauses the bot.
+    /// position at market and pauses the bot. A stop that is placed, or was sent before a
+    /// restart, becomes the position's stop price.
     ///
     /// # Errors
     /// Fails when the log cannot append or the closing order fails too.
@@ -158,7 +165,11 @@ impl LiveTrader {
         let is_stop = intent.kind == OrderKind::StopMarket;
         let stop = intent.price.unwrap_or_default();
         let placement = self.submit(evaluation).await?;
-        if !is_stop || matches!(placement, Placement::Accepted(_) | Placement::AlreadySent) {
+        let placed = matches!(placement, Placement::Accepted(_) | Placement::AlreadySent);
+        if is_stop && placed {
+            self.stop_price = Some(stop);
+        }
+        if !is_stop || placed {
             return Ok(());
         }
         let context = RiskContext {
@@ -178,11 +189,12 @@ impl LiveTrader {
 
     /// Returns whether a reduce-only stop of this trader rests on the exchange.
     pub fn has_resting_stop(&self) -> bool {
-        self.stops.iter().any(|id| self.resting.contains_key(id))
+        self.resting.values().any(|resting| resting.is_stop)
     }
 
     /// Cancels the bot's resting orders in `scope` on the exchange and records
-    /// `OrderCancelled` for each, with `reason`. Returns how many were cancelled.
+    /// `OrderCancelled` for each, with `reason`, or its fills when it filled before the
+    /// cancellation reached the exchange. Returns how many orders were in scope.
     ///
     /// # Errors
     /// Fails when a cancellation fails or the log cannot append.
@@ -191,27 +203,15 @@ impl LiveTrader {
         scope: CancelScope,
         reason: &str,
     ) -> Result<usize, LiveError> {
-        let kept_intents: BTreeSet<Uuid> = match scope {
-            CancelScope::All => BTreeSet::new(),
-            CancelScope::NewRisk => self.protective.clone(),
-        };
-        let (keep, cancel): (Vec<_>, Vec<_>) = std::mem::take(&mut self.resting)
-            .into_iter()
-            .partition(|(intent_id, _)| kept_intents.contains(intent_id));
-        self.resting = keep.into_iter().collect();
-        let count = cancel.len();
-        let symbol = self.instrument.symbol.clone();
-        for (intent_id, client_order_id) in cancel {
-            let cancelled = self
-                .client
-                .cancel_order(&self.credentials, &symbol, &client_order_id)
-                .await;
-            match cancelled {
-                Ok(_) | Err(AdapterError::OrderNotFound { .. }) => {}
-                Err(err) => return Err(err.into()),
-            }
-            self.record_cancelled(intent_id, &client_order_id, reason)
-                .await?;
+        let intents: Vec<Uuid> = self
+            .resting
+            .iter()
+            .filter(|(_, resting)| scope == CancelScope::All || !resting.reduce_only)
+            .map(|(intent_id, _)| *intent_id)
+            .collect();
+        let count = intents.len();
+        for intent_id in intents {
+            self.cancel_one(intent_id, reason).await?;
         }
         Ok(count)
     }
@@ -277,20 +277,8 @@ impl LiveTrader {
     }
 
     /// Tracks an order that rests on the exchange.
-    pub(super) fn rest(
-        &mut self,
-        intent_id: Uuid,
-        client_order_id: ClientOrderId,
-        reduce_only: bool,
-        kind: OrderKind,
-    ) {
-        self.resting.insert(intent_id, client_order_id);
-        if reduce_only {
-            self.protective.insert(intent_id);
-        }
-        if kind == OrderKind::StopMarket {
-            self.stops.insert(intent_id);
-        }
+    pub(super) fn rest(&mut self, intent_id: Uuid, resting: Resting) {
+        self.resting.insert(intent_id, resting);
     }
 
     pub(super) async fn record_ack(
@@ -309,7 +297,7 @@ impl LiveTrader {
         self.record(intent_id, slot::ACKNOWLEDGED, event).await
     }
 
-    async fn record_cancelled(
+    pub(super) async fn record_cancelled(
         &mut self,
         intent_id: Uuid,
         client_order_id: &ClientOrderId,

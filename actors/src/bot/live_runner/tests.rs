@@ -1,10 +1,11 @@
 use std::time::Duration;
 
+use keyward_adapters::domain::OrderType;
 use keyward_adapters::{ClientOptions, Credentials, ExchangeClient, ExchangeHosts, PlainSigner};
 use keyward_emulator::engine::AccountId;
 use keyward_emulator::{Emulator, EmulatorConfig, RunningEmulator, parse_keys};
 use keyward_eventlog::{SegmentLog, read_whole_stream};
-use keyward_events::bot::{BotEvent, OrderKind, PauseReason, StrategySpec};
+use keyward_events::bot::{BotEvent, OrderKind, PauseReason, Side, StrategySpec};
 use keyward_events::{Category, DomainEvent, Exchange, Metadata, RecordedEvent, StreamName};
 use keyward_risk::RiskConfig;
 use keyward_vault::{MasterKey, MasterKeySource, SecretBytes, Vault};
@@ -369,4 +370,67 @@ async fn crash_after_placement_repeats_no_order() {
         .await
         .unwrap();
     assert_eq!(open, Vec::new());
+}
+
+#[tokio::test]
+async fn stop_fill_recorded_without_candle() {
+    let setup = setup().await;
+    let key_id = verified_key(&setup.keys).await;
+    let (bot_id, _service) = live_bot(&setup, key_id, None).await;
+    trade(&setup, bot_id, &wave(90)).await;
+
+    let exchange = client(&setup.emulator);
+    let open = exchange
+        .open_orders(&credentials(), Some("BTCUSDT"))
+        .await
+        .unwrap();
+    let stop = open
+        .iter()
+        .find(|order| order.reduce_only && order.order_type == OrderType::StopMarket)
+        .unwrap_or_else(|| panic!("the wave ends with a resting stop: {open:?}"))
+        .clone();
+    let trigger = stop
+        .trigger_price
+        .expect("a stop order has a trigger price");
+
+    // The price runs through the stop and no candle follows: only the account stream tells the
+    // bot that its stop filled.
+    let through = match stop.side {
+        Side::Sell => trigger - Decimal::from(1_000),
+        Side::Buy => trigger + Decimal::from(1_000),
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    setup
+        .emulator
+        .state()
+        .engine()
+        .set_price("BTCUSDT", through, Decimal::ONE, now_ms)
+        .unwrap();
+
+    let stop_id = stop.client_order_id.as_str().to_owned();
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = decoded(&stream_of(&setup.log, bot_id).await);
+        let filled = events.iter().any(
+            |event| matches!(event, BotEvent::OrderFilled(fill) if fill.client_order_id == stop_id),
+        );
+        if filled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fill_at = events
+        .iter()
+        .position(
+            |event| matches!(event, BotEvent::OrderFilled(fill) if fill.client_order_id == stop_id),
+        )
+        .unwrap_or_else(|| panic!("the stop's fill {stop_id} is not recorded: {events:?}"));
+    let flat_after_fill = events[fill_at..].iter().any(
+        |event| matches!(event, BotEvent::PositionChanged(changed) if changed.quantity.is_zero()),
+    );
+    assert!(flat_after_fill, "{:?}", &events[fill_at..]);
+    assert_eq!(
+        check_order_path(&stream_of(&setup.log, bot_id).await),
+        Ok(())
+    );
 }
