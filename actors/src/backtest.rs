@@ -317,26 +317,103 @@ pub fn run<S: Strategy, V: VerdictSink>(
     gate: &RiskGate,
     config: &BacktestConfig,
     sink: &mut V,
-    mut options: RunOptions<'_>,
+    options: RunOptions<'_>,
 ) -> Result<BacktestReport, BacktestError> {
-    config.validate()?;
-    let candles = data.candles;
-    let (Some(first), Some(last)) = (candles.first(), candles.last()) else {
-        return Err(BacktestError::NoCandles);
-    };
+    let mut bars = BarRun::new(strategy, gate, config, data.funding, sink, options)?;
+    for candle in data.candles {
+        bars.push(candle);
+    }
+    bars.finish()
+}
 
-    let mut driver = Driver::new(gate, config, data.funding, sink, options.record_equity);
-    for (index, candle) in candles.iter().enumerate() {
-        let next_open_ms = candles.get(index + 1).map(|next| next.open_time_ms);
-        driver.on_bar(strategy, index, candle, next_open_ms);
-        if (index + 1) % PROGRESS_EVERY == 0
-            && let Some(progress) = options.progress.as_mut()
-        {
-            progress(index + 1);
+/// A run fed one candle at a time, in ascending time order, so that it can go on while later
+/// candles are still being read. [`run`] feeds a whole slice through it; both give the same
+/// report for the same candles.
+///
+/// A bar runs when the candle after it arrives, because a market order decided on it fills at
+/// that candle's open. The last bar runs in [`BarRun::finish`].
+pub struct BarRun<'a, 'p, S, V> {
+    driver: Driver<'a, V>,
+    strategy: &'a mut S,
+    config: &'a BacktestConfig,
+    progress: Option<&'p mut dyn FnMut(usize)>,
+    /// The latest candle, waiting for the next one's open time.
+    pending: Option<Candle>,
+    first: Option<Candle>,
+    /// Bars run so far.
+    done: usize,
+}
+
+impl<'a, 'p, S: Strategy, V: VerdictSink> BarRun<'a, 'p, S, V> {
+    /// Starts a run of `strategy` with `gate` checking every intent, charging `funding` (in
+    /// ascending time order) and handing each verdict to `sink`.
+    ///
+    /// # Errors
+    /// Returns [`BacktestError::InvalidSetting`] for a setting out of range.
+    pub fn new(
+        strategy: &'a mut S,
+        gate: &RiskGate,
+        config: &'a BacktestConfig,
+        funding: &'a [FundingRate],
+        sink: &'a mut V,
+        options: RunOptions<'p>,
+    ) -> Result<Self, BacktestError> {
+        config.validate()?;
+        Ok(Self {
+            driver: Driver::new(gate, config, funding, sink, options.record_equity),
+            strategy,
+            config,
+            progress: options.progress,
+            pending: None,
+            first: None,
+            done: 0,
+        })
+    }
+
+    /// Adds the next candle, running the one before it.
+    #[inline]
+    pub fn push(&mut self, candle: &Candle) {
+        match self.pending.replace(*candle) {
+            Some(previous) => self.step(&previous, Some(candle.open_time_ms)),
+            None => self.first = Some(*candle),
         }
     }
-    driver.close_at_end(candles.len() - 1, last);
-    Ok(driver.into_report(config, first, last, candles.len()))
+
+    /// Returns the number of candles added so far.
+    pub fn candles(&self) -> usize {
+        self.done + usize::from(self.pending.is_some())
+    }
+
+    /// Returns the open times of the first and the latest candle added.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        Some((self.first?.open_time_ms, self.pending?.open_time_ms))
+    }
+
+    fn step(&mut self, candle: &Candle, next_open_ms: Option<i64>) {
+        self.driver
+            .on_bar(self.strategy, self.done, candle, next_open_ms);
+        self.done += 1;
+        if self.done.is_multiple_of(PROGRESS_EVERY)
+            && let Some(progress) = self.progress.as_mut()
+        {
+            progress(self.done);
+        }
+    }
+
+    /// Runs the last candle, closes what is still open and returns the report.
+    ///
+    /// # Errors
+    /// Returns [`BacktestError::NoCandles`] when no candle was added.
+    pub fn finish(mut self) -> Result<BacktestReport, BacktestError> {
+        let (Some(first), Some(last)) = (self.first, self.pending.take()) else {
+            return Err(BacktestError::NoCandles);
+        };
+        self.step(&last, None);
+        self.driver.close_at_end(self.done - 1, &last);
+        Ok(self
+            .driver
+            .into_report(self.config, &first, &last, self.done))
+    }
 }
 
 struct Driver<'a, V> {

@@ -114,6 +114,59 @@ pub fn parse_files(data: &Path, files: &[PathBuf]) -> Result<Vec<Candle>, DataEr
     Ok(candles)
 }
 
+/// Parses `files` in order as one series on the calling thread, handing the candles over a
+/// piece of the file at a time as they are parsed. `deliver` takes each piece and returns an
+/// empty vector to parse the next one into, or `None` to stop reading.
+///
+/// # Errors
+/// Fails when a file cannot be read or parsed, naming the file and line.
+pub(super) fn stream_files(
+    files: &[PathBuf],
+    mut deliver: impl FnMut(Vec<Candle>) -> Option<Vec<Candle>>,
+) -> Result<(), DataError> {
+    let mut candles = Vec::with_capacity(CHUNK_BYTES / 64);
+    let mut previous = None;
+    let mut stopped = false;
+    for path in files {
+        let read_error = |source| DataError::Read {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(path).map_err(read_error)?;
+        let mut parser = match previous {
+            Some(previous) => KlineParser::continuing_after(previous),
+            None => KlineParser::new(),
+        };
+        let mut hand_over = |candles: &mut Vec<Candle>| {
+            let Some(last) = candles.last() else {
+                return true;
+            };
+            previous = Some(last.open_time_ms);
+            match deliver(std::mem::take(candles)) {
+                Some(next) => {
+                    *candles = next;
+                    candles.clear();
+                    true
+                }
+                None => {
+                    stopped = true;
+                    false
+                }
+            }
+        };
+        PartReader::new(&file, 0..u64::MAX)
+            .parse_pieces(&mut parser, &mut candles, &mut hand_over)
+            .map_err(|source| DataError::Invalid {
+                path: path.clone(),
+                source,
+            })?;
+        if stopped {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Returns the hex SHA-256 over the bytes of `files`, read in order.
 ///
 /// # Errors
@@ -238,10 +291,22 @@ impl<'a> PartReader<'a> {
     }
 
     /// Parses the part's lines with `parser` and returns their candles.
-    fn parse(mut self, parser: &mut KlineParser) -> Result<Vec<Candle>, KlineCsvError> {
+    fn parse(self, parser: &mut KlineParser) -> Result<Vec<Candle>, KlineCsvError> {
         let part_bytes = self.range.end.saturating_sub(self.range.start);
         let estimate = usize::try_from(part_bytes / 64).unwrap_or(0);
         let mut candles = Vec::with_capacity(estimate.min(1 << 24));
+        self.parse_pieces(parser, &mut candles, |_| true)?;
+        Ok(candles)
+    }
+
+    /// Parses the part's lines with `parser` into `candles`, one piece of the file at a time,
+    /// and calls `piece_done` after each piece. Reading stops early when it returns false.
+    fn parse_pieces(
+        mut self,
+        parser: &mut KlineParser,
+        candles: &mut Vec<Candle>,
+        mut piece_done: impl FnMut(&mut Vec<Candle>) -> bool,
+    ) -> Result<(), KlineCsvError> {
         // Bytes at the start of the buffer already parsed or skipped.
         let mut used = 0;
         let mut seeking_line_start = self.range.start > 0;
@@ -259,7 +324,7 @@ impl<'a> PartReader<'a> {
                         used = end + 1;
                         seeking_line_start = false;
                     }
-                    None if at_end => return Ok(candles),
+                    None if at_end => return Ok(()),
                     None => {
                         used = data.len();
                         continue;
@@ -268,10 +333,10 @@ impl<'a> PartReader<'a> {
             }
 
             let (lines, done) = self.whole_lines(used, at_end);
-            parser.parse_lines(&self.buffer[used..used + lines], &mut candles)?;
+            parser.parse_lines(&self.buffer[used..used + lines], candles)?;
             used += lines;
-            if done {
-                return Ok(candles);
+            if !piece_done(candles) || done {
+                return Ok(());
             }
         }
     }
