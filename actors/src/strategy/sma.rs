@@ -30,6 +30,10 @@ pub struct SmaCross {
     seen: u64,
     fast_sum: f64,
     slow_sum: f64,
+    /// `1 / fast` and `1 / slow`: a multiplication is several times faster than a division, and
+    /// its last-bit difference from the exact mean is far below [`EQUAL_WITHIN`].
+    fast_scale: f64,
+    slow_scale: f64,
     /// Whether the fast average was above (`1`), below (`-1`) or equal to (`0`) the slow one on
     /// the previous bar; `0` before both averages exist.
     last_side: i8,
@@ -65,6 +69,8 @@ impl SmaCross {
             seen: 0,
             fast_sum: 0.0,
             slow_sum: 0.0,
+            fast_scale: 1.0 / fast as f64,
+            slow_scale: 1.0 / slow as f64,
             last_side: 0,
         })
     }
@@ -121,8 +127,8 @@ impl Strategy for SmaCross {
             return Signal::Hold;
         }
 
-        let fast_mean = self.fast_sum / self.fast as f64;
-        let slow_mean = self.slow_sum / self.slow as f64;
+        let fast_mean = self.fast_sum * self.fast_scale;
+        let slow_mean = self.slow_sum * self.slow_scale;
         let difference = fast_mean - slow_mean;
         let tolerance = slow_mean.abs() * EQUAL_WITHIN;
         let side = if difference > tolerance {
