@@ -184,6 +184,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let feed = FeedHub::start(Arc::clone(&log), Arc::clone(&dashboard), streams);
     let market = market_clients(&hosts)?;
+    // NOTE: paper bots active when the server stopped are not started again: their candle
+    // feeds were kept in memory only, so their runs would restart without the strategy's history.
     let runners =
         BotRunners::start_with_market(Arc::clone(&log), PaperSettings::default(), market).await?;
     let live = LiveBots::start(Arc::clone(&log), keys.clone()).await?;
