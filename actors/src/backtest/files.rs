@@ -117,7 +117,6 @@ pub fn run_files(
     files: &DataFiles<'_>,
     options: RunOptions<'_>,
 ) -> Result<FileRun, FileRunError> {
-    let started = Instant::now();
     let data = files.candles.ok_or(FileRunError::NoCandleData)?;
     let paths = candle_files(data)?;
     std::thread::scope(|scope| {
@@ -128,11 +127,12 @@ pub fn run_files(
             .then(|| scope.spawn(|| hash_files(&paths)));
         let mut run = run_streamed(spec, files, data, &paths, options)?;
         if let Some(hashing) = hashing {
+            let waiting_started = Instant::now();
             let hash = hashing
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
             run.data_hash = Some(hash);
-            run.run_time = started.elapsed().saturating_sub(run.load_time);
+            run.run_time += waiting_started.elapsed();
         }
         Ok(run)
     })
