@@ -40,22 +40,12 @@ fn digit_at(input: &[u8], at: usize) -> Option<u64> {
     (digit < 10).then_some(u64::from(digit))
 }
 
-/// Powers of ten up to 10^8, the most digits [`digit_run`] adds at once.
-const INTEGER_POWERS_OF_TEN: [u64; 9] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-];
-
-/// Reads the ASCII digits from `at` up to the first other byte into `value`, eight bytes at a
-/// time where the input has them. Returns the index of that byte. `value` wraps when the run
-/// has more than 19 digits, which the callers reject.
+/// Reads the ASCII digits from `at` up to the first other byte into `value`, eight at a time
+/// while eight digits follow and then byte by byte. Returns the index of that byte. `value`
+/// wraps when the run has more than 19 digits, which the callers reject.
+///
+/// The last digits of a run go byte by byte: on kline rows, whose prices and times end with one
+/// to seven such digits, this loop measured faster than shifting a part of a chunk into place.
 #[inline(always)]
 fn digit_run(input: &[u8], mut at: usize, value: &mut u64) -> usize {
     while let Some(bytes) = input.get(at..at + 8) {
@@ -64,22 +54,17 @@ fn digit_run(input: &[u8], mut at: usize, value: &mut u64) -> usize {
         };
         let chunk = u64::from_le_bytes(bytes);
         // A byte's high bit is set in `below | above` when it is under b'0' or over b'9'. That
-        // holds for the first such byte, as no borrow or carry reaches it from a digit.
+        // holds for the first such byte, as no borrow or carry reaches it from a digit, so the
+        // mask is zero exactly when all eight bytes are digits.
         let below = chunk.wrapping_sub(0x3030_3030_3030_3030);
         let above = chunk.wrapping_add(0x4646_4646_4646_4646);
-        let others = (below | above) & 0x8080_8080_8080_8080;
-        let digits = (others.trailing_zeros() / 8) as usize;
-        if digits > 0 {
-            // The digits move to the high bytes, so the low bytes read as leading zeros.
-            let aligned = below << (8 * (8 - digits));
-            *value = value
-                .wrapping_mul(INTEGER_POWERS_OF_TEN[digits])
-                .wrapping_add(eight_digits(aligned));
-            at += digits;
+        if (below | above) & 0x8080_8080_8080_8080 != 0 {
+            break;
         }
-        if digits < 8 {
-            return at;
-        }
+        *value = value
+            .wrapping_mul(100_000_000)
+            .wrapping_add(eight_digits(below));
+        at += 8;
     }
     while let Some(digit) = digit_at(input, at) {
         *value = value.wrapping_mul(10).wrapping_add(digit);
@@ -190,7 +175,31 @@ fn line_end(input: &[u8], at: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Short decimals take the fast path, and long mantissas (up to 40 digits) leave it;
+        /// either way the value is the one `str::parse` returns.
+        #[test]
+        fn random_decimals_match_the_standard_parser(
+            text in "[0-9]{0,20}(\\.[0-9]{0,20})?|[0-9]{1,6}\\.[0-9]{1,8}",
+        ) {
+            let expected = text.parse::<f64>().ok();
+            let fast = plain_decimal(text.as_bytes());
+            if let Some(value) = fast {
+                prop_assert_eq!(Some(value.to_bits()), expected.map(f64::to_bits), "{}", text);
+            }
+            let digits = text.bytes().filter(u8::is_ascii_digit).count();
+            let mantissa_fits = text
+                .replace('.', "")
+                .parse::<u64>()
+                .is_ok_and(|mantissa| mantissa < EXACT_INTEGERS);
+            let takes_fast_path = digits > 0 && digits <= MAX_DECIMAL_DIGITS && mantissa_fits;
+            prop_assert_eq!(fast.is_some(), takes_fast_path, "{}", text);
+        }
+    }
 
     #[test]
     fn decimals_match_the_standard_parser() {

@@ -379,3 +379,27 @@ fn single_pass_reader_counts_lines_like_splitting() {
         assert_eq!(parser.lines(), text.split('\n').count(), "{text:?}");
     }
 }
+
+proptest::proptest! {
+    /// Rows whose prices and volume are random decimal texts, short enough for the single-pass
+    /// reader or with mantissas too long for it, give exactly the values of `str::parse`.
+    #[test]
+    fn random_row_numbers_match_the_standard_parser(
+        price in "[0-9]{1,12}(\\.[0-9]{1,12})?|[0-9]{10,20}\\.[0-9]{5,20}",
+        volume in "[0-9]{0,10}\\.[0-9]{1,14}|[0-9]{1,25}",
+    ) {
+        let expected_price: f64 = price.parse().unwrap();
+        proptest::prop_assume!(expected_price > 0.0);
+        let row = format!(
+            "1758240000000,{price},{price},{price},{price},{volume},1758240299999,,,,,0\n"
+        );
+        let candles = parse(&row).unwrap();
+        let candle = candles[0];
+        for value in [candle.open, candle.high, candle.low, candle.close] {
+            proptest::prop_assert_eq!(value.to_bits(), expected_price.to_bits(), "{}", row);
+        }
+        let expected_volume: f64 = volume.parse().unwrap();
+        proptest::prop_assert_eq!(candle.volume.to_bits(), expected_volume.to_bits(), "{}", row);
+        proptest::prop_assert_eq!(parse_field_by_field(&row).unwrap(), candles);
+    }
+}
