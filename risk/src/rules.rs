@@ -89,27 +89,6 @@ impl Rule {
             Self::QuantityPositive | Self::ReduceOnlyWithinPosition | Self::InstrumentRules
         )
     }
-
-    fn evaluate(self, inputs: &RuleInputs<'_>) -> (bool, Detail) {
-        match self {
-            Self::QuantityPositive => quantity_positive(inputs),
-            Self::ReduceOnlyWithinPosition => reduce_only_within_position(inputs),
-            Self::KillSwitchReleased => kill_switch_released(inputs),
-            Self::PricePresent => price_present(inputs),
-            Self::StopLossPresent => stop_loss_present(inputs),
-            Self::StopLossDistance => stop_loss_distance(inputs),
-            Self::RiskPerTrade => risk_per_trade(inputs),
-            Self::MaxPositionSize => max_position_size(inputs),
-            Self::MaxLeverage => max_leverage(inputs),
-            Self::MaxOpenPositions => max_open_positions(inputs),
-            Self::MaxOrdersPerMinute => max_orders_per_minute(inputs),
-            Self::DailyLossLimit => daily_loss_limit(inputs),
-            Self::AccountDailyLossLimit => account_daily_loss_limit(inputs),
-            Self::MaxDrawdown => max_drawdown(inputs),
-            Self::PriceBand => price_band(inputs),
-            Self::InstrumentRules => instrument_rules(inputs),
-        }
-    }
 }
 
 /// Names of every rule, in the order their results are recorded.
@@ -136,16 +115,40 @@ impl RuleResult {
 }
 
 /// Evaluates every rule, marking the new-risk rules as not enforced on a reducing order.
+///
+/// Each rule's function is called directly, in the order of [`RULES`], instead of through a
+/// match on the rule for each of them.
 pub(crate) fn evaluate_all(inputs: &RuleInputs<'_>) -> [RuleResult; RULE_COUNT] {
-    RULES.map(|rule| {
-        let (passed, detail) = rule.evaluate(inputs);
-        RuleResult {
-            rule,
-            passed,
-            enforced: rule.applies_to_every_order() || !inputs.reduces_risk,
-            detail,
-        }
-    })
+    let result = |rule: Rule, (passed, detail): (bool, Detail)| RuleResult {
+        rule,
+        passed,
+        enforced: rule.applies_to_every_order() || !inputs.reduces_risk,
+        detail,
+    };
+    [
+        result(Rule::QuantityPositive, quantity_positive(inputs)),
+        result(
+            Rule::ReduceOnlyWithinPosition,
+            reduce_only_within_position(inputs),
+        ),
+        result(Rule::KillSwitchReleased, kill_switch_released(inputs)),
+        result(Rule::PricePresent, price_present(inputs)),
+        result(Rule::StopLossPresent, stop_loss_present(inputs)),
+        result(Rule::StopLossDistance, stop_loss_distance(inputs)),
+        result(Rule::RiskPerTrade, risk_per_trade(inputs)),
+        result(Rule::MaxPositionSize, max_position_size(inputs)),
+        result(Rule::MaxLeverage, max_leverage(inputs)),
+        result(Rule::MaxOpenPositions, max_open_positions(inputs)),
+        result(Rule::MaxOrdersPerMinute, max_orders_per_minute(inputs)),
+        result(Rule::DailyLossLimit, daily_loss_limit(inputs)),
+        result(
+            Rule::AccountDailyLossLimit,
+            account_daily_loss_limit(inputs),
+        ),
+        result(Rule::MaxDrawdown, max_drawdown(inputs)),
+        result(Rule::PriceBand, price_band(inputs)),
+        result(Rule::InstrumentRules, instrument_rules(inputs)),
+    ]
 }
 
 /// The intent, its context and the facts every rule derives from them.
@@ -158,10 +161,13 @@ pub(crate) struct RuleInputs<'a> {
     reduces_risk: bool,
     /// Quantity left once the order has closed any opposite position: the new exposure.
     added_quantity: Decimal,
-    /// Signed position once the order fills, if representable.
-    position_after: Option<Decimal>,
     /// The intent's price when positive.
     price: Option<Decimal>,
+    /// Distance between the price and the stop loss, when the intent has both and the
+    /// distance is representable.
+    stop_distance: Option<Decimal>,
+    /// Notional of the position once the order fills, at the intent's price, if representable.
+    notional_after: Option<Decimal>,
     /// The instrument's steps and minimums, when known.
     instrument: Option<&'a InstrumentRules>,
     /// Quantity and price as the bot requested them, before rounding to the instrument.
@@ -190,23 +196,33 @@ impl<'a> RuleInputs<'a> {
             Decimal::ZERO
         };
         let reduces_risk = opposes && intent.quantity <= closable;
+        let position_after = position.checked_add(signed_quantity);
+        let price = intent.price.filter(|price| *price > Decimal::ZERO);
+        let stop_distance = match (price, intent.stop_loss) {
+            (Some(price), Some(stop)) => price.checked_sub(stop).map(|distance| distance.abs()),
+            _ => None,
+        };
+        let notional_after = match (position_after, price) {
+            (Some(position_after), Some(price)) => position_after.abs().checked_mul(price),
+            _ => None,
+        };
         Self {
             config,
             limits,
             intent,
             context,
             reduces_risk,
-            added_quantity: (intent.quantity - closable).max(Decimal::ZERO),
-            position_after: position.checked_add(signed_quantity),
-            price: intent.price.filter(|price| *price > Decimal::ZERO),
+            // Only a quantity far below zero overflows here, and it adds nothing.
+            added_quantity: intent
+                .quantity
+                .checked_sub(closable)
+                .map_or(Decimal::ZERO, |added| added.max(Decimal::ZERO)),
+            price,
+            stop_distance,
+            notional_after,
             instrument,
             requested,
         }
-    }
-
-    /// Notional of the position once the order fills, at the intent's price.
-    fn notional_after(&self) -> Option<Decimal> {
-        self.position_after?.abs().checked_mul(self.price?)
     }
 }
 
@@ -609,6 +625,11 @@ impl RoundedLimit {
         if whole <= Decimal::ZERO {
             return None;
         }
+        // A zero part has a zero ratio, below any limit whose lower bound is not negative, so
+        // it needs no multiplication (a backtest's price band and a drawdown at the peak).
+        if part.is_zero() && self.below.is_some_and(|below| below.is_sign_positive()) {
+            return Some(Ordering::Less);
+        }
         let below = self.below.and_then(|below| below.checked_mul(whole));
         if below.is_some_and(|below| part <= below) {
             return Some(Ordering::Less);
@@ -718,8 +739,11 @@ fn stop_loss_distance(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     }
 
     let limit = inputs.config.max_stop_distance_pct;
-    let limits = inputs.limits;
-    let Some(ordering) = limits.stop_distance.cmp((price - stop).abs(), price) else {
+    let stop_distance = inputs.limits.stop_distance;
+    let ordering = inputs
+        .stop_distance
+        .and_then(|distance| stop_distance.cmp(distance, price));
+    let Some(ordering) = ordering else {
         return (false, Detail::StopDistanceOverflow { stop, price });
     };
     let detail = Detail::StopDistance { stop, price, limit };
@@ -727,12 +751,14 @@ fn stop_loss_distance(inputs: &RuleInputs<'_>) -> (bool, Detail) {
 }
 
 fn risk_per_trade(inputs: &RuleInputs<'_>) -> (bool, Detail) {
-    let (Some(price), Some(stop)) = (inputs.price, inputs.intent.stop_loss) else {
+    if inputs.price.is_none() || inputs.intent.stop_loss.is_none() {
         return (false, Detail::NeedsPriceAndStop);
-    };
+    }
     let equity = inputs.context.equity;
     let limit_pct = inputs.config.risk_per_trade_pct;
-    let loss = inputs.added_quantity.checked_mul((price - stop).abs());
+    let loss = inputs
+        .stop_distance
+        .and_then(|distance| inputs.added_quantity.checked_mul(distance));
     let (Some(loss), Some(limit)) = (loss, share_of(equity, limit_pct)) else {
         return (false, Detail::LossAtStopOverflow);
     };
@@ -751,8 +777,7 @@ fn max_position_size(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     if leverage <= Decimal::ZERO {
         return (false, Detail::LeverageNotPositive(leverage));
     }
-    let (Some(notional), Some(limit)) = (inputs.notional_after(), share_of(equity, limit_pct))
-    else {
+    let (Some(notional), Some(limit)) = (inputs.notional_after, share_of(equity, limit_pct)) else {
         return (false, Detail::MarginUnknown);
     };
     let margin_limit = RoundedLimit::ratio(limit, MARGIN_PLACES);
@@ -773,7 +798,7 @@ fn max_leverage(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let bot_limit = inputs.config.max_leverage;
     let account = inputs.context.account_max_leverage;
     let equity = inputs.context.equity;
-    let notional = inputs.notional_after();
+    let notional = inputs.notional_after;
     let bracket = match (inputs.instrument, notional) {
         (Some(instrument), Some(notional)) if !instrument.leverage_tiers.is_empty() => {
             match instrument.max_leverage_for(notional) {
@@ -887,7 +912,10 @@ fn price_band(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         return (false, Detail::NoLastPrice(price));
     };
     let limit = inputs.config.price_band_pct;
-    let Some(ordering) = inputs.limits.price_band.cmp((price - last).abs(), last) else {
+    // The price is positive, so only a last price far below zero overflows the distance.
+    let distance = price.checked_sub(last).map(|distance| distance.abs());
+    let ordering = distance.and_then(|distance| inputs.limits.price_band.cmp(distance, last));
+    let Some(ordering) = ordering else {
         return (false, Detail::LastPriceNotPositive(last));
     };
     let detail = Detail::PriceBand { price, last, limit };
@@ -973,6 +1001,32 @@ mod tests {
             let part = dec("4761.905") + Decimal::new(offset, 3);
             let exact = percent_of(part, whole).unwrap().cmp(&limit);
             assert_eq!(rounded.cmp(part, whole), Some(exact), "{part}");
+        }
+    }
+
+    #[test]
+    fn zero_part_matches_division() {
+        let limits = ["0.0001", "0.0002", "1", "5", "20", "125", "0.00015"];
+        let wholes = [
+            "0.00000001",
+            "1",
+            "3",
+            "95238.1",
+            "79228162514264337593543950335",
+        ];
+        for limit in limits.map(dec) {
+            for whole in wholes.map(dec) {
+                let ratio = RoundedLimit::ratio(limit, 4).cmp(Decimal::ZERO, whole);
+                let exact = exact_cmp(Decimal::ZERO, whole, 4, limit);
+                assert_eq!(
+                    ratio.map(|o| o as i32),
+                    Some(exact),
+                    "0 / {whole} against {limit}"
+                );
+                let percent = RoundedLimit::percent(limit).cmp(Decimal::ZERO, whole);
+                let exact = percent_of(Decimal::ZERO, whole).map(|share| share.cmp(&limit));
+                assert_eq!(percent, exact, "0% of {whole} against {limit}%");
+            }
         }
     }
 
