@@ -188,8 +188,8 @@ impl<'a> RuleInputs<'a> {
             Side::Sell => -intent.quantity,
         };
         let position = context.position;
-        let opposes = (position > Decimal::ZERO && signed_quantity < Decimal::ZERO)
-            || (position < Decimal::ZERO && signed_quantity > Decimal::ZERO);
+        let opposes = (is_positive(position) && is_negative(signed_quantity))
+            || (is_negative(position) && is_positive(signed_quantity));
         let closable = if opposes {
             position.abs()
         } else {
@@ -197,7 +197,7 @@ impl<'a> RuleInputs<'a> {
         };
         let reduces_risk = opposes && intent.quantity <= closable;
         let position_after = position.checked_add(signed_quantity);
-        let price = intent.price.filter(|price| *price > Decimal::ZERO);
+        let price = intent.price.filter(|price| is_positive(*price));
         let stop_distance = match (price, intent.stop_loss) {
             (Some(price), Some(stop)) => price.checked_sub(stop).map(|distance| distance.abs()),
             _ => None,
@@ -216,7 +216,8 @@ impl<'a> RuleInputs<'a> {
             added_quantity: intent
                 .quantity
                 .checked_sub(closable)
-                .map_or(Decimal::ZERO, |added| added.max(Decimal::ZERO)),
+                .filter(|added| !is_negative(*added))
+                .unwrap_or(Decimal::ZERO),
             price,
             stop_distance,
             notional_after,
@@ -561,7 +562,7 @@ const MARGIN_PLACES: u32 = 8;
 
 /// `part / whole` in percent, rounded to 4 decimal places; `None` if `whole` is not positive.
 fn percent_of(part: Decimal, whole: Decimal) -> Option<Decimal> {
-    if whole <= Decimal::ZERO {
+    if !is_positive(whole) {
         return None;
     }
     let ratio = part.checked_mul(Decimal::ONE_HUNDRED)?.checked_div(whole)?;
@@ -622,7 +623,7 @@ impl RoundedLimit {
     fn cmp(&self, part: Decimal, whole: Decimal) -> Option<std::cmp::Ordering> {
         use std::cmp::Ordering;
 
-        if whole <= Decimal::ZERO {
+        if !is_positive(whole) {
             return None;
         }
         // A zero part has a zero ratio, below any limit whose lower bound is not negative, so
@@ -670,6 +671,17 @@ impl Limits {
     }
 }
 
+/// Whether `value` is above zero: `value > Decimal::ZERO` from the sign and the mantissa, without
+/// the call into the general comparison.
+pub(crate) fn is_positive(value: Decimal) -> bool {
+    !value.is_zero() && value.is_sign_positive()
+}
+
+/// Whether `value` is below zero, as `value < Decimal::ZERO` compares it.
+fn is_negative(value: Decimal) -> bool {
+    !value.is_zero() && value.is_sign_negative()
+}
+
 /// `pct` percent of `whole`. Dividing by 100 only moves the decimal point, so it is done by
 /// rescaling instead of a division wherever the scale allows.
 fn share_of(whole: Decimal, pct: Decimal) -> Option<Decimal> {
@@ -683,7 +695,7 @@ fn share_of(whole: Decimal, pct: Decimal) -> Option<Decimal> {
 
 fn quantity_positive(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let quantity = inputs.intent.quantity;
-    if quantity > Decimal::ZERO {
+    if is_positive(quantity) {
         (true, Detail::Quantity(quantity))
     } else {
         (false, Detail::QuantityNotPositive(quantity))
@@ -719,7 +731,7 @@ fn price_present(inputs: &RuleInputs<'_>) -> (bool, Detail) {
 
 fn stop_loss_present(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     match inputs.intent.stop_loss {
-        Some(stop) if stop > Decimal::ZERO => (true, Detail::StopLoss(stop)),
+        Some(stop) if is_positive(stop) => (true, Detail::StopLoss(stop)),
         Some(stop) => (false, Detail::StopLossNotPositive(stop)),
         None => (false, Detail::NoStopLoss),
     }
@@ -767,14 +779,14 @@ fn risk_per_trade(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         limit_pct,
         equity,
     };
-    (equity > Decimal::ZERO && loss <= limit, detail)
+    (is_positive(equity) && loss <= limit, detail)
 }
 
 fn max_position_size(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let leverage = inputs.context.leverage;
     let equity = inputs.context.equity;
     let limit_pct = inputs.config.max_position_pct;
-    if leverage <= Decimal::ZERO {
+    if !is_positive(leverage) {
         return (false, Detail::LeverageNotPositive(leverage));
     }
     let (Some(notional), Some(limit)) = (inputs.notional_after, share_of(equity, limit_pct)) else {
@@ -790,7 +802,7 @@ fn max_position_size(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         limit_pct,
         equity,
     };
-    (equity > Decimal::ZERO && ordering.is_le(), detail)
+    (is_positive(equity) && ordering.is_le(), detail)
 }
 
 fn max_leverage(inputs: &RuleInputs<'_>) -> (bool, Detail) {
@@ -870,7 +882,7 @@ fn account_daily_loss_limit(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         return (true, Detail::NoAccountDailyLimit);
     };
     let start = account.day_start_equity;
-    if start <= Decimal::ZERO {
+    if !is_positive(start) {
         return (false, Detail::AccountDayStartNotPositive(start));
     }
     let scaled_loss = account.loss.checked_mul(Decimal::ONE_HUNDRED);
