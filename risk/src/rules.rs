@@ -671,13 +671,13 @@ impl Limits {
     }
 }
 
-/// Whether `value` is above zero: `value > Decimal::ZERO` from the sign and the mantissa, without
-/// the call into the general comparison.
+/// Returns whether `value` is above zero, as `value > Decimal::ZERO` but from the sign and the
+/// mantissa, without the call into the general comparison.
 pub(crate) fn is_positive(value: Decimal) -> bool {
     !value.is_zero() && value.is_sign_positive()
 }
 
-/// Whether `value` is below zero, as `value < Decimal::ZERO` compares it.
+/// Returns whether `value` is below zero, as `value < Decimal::ZERO` does.
 fn is_negative(value: Decimal) -> bool {
     !value.is_zero() && value.is_sign_negative()
 }
