@@ -631,6 +631,9 @@ impl RoundedLimit {
         if part.is_zero() && self.below.is_some_and(|below| below.is_sign_positive()) {
             return Some(Ordering::Less);
         }
+        // NOTE: a product smaller than about 1e-28 rounds to zero. With a limit of zero or less
+        // and a tiny whole, `below * whole` can round to zero, and a zero part then compares as
+        // less than the limit even where its rounded ratio is not.
         let below = self.below.and_then(|below| below.checked_mul(whole));
         if below.is_some_and(|below| part <= below) {
             return Some(Ordering::Less);
@@ -1039,6 +1042,65 @@ mod tests {
                 let exact = percent_of(Decimal::ZERO, whole).map(|share| share.cmp(&limit));
                 assert_eq!(percent, exact, "0% of {whole} against {limit}%");
             }
+        }
+    }
+
+    /// SplitMix64, a small deterministic generator for the randomized comparisons below.
+    fn split_mix(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Draws a decimal of any sign, mantissa width and scale, negative zero included.
+    fn random_decimal(state: &mut u64) -> Decimal {
+        let draw = split_mix(state);
+        let mantissa = match draw % 4 {
+            0 => 0,
+            1 => i128::from(split_mix(state) % 1_000),
+            2 => i128::from(split_mix(state)),
+            _ => i128::from(split_mix(state)) << 32 | i128::from(split_mix(state) as u32),
+        };
+        let scale = (draw >> 8) as u32 % 29;
+        let mut value = Decimal::from_i128_with_scale(mantissa, scale);
+        value.set_sign_negative(draw >> 16 & 1 == 1);
+        value
+    }
+
+    #[test]
+    fn sign_tests_match_comparison() {
+        let mut state = 3;
+        for _ in 0..100_000 {
+            let value = random_decimal(&mut state);
+            assert_eq!(is_positive(value), value > Decimal::ZERO, "{value:?}");
+            assert_eq!(is_negative(value), value < Decimal::ZERO, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn random_zero_part_matches_division() {
+        let mut state = 5;
+        for _ in 0..20_000 {
+            // Limits of zero and below are drawn too, because their lower bound is negative.
+            let limit = random_decimal(&mut state).round_dp(4);
+            // A whole below 1e-20 is left out, because of the rounding that the NOTE in
+            // `RoundedLimit::cmp` describes.
+            let whole = random_decimal(&mut state).abs();
+            if whole < Decimal::new(1, 20) {
+                continue;
+            }
+            let ratio = RoundedLimit::ratio(limit, 4).cmp(Decimal::ZERO, whole);
+            let exact = exact_cmp(Decimal::ZERO, whole, 4, limit);
+            assert_eq!(
+                ratio.map(|o| o as i32),
+                Some(exact),
+                "0 / {whole} against {limit}"
+            );
+            let percent = RoundedLimit::percent(limit).cmp(Decimal::ZERO, whole);
+            let exact = percent_of(Decimal::ZERO, whole).map(|share| share.cmp(&limit));
+            assert_eq!(percent, exact, "0% of {whole} against {limit}%");
         }
     }
 
