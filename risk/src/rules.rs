@@ -1019,6 +1019,20 @@ mod tests {
         }
     }
 
+    /// Checks a zero part against `limit` as a ratio and as a percentage with the division.
+    fn assert_zero_part_matches(limit: Decimal, whole: Decimal) {
+        let ratio = RoundedLimit::ratio(limit, 4).cmp(Decimal::ZERO, whole);
+        let exact = exact_cmp(Decimal::ZERO, whole, 4, limit);
+        assert_eq!(
+            ratio.map(|o| o as i32),
+            Some(exact),
+            "0 / {whole} against {limit}"
+        );
+        let percent = RoundedLimit::percent(limit).cmp(Decimal::ZERO, whole);
+        let exact = percent_of(Decimal::ZERO, whole).map(|share| share.cmp(&limit));
+        assert_eq!(percent, exact, "0% of {whole} against {limit}%");
+    }
+
     #[test]
     fn zero_part_matches_division() {
         let limits = ["0.0001", "0.0002", "1", "5", "20", "125", "0.00015"];
@@ -1031,16 +1045,7 @@ mod tests {
         ];
         for limit in limits.map(dec) {
             for whole in wholes.map(dec) {
-                let ratio = RoundedLimit::ratio(limit, 4).cmp(Decimal::ZERO, whole);
-                let exact = exact_cmp(Decimal::ZERO, whole, 4, limit);
-                assert_eq!(
-                    ratio.map(|o| o as i32),
-                    Some(exact),
-                    "0 / {whole} against {limit}"
-                );
-                let percent = RoundedLimit::percent(limit).cmp(Decimal::ZERO, whole);
-                let exact = percent_of(Decimal::ZERO, whole).map(|share| share.cmp(&limit));
-                assert_eq!(percent, exact, "0% of {whole} against {limit}%");
+                assert_zero_part_matches(limit, whole);
             }
         }
     }
@@ -1091,16 +1096,7 @@ mod tests {
             if whole < Decimal::new(1, 20) {
                 continue;
             }
-            let ratio = RoundedLimit::ratio(limit, 4).cmp(Decimal::ZERO, whole);
-            let exact = exact_cmp(Decimal::ZERO, whole, 4, limit);
-            assert_eq!(
-                ratio.map(|o| o as i32),
-                Some(exact),
-                "0 / {whole} against {limit}"
-            );
-            let percent = RoundedLimit::percent(limit).cmp(Decimal::ZERO, whole);
-            let exact = percent_of(Decimal::ZERO, whole).map(|share| share.cmp(&limit));
-            assert_eq!(percent, exact, "0% of {whole} against {limit}%");
+            assert_zero_part_matches(limit, whole);
         }
     }
 
