@@ -11,7 +11,7 @@ mod orders;
 
 use std::collections::VecDeque;
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use keyward_events::bot::{BotMode, OrderIntent, OrderKind, Side};
 use keyward_risk::{AccountDailyLoss, Evaluation, RiskContext, RiskGate};
 use rust_decimal::Decimal;
@@ -22,6 +22,8 @@ pub use orders::{IntentIds, IntentRole, stop_price, to_decimal};
 use crate::strategy::{PositionSide, Signal};
 
 const MINUTE_MS: i64 = 60_000;
+
+const DAY_MS: i64 = 86_400_000;
 
 /// The account state the bot decides on, in the quote currency.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -72,6 +74,7 @@ pub struct OrderHandler {
     recent_orders_ms: VecDeque<i64>,
     /// The account's limits shared by all its bots; none in backtests.
     account: AccountRiskState,
+    clock: UtcDayCache,
 }
 
 /// Account-wide limits the gate checks on top of the bot's own.
@@ -94,6 +97,7 @@ impl OrderHandler {
             mode,
             recent_orders_ms: VecDeque::new(),
             account: AccountRiskState::default(),
+            clock: UtcDayCache::default(),
         }
     }
 
@@ -287,7 +291,7 @@ impl OrderHandler {
         {
             self.recent_orders_ms.pop_front();
         }
-        let now = DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+        let now = self.clock.datetime(now_ms);
         let context = RiskContext {
             position,
             leverage: self.settings.leverage,
@@ -306,6 +310,40 @@ impl OrderHandler {
             self.recent_orders_ms.push_back(now_ms);
         }
         evaluation
+    }
+}
+
+/// Converts Unix milliseconds to UTC times, keeping the date of the last day converted so that
+/// times within that day skip the calendar arithmetic of `DateTime::from_timestamp_millis`.
+///
+/// The default contains day 0, whose date is `NaiveDate::default()`, 1970-01-01.
+#[derive(Clone, Copy, Debug, Default)]
+struct UtcDayCache {
+    /// Days since the Unix epoch of `date`.
+    day: i64,
+    date: NaiveDate,
+}
+
+impl UtcDayCache {
+    /// Returns the time `ms` milliseconds after the Unix epoch, or the epoch when it is out of
+    /// chrono's range, as `DateTime::from_timestamp_millis(ms).unwrap_or_default()` does.
+    fn datetime(&mut self, ms: i64) -> DateTime<Utc> {
+        let day = ms.div_euclid(DAY_MS);
+        if day != self.day {
+            let Some(time) = DateTime::from_timestamp_millis(ms) else {
+                return DateTime::default();
+            };
+            self.day = day;
+            self.date = time.date_naive();
+            return time;
+        }
+        let in_day = ms.rem_euclid(DAY_MS);
+        let seconds = u32::try_from(in_day / 1000).unwrap_or_default();
+        let nanos = u32::try_from(in_day % 1000 * 1_000_000).unwrap_or_default();
+        match NaiveTime::from_num_seconds_from_midnight_opt(seconds, nanos) {
+            Some(time) => self.date.and_time(time).and_utc(),
+            None => DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+        }
     }
 }
 

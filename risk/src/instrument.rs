@@ -7,6 +7,8 @@
 use keyward_events::bot::{OrderKind, Side};
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use crate::rules::is_positive;
+
 /// One leverage tier: positions worth up to `notional_cap` may use at most `max_leverage`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeverageTier {
@@ -61,7 +63,7 @@ impl InstrumentRules {
 
 /// Rounds `value` to a multiple of `step`; a step that is not positive leaves it unchanged.
 fn round_to_step(value: Decimal, step: Decimal, strategy: RoundingStrategy) -> Decimal {
-    if step <= Decimal::ZERO {
+    if !is_positive(step) {
         return value;
     }
     let Some(steps) = value.checked_div(step) else {

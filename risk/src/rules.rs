@@ -89,27 +89,6 @@ impl Rule {
             Self::QuantityPositive | Self::ReduceOnlyWithinPosition | Self::InstrumentRules
         )
     }
-
-    fn evaluate(self, inputs: &RuleInputs<'_>) -> (bool, Detail) {
-        match self {
-            Self::QuantityPositive => quantity_positive(inputs),
-            Self::ReduceOnlyWithinPosition => reduce_only_within_position(inputs),
-            Self::KillSwitchReleased => kill_switch_released(inputs),
-            Self::PricePresent => price_present(inputs),
-            Self::StopLossPresent => stop_loss_present(inputs),
-            Self::StopLossDistance => stop_loss_distance(inputs),
-            Self::RiskPerTrade => risk_per_trade(inputs),
-            Self::MaxPositionSize => max_position_size(inputs),
-            Self::MaxLeverage => max_leverage(inputs),
-            Self::MaxOpenPositions => max_open_positions(inputs),
-            Self::MaxOrdersPerMinute => max_orders_per_minute(inputs),
-            Self::DailyLossLimit => daily_loss_limit(inputs),
-            Self::AccountDailyLossLimit => account_daily_loss_limit(inputs),
-            Self::MaxDrawdown => max_drawdown(inputs),
-            Self::PriceBand => price_band(inputs),
-            Self::InstrumentRules => instrument_rules(inputs),
-        }
-    }
 }
 
 /// Names of every rule, in the order their results are recorded.
@@ -136,16 +115,40 @@ impl RuleResult {
 }
 
 /// Evaluates every rule, marking the new-risk rules as not enforced on a reducing order.
+///
+/// Each rule's function is called directly, in the order of [`RULES`], instead of through a
+/// match on the rule for each of them.
 pub(crate) fn evaluate_all(inputs: &RuleInputs<'_>) -> [RuleResult; RULE_COUNT] {
-    RULES.map(|rule| {
-        let (passed, detail) = rule.evaluate(inputs);
-        RuleResult {
-            rule,
-            passed,
-            enforced: rule.applies_to_every_order() || !inputs.reduces_risk,
-            detail,
-        }
-    })
+    let result = |rule: Rule, (passed, detail): (bool, Detail)| RuleResult {
+        rule,
+        passed,
+        enforced: rule.applies_to_every_order() || !inputs.reduces_risk,
+        detail,
+    };
+    [
+        result(Rule::QuantityPositive, quantity_positive(inputs)),
+        result(
+            Rule::ReduceOnlyWithinPosition,
+            reduce_only_within_position(inputs),
+        ),
+        result(Rule::KillSwitchReleased, kill_switch_released(inputs)),
+        result(Rule::PricePresent, price_present(inputs)),
+        result(Rule::StopLossPresent, stop_loss_present(inputs)),
+        result(Rule::StopLossDistance, stop_loss_distance(inputs)),
+        result(Rule::RiskPerTrade, risk_per_trade(inputs)),
+        result(Rule::MaxPositionSize, max_position_size(inputs)),
+        result(Rule::MaxLeverage, max_leverage(inputs)),
+        result(Rule::MaxOpenPositions, max_open_positions(inputs)),
+        result(Rule::MaxOrdersPerMinute, max_orders_per_minute(inputs)),
+        result(Rule::DailyLossLimit, daily_loss_limit(inputs)),
+        result(
+            Rule::AccountDailyLossLimit,
+            account_daily_loss_limit(inputs),
+        ),
+        result(Rule::MaxDrawdown, max_drawdown(inputs)),
+        result(Rule::PriceBand, price_band(inputs)),
+        result(Rule::InstrumentRules, instrument_rules(inputs)),
+    ]
 }
 
 /// The intent, its context and the facts every rule derives from them.
@@ -158,10 +161,13 @@ pub(crate) struct RuleInputs<'a> {
     reduces_risk: bool,
     /// Quantity left once the order has closed any opposite position: the new exposure.
     added_quantity: Decimal,
-    /// Signed position once the order fills, if representable.
-    position_after: Option<Decimal>,
     /// The intent's price when positive.
     price: Option<Decimal>,
+    /// Distance between the price and the stop loss, when the intent has both and the
+    /// distance is representable.
+    stop_distance: Option<Decimal>,
+    /// Notional of the position once the order fills, at the intent's price, if representable.
+    notional_after: Option<Decimal>,
     /// The instrument's steps and minimums, when known.
     instrument: Option<&'a InstrumentRules>,
     /// Quantity and price as the bot requested them, before rounding to the instrument.
@@ -182,31 +188,42 @@ impl<'a> RuleInputs<'a> {
             Side::Sell => -intent.quantity,
         };
         let position = context.position;
-        let opposes = (position > Decimal::ZERO && signed_quantity < Decimal::ZERO)
-            || (position < Decimal::ZERO && signed_quantity > Decimal::ZERO);
+        let opposes = (is_positive(position) && is_negative(signed_quantity))
+            || (is_negative(position) && is_positive(signed_quantity));
         let closable = if opposes {
             position.abs()
         } else {
             Decimal::ZERO
         };
         let reduces_risk = opposes && intent.quantity <= closable;
+        let position_after = position.checked_add(signed_quantity);
+        let price = intent.price.filter(|price| is_positive(*price));
+        let stop_distance = match (price, intent.stop_loss) {
+            (Some(price), Some(stop)) => price.checked_sub(stop).map(|distance| distance.abs()),
+            _ => None,
+        };
+        let notional_after = match (position_after, price) {
+            (Some(position_after), Some(price)) => position_after.abs().checked_mul(price),
+            _ => None,
+        };
         Self {
             config,
             limits,
             intent,
             context,
             reduces_risk,
-            added_quantity: (intent.quantity - closable).max(Decimal::ZERO),
-            position_after: position.checked_add(signed_quantity),
-            price: intent.price.filter(|price| *price > Decimal::ZERO),
+            // Only a quantity far below zero overflows here, and it adds nothing.
+            added_quantity: intent
+                .quantity
+                .checked_sub(closable)
+                .filter(|added| !is_negative(*added))
+                .unwrap_or(Decimal::ZERO),
+            price,
+            stop_distance,
+            notional_after,
             instrument,
             requested,
         }
-    }
-
-    /// Notional of the position once the order fills, at the intent's price.
-    fn notional_after(&self) -> Option<Decimal> {
-        self.position_after?.abs().checked_mul(self.price?)
     }
 }
 
@@ -545,7 +562,7 @@ const MARGIN_PLACES: u32 = 8;
 
 /// `part / whole` in percent, rounded to 4 decimal places; `None` if `whole` is not positive.
 fn percent_of(part: Decimal, whole: Decimal) -> Option<Decimal> {
-    if whole <= Decimal::ZERO {
+    if !is_positive(whole) {
         return None;
     }
     let ratio = part.checked_mul(Decimal::ONE_HUNDRED)?.checked_div(whole)?;
@@ -606,9 +623,17 @@ impl RoundedLimit {
     fn cmp(&self, part: Decimal, whole: Decimal) -> Option<std::cmp::Ordering> {
         use std::cmp::Ordering;
 
-        if whole <= Decimal::ZERO {
+        if !is_positive(whole) {
             return None;
         }
+        // A zero part has a zero ratio, below any limit whose lower bound is not negative, so
+        // it needs no multiplication (a backtest's price band and a drawdown at the peak).
+        if part.is_zero() && self.below.is_some_and(|below| below.is_sign_positive()) {
+            return Some(Ordering::Less);
+        }
+        // NOTE: a product smaller than about 1e-28 rounds to zero. With a limit of zero or less
+        // and a tiny whole, `below * whole` can round to zero, and a zero part then compares as
+        // less than the limit even where its rounded ratio is not.
         let below = self.below.and_then(|below| below.checked_mul(whole));
         if below.is_some_and(|below| part <= below) {
             return Some(Ordering::Less);
@@ -649,6 +674,17 @@ impl Limits {
     }
 }
 
+/// Returns whether `value` is above zero, as `value > Decimal::ZERO` but from the sign and the
+/// mantissa, without the call into the general comparison.
+pub(crate) fn is_positive(value: Decimal) -> bool {
+    !value.is_zero() && value.is_sign_positive()
+}
+
+/// Returns whether `value` is below zero, as `value < Decimal::ZERO` does.
+fn is_negative(value: Decimal) -> bool {
+    !value.is_zero() && value.is_sign_negative()
+}
+
 /// `pct` percent of `whole`. Dividing by 100 only moves the decimal point, so it is done by
 /// rescaling instead of a division wherever the scale allows.
 fn share_of(whole: Decimal, pct: Decimal) -> Option<Decimal> {
@@ -662,7 +698,7 @@ fn share_of(whole: Decimal, pct: Decimal) -> Option<Decimal> {
 
 fn quantity_positive(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let quantity = inputs.intent.quantity;
-    if quantity > Decimal::ZERO {
+    if is_positive(quantity) {
         (true, Detail::Quantity(quantity))
     } else {
         (false, Detail::QuantityNotPositive(quantity))
@@ -698,7 +734,7 @@ fn price_present(inputs: &RuleInputs<'_>) -> (bool, Detail) {
 
 fn stop_loss_present(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     match inputs.intent.stop_loss {
-        Some(stop) if stop > Decimal::ZERO => (true, Detail::StopLoss(stop)),
+        Some(stop) if is_positive(stop) => (true, Detail::StopLoss(stop)),
         Some(stop) => (false, Detail::StopLossNotPositive(stop)),
         None => (false, Detail::NoStopLoss),
     }
@@ -718,8 +754,11 @@ fn stop_loss_distance(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     }
 
     let limit = inputs.config.max_stop_distance_pct;
-    let limits = inputs.limits;
-    let Some(ordering) = limits.stop_distance.cmp((price - stop).abs(), price) else {
+    let stop_distance = inputs.limits.stop_distance;
+    let ordering = inputs
+        .stop_distance
+        .and_then(|distance| stop_distance.cmp(distance, price));
+    let Some(ordering) = ordering else {
         return (false, Detail::StopDistanceOverflow { stop, price });
     };
     let detail = Detail::StopDistance { stop, price, limit };
@@ -727,12 +766,14 @@ fn stop_loss_distance(inputs: &RuleInputs<'_>) -> (bool, Detail) {
 }
 
 fn risk_per_trade(inputs: &RuleInputs<'_>) -> (bool, Detail) {
-    let (Some(price), Some(stop)) = (inputs.price, inputs.intent.stop_loss) else {
+    if inputs.price.is_none() || inputs.intent.stop_loss.is_none() {
         return (false, Detail::NeedsPriceAndStop);
-    };
+    }
     let equity = inputs.context.equity;
     let limit_pct = inputs.config.risk_per_trade_pct;
-    let loss = inputs.added_quantity.checked_mul((price - stop).abs());
+    let loss = inputs
+        .stop_distance
+        .and_then(|distance| inputs.added_quantity.checked_mul(distance));
     let (Some(loss), Some(limit)) = (loss, share_of(equity, limit_pct)) else {
         return (false, Detail::LossAtStopOverflow);
     };
@@ -741,18 +782,17 @@ fn risk_per_trade(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         limit_pct,
         equity,
     };
-    (equity > Decimal::ZERO && loss <= limit, detail)
+    (is_positive(equity) && loss <= limit, detail)
 }
 
 fn max_position_size(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let leverage = inputs.context.leverage;
     let equity = inputs.context.equity;
     let limit_pct = inputs.config.max_position_pct;
-    if leverage <= Decimal::ZERO {
+    if !is_positive(leverage) {
         return (false, Detail::LeverageNotPositive(leverage));
     }
-    let (Some(notional), Some(limit)) = (inputs.notional_after(), share_of(equity, limit_pct))
-    else {
+    let (Some(notional), Some(limit)) = (inputs.notional_after, share_of(equity, limit_pct)) else {
         return (false, Detail::MarginUnknown);
     };
     let margin_limit = RoundedLimit::ratio(limit, MARGIN_PLACES);
@@ -765,7 +805,7 @@ fn max_position_size(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         limit_pct,
         equity,
     };
-    (equity > Decimal::ZERO && ordering.is_le(), detail)
+    (is_positive(equity) && ordering.is_le(), detail)
 }
 
 fn max_leverage(inputs: &RuleInputs<'_>) -> (bool, Detail) {
@@ -773,7 +813,7 @@ fn max_leverage(inputs: &RuleInputs<'_>) -> (bool, Detail) {
     let bot_limit = inputs.config.max_leverage;
     let account = inputs.context.account_max_leverage;
     let equity = inputs.context.equity;
-    let notional = inputs.notional_after();
+    let notional = inputs.notional_after;
     let bracket = match (inputs.instrument, notional) {
         (Some(instrument), Some(notional)) if !instrument.leverage_tiers.is_empty() => {
             match instrument.max_leverage_for(notional) {
@@ -845,7 +885,7 @@ fn account_daily_loss_limit(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         return (true, Detail::NoAccountDailyLimit);
     };
     let start = account.day_start_equity;
-    if start <= Decimal::ZERO {
+    if !is_positive(start) {
         return (false, Detail::AccountDayStartNotPositive(start));
     }
     let scaled_loss = account.loss.checked_mul(Decimal::ONE_HUNDRED);
@@ -887,7 +927,10 @@ fn price_band(inputs: &RuleInputs<'_>) -> (bool, Detail) {
         return (false, Detail::NoLastPrice(price));
     };
     let limit = inputs.config.price_band_pct;
-    let Some(ordering) = inputs.limits.price_band.cmp((price - last).abs(), last) else {
+    // The price is positive, so only a last price far below zero overflows the distance.
+    let distance = price.checked_sub(last).map(|distance| distance.abs());
+    let ordering = distance.and_then(|distance| inputs.limits.price_band.cmp(distance, last));
+    let Some(ordering) = ordering else {
         return (false, Detail::LastPriceNotPositive(last));
     };
     let detail = Detail::PriceBand { price, last, limit };
@@ -973,6 +1016,87 @@ mod tests {
             let part = dec("4761.905") + Decimal::new(offset, 3);
             let exact = percent_of(part, whole).unwrap().cmp(&limit);
             assert_eq!(rounded.cmp(part, whole), Some(exact), "{part}");
+        }
+    }
+
+    /// Checks a zero part against `limit` as a ratio and as a percentage with the division.
+    fn assert_zero_part_matches(limit: Decimal, whole: Decimal) {
+        let ratio = RoundedLimit::ratio(limit, 4).cmp(Decimal::ZERO, whole);
+        let exact = exact_cmp(Decimal::ZERO, whole, 4, limit);
+        assert_eq!(
+            ratio.map(|o| o as i32),
+            Some(exact),
+            "0 / {whole} against {limit}"
+        );
+        let percent = RoundedLimit::percent(limit).cmp(Decimal::ZERO, whole);
+        let exact = percent_of(Decimal::ZERO, whole).map(|share| share.cmp(&limit));
+        assert_eq!(percent, exact, "0% of {whole} against {limit}%");
+    }
+
+    #[test]
+    fn zero_part_matches_division() {
+        let limits = ["0.0001", "0.0002", "1", "5", "20", "125", "0.00015"];
+        let wholes = [
+            "0.00000001",
+            "1",
+            "3",
+            "95238.1",
+            "79228162514264337593543950335",
+        ];
+        for limit in limits.map(dec) {
+            for whole in wholes.map(dec) {
+                assert_zero_part_matches(limit, whole);
+            }
+        }
+    }
+
+    /// SplitMix64, a small deterministic generator for the randomized comparisons below.
+    fn split_mix(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Draws a decimal of any sign, mantissa width and scale, negative zero included.
+    fn random_decimal(state: &mut u64) -> Decimal {
+        let draw = split_mix(state);
+        let mantissa = match draw % 4 {
+            0 => 0,
+            1 => i128::from(split_mix(state) % 1_000),
+            2 => i128::from(split_mix(state)),
+            _ => i128::from(split_mix(state)) << 32 | i128::from(split_mix(state) as u32),
+        };
+        let scale = (draw >> 8) as u32 % 29;
+        let mut value = Decimal::from_i128_with_scale(mantissa, scale);
+        value.set_sign_negative(draw >> 16 & 1 == 1);
+        value
+    }
+
+    #[test]
+    fn sign_tests_match_comparison() {
+        let mut state = 3;
+        for _ in 0..100_000 {
+            let value = random_decimal(&mut state);
+            assert_eq!(is_positive(value), value > Decimal::ZERO, "{value:?}");
+            assert_eq!(is_negative(value), value < Decimal::ZERO, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn random_zero_part_matches_division() {
+        let mut state = 5;
+        for _ in 0..20_000 {
+            // Limits of zero and below are drawn too, because their lower bound is negative.
+            let limit = random_decimal(&mut state).round_dp(4);
+            // A whole below 1e-20 is left out, because of the rounding that the NOTE in
+            // `RoundedLimit::cmp` describes.
+            let whole = random_decimal(&mut state).abs();
+            if whole < Decimal::new(1, 20) {
+                continue;
+            }
+            assert_zero_part_matches(limit, whole);
         }
     }
 

@@ -393,6 +393,43 @@ fn overflowing_quantity_fails_instead_of_panicking() {
 }
 
 #[test]
+fn results_follow_rule_order() {
+    let evaluation = gate().evaluate(entry(), &context());
+    let rules = evaluation.results().map(|result| result.rule);
+    assert_eq!(rules, RULES);
+}
+
+#[test]
+fn extreme_prices_fail_instead_of_panicking() {
+    let far_stop = OrderIntent {
+        stop_loss: Some(Decimal::MIN),
+        ..entry()
+    };
+    let checked = gate().check(far_stop, &context()).checked;
+    let failed = failed_rules(&checked);
+    assert!(failed.contains(&"stop_loss_distance"), "{failed:?}");
+    assert!(failed.contains(&"risk_per_trade"), "{failed:?}");
+
+    let far_last = RiskContext {
+        last_price: Some(Decimal::MIN),
+        ..context()
+    };
+    let checked = gate().check(entry(), &far_last).checked;
+    assert_eq!(failed_rules(&checked), ["price_band"]);
+
+    let far_below_zero = OrderIntent {
+        quantity: Decimal::MIN,
+        ..entry()
+    };
+    let context = RiskContext {
+        position: dec("1"),
+        ..context()
+    };
+    let checked = gate().check(far_below_zero, &context).checked;
+    assert!(failed_rules(&checked).contains(&"quantity_positive"));
+}
+
+#[test]
 fn verdict_round_trips_through_json() {
     let decision = gate().check(close_long(), &breached_context());
     let json = serde_json::to_string(&decision.checked).unwrap();

@@ -280,3 +280,37 @@ fn account_limits_reach_the_gate() {
     assert!(!kill.passed);
     assert!(!out[0].is_approved());
 }
+
+/// SplitMix64, a small deterministic generator for the randomized comparison below.
+fn split_mix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[test]
+fn day_cache_matches_chrono_conversion() {
+    let mut state = 11;
+    let mut cache = UtcDayCache::default();
+    let mut ms = 1_758_240_000_000_i64;
+    // A fresh cache contains the epoch's day, so its first time of that day is served from it.
+    assert_eq!(
+        UtcDayCache::default().datetime(3_723_004),
+        DateTime::from_timestamp_millis(3_723_004).unwrap()
+    );
+    for _ in 0..200_000 {
+        // Mostly steps of up to a few hours, as bars advance, with jumps to any time (the
+        // epoch's day, negative times and times outside chrono's range included).
+        let draw = split_mix(&mut state);
+        ms = match draw % 64 {
+            0 => draw as i64,
+            1 => (draw % (2 * DAY_MS as u64)) as i64 - DAY_MS,
+            2 => -ms,
+            _ => ms.saturating_add((draw >> 8) as i64 % (4 * 3_600_000)),
+        };
+        let expected = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        assert_eq!(cache.datetime(ms), expected, "{ms}");
+    }
+}
