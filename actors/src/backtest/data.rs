@@ -114,57 +114,194 @@ pub fn parse_files(data: &Path, files: &[PathBuf]) -> Result<Vec<Candle>, DataEr
     Ok(candles)
 }
 
-/// Parses `files` in order as one series on the calling thread, handing the candles over a
-/// piece of the file at a time as they are parsed. `deliver` takes each piece and returns an
-/// empty vector to parse the next one into, or `None` to stop reading.
+/// One piece of a kline file, parsed apart from the pieces before it.
+pub(super) struct ParsedPiece {
+    /// Index of the file among those read.
+    pub(super) file: usize,
+    pub(super) candles: Vec<Candle>,
+    /// Lines that start in the piece.
+    lines: usize,
+    /// Line of the piece's first row, counted from the piece's first line.
+    first_row_line: Option<usize>,
+}
+
+/// Error of reading one piece, before its place in the file is known.
+pub(super) enum PieceError {
+    Read(DataError),
+    Parse { file: usize, error: KlineCsvError },
+}
+
+/// A byte range of one of the files read; lines starting in it belong to the piece.
+#[derive(Clone, Debug)]
+pub(super) struct PieceRange {
+    file: usize,
+    bytes: Range<u64>,
+}
+
+/// Splits `files` into pieces of [`CHUNK_BYTES`] in reading order. The last piece of each file
+/// reads to its end, wherever that is when it is read.
 ///
 /// # Errors
-/// Fails when a file cannot be read or parsed, naming the file and line.
-pub(super) fn stream_files(
-    files: &[PathBuf],
-    mut deliver: impl FnMut(Vec<Candle>) -> Option<Vec<Candle>>,
-) -> Result<(), DataError> {
-    let mut candles = Vec::with_capacity(CHUNK_BYTES / 64);
-    let mut previous = None;
-    let mut stopped = false;
-    for path in files {
-        let read_error = |source| DataError::Read {
-            path: path.clone(),
-            source,
-        };
-        let file = File::open(path).map_err(read_error)?;
-        let mut parser = match previous {
-            Some(previous) => KlineParser::continuing_after(previous),
-            None => KlineParser::new(),
-        };
-        let mut hand_over = |candles: &mut Vec<Candle>| {
-            let Some(last) = candles.last() else {
-                return true;
-            };
-            previous = Some(last.open_time_ms);
-            match deliver(std::mem::take(candles)) {
-                Some(next) => {
-                    *candles = next;
-                    candles.clear();
-                    true
-                }
-                None => {
-                    stopped = true;
-                    false
-                }
-            }
-        };
-        PartReader::new(&file, 0..u64::MAX)
-            .parse_pieces(&mut parser, &mut candles, &mut hand_over)
-            .map_err(|source| DataError::Invalid {
+/// Fails when a file's length cannot be read.
+pub(super) fn piece_ranges(files: &[PathBuf]) -> Result<Vec<PieceRange>, DataError> {
+    let mut ranges = Vec::new();
+    for (file, path) in files.iter().enumerate() {
+        let length = std::fs::metadata(path)
+            .map_err(|source| DataError::Read {
                 path: path.clone(),
                 source,
-            })?;
-        if stopped {
-            break;
+            })?
+            .len();
+        let pieces = length.div_ceil(CHUNK_BYTES as u64).max(1);
+        for piece in 0..pieces {
+            let start = piece * CHUNK_BYTES as u64;
+            let end = if piece + 1 == pieces {
+                u64::MAX
+            } else {
+                start + CHUNK_BYTES as u64
+            };
+            ranges.push(PieceRange {
+                file,
+                bytes: start..end,
+            });
         }
     }
-    Ok(())
+    Ok(ranges)
+}
+
+/// Parses every `readers`-th piece of `ranges` from `first` on, in order, handing each to
+/// `deliver`, which returns an empty vector for the next piece's candles, or `None` to stop.
+/// Stops after the first error.
+pub(super) fn read_pieces(
+    files: &[PathBuf],
+    ranges: &[PieceRange],
+    first: usize,
+    readers: usize,
+    mut deliver: impl FnMut(Result<ParsedPiece, PieceError>) -> Option<Vec<Candle>>,
+) {
+    let mut candles = Vec::with_capacity(CHUNK_BYTES / 64);
+    let mut open: Option<(usize, File)> = None;
+    let mut buffer = Vec::new();
+    for range in ranges.iter().skip(first).step_by(readers.max(1)) {
+        let piece = parse_piece(files, range, &mut open, &mut buffer, &mut candles);
+        let failed = piece.is_err();
+        let Some(next) = deliver(piece) else {
+            return;
+        };
+        if failed {
+            return;
+        }
+        candles = next;
+        candles.clear();
+    }
+}
+
+/// Parses one piece into `candles`, keeping its file open in `open` and its read buffer in
+/// `buffer` for the next piece.
+fn parse_piece(
+    files: &[PathBuf],
+    range: &PieceRange,
+    open: &mut Option<(usize, File)>,
+    buffer: &mut Vec<u8>,
+    candles: &mut Vec<Candle>,
+) -> Result<ParsedPiece, PieceError> {
+    let path = &files[range.file];
+    let (_, file) = match open.take() {
+        Some((index, file)) if index == range.file => open.insert((index, file)),
+        _ => {
+            let file = File::open(path).map_err(|source| {
+                PieceError::Read(DataError::Read {
+                    path: path.clone(),
+                    source,
+                })
+            })?;
+            open.insert((range.file, file))
+        }
+    };
+    let mut parser = if range.bytes.start == 0 {
+        KlineParser::new()
+    } else {
+        KlineParser::for_later_part()
+    };
+    let mut reader = PartReader::with_buffer(&*file, range.bytes.clone(), std::mem::take(buffer));
+    let parsed = reader.parse_pieces(&mut parser, candles, |_| true);
+    *buffer = reader.buffer;
+    parsed.map_err(|error| PieceError::Parse {
+        file: range.file,
+        error,
+    })?;
+    Ok(ParsedPiece {
+        file: range.file,
+        candles: std::mem::take(candles),
+        lines: parser.lines(),
+        first_row_line: parser.first_row_line(),
+    })
+}
+
+/// Joins pieces into one series in reading order: numbers their lines within each file and
+/// checks the time order where pieces and files meet.
+pub(super) struct PieceOrder<'a> {
+    files: &'a [PathBuf],
+    file: usize,
+    /// Lines of the current file before the next piece.
+    line_offset: usize,
+    last_open_ms: Option<i64>,
+}
+
+impl<'a> PieceOrder<'a> {
+    pub(super) fn new(files: &'a [PathBuf]) -> Self {
+        Self {
+            files,
+            file: 0,
+            line_offset: 0,
+            last_open_ms: None,
+        }
+    }
+
+    /// Takes the next piece in reading order and returns it once it continues the series.
+    ///
+    /// # Errors
+    /// Returns the piece's own error, or an out-of-order row, naming the file and the line.
+    pub(super) fn accept(
+        &mut self,
+        piece: Result<ParsedPiece, PieceError>,
+    ) -> Result<ParsedPiece, DataError> {
+        let piece = match piece {
+            Ok(piece) => piece,
+            Err(PieceError::Read(error)) => return Err(error),
+            Err(PieceError::Parse { file, error }) => {
+                self.enter(file);
+                return Err(self.invalid(error.with_line_offset(self.line_offset)));
+            }
+        };
+        self.enter(piece.file);
+        if let (Some(last), Some(first)) = (self.last_open_ms, piece.candles.first())
+            && first.open_time_ms <= last
+        {
+            let line = piece.first_row_line.unwrap_or(1) + self.line_offset;
+            return Err(self.invalid(out_of_order(line, first.open_time_ms, last)));
+        }
+        if let Some(last) = piece.candles.last() {
+            self.last_open_ms = Some(last.open_time_ms);
+        }
+        self.line_offset += piece.lines;
+        Ok(piece)
+    }
+
+    /// Starts counting lines anew when `file` is the next file.
+    fn enter(&mut self, file: usize) {
+        if file != self.file {
+            self.file = file;
+            self.line_offset = 0;
+        }
+    }
+
+    fn invalid(&self, source: KlineCsvError) -> DataError {
+        DataError::Invalid {
+            path: self.files[self.file].clone(),
+            source,
+        }
+    }
 }
 
 /// Returns the hex SHA-256 over the bytes of `files`, read in order.
@@ -194,10 +331,13 @@ pub fn hash_files(files: &[PathBuf]) -> Result<String, DataError> {
 }
 
 /// Files smaller than this are parsed on one thread.
-const PARALLEL_FROM_BYTES: u64 = 1 << 20;
+pub(super) const PARALLEL_FROM_BYTES: u64 = 1 << 20;
 
 /// Bytes read at a time. A piece this size stays in the core's cache while it is parsed.
 const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Bytes read past the end of a range to finish its last line, far longer than a kline row.
+const LINE_SLACK_BYTES: u64 = 4096;
 
 /// Parses a kline file on all cores: each thread reads and parses the lines that start in its
 /// share of the bytes, in pieces of [`CHUNK_BYTES`], and the time order is checked where the
@@ -279,12 +419,21 @@ struct PartReader<'a> {
 
 impl<'a> PartReader<'a> {
     fn new(file: &'a File, range: Range<u64>) -> Self {
+        Self::with_buffer(file, range, vec![0; CHUNK_BYTES])
+    }
+
+    /// Creates a reader that reads into `buffer`, a previous reader's, grown to at least
+    /// [`CHUNK_BYTES`].
+    fn with_buffer(file: &'a File, range: Range<u64>, mut buffer: Vec<u8>) -> Self {
+        if buffer.len() < CHUNK_BYTES {
+            buffer.resize(CHUNK_BYTES, 0);
+        }
         // Reading starts one byte early, so that a part whose start follows a line end finds it.
         let buffer_offset = range.start.saturating_sub(1);
         Self {
             file,
             range,
-            buffer: vec![0; CHUNK_BYTES],
+            buffer,
             filled: 0,
             buffer_offset,
         }
@@ -295,14 +444,15 @@ impl<'a> PartReader<'a> {
         let part_bytes = self.range.end.saturating_sub(self.range.start);
         let estimate = usize::try_from(part_bytes / 64).unwrap_or(0);
         let mut candles = Vec::with_capacity(estimate.min(1 << 24));
-        self.parse_pieces(parser, &mut candles, |_| true)?;
+        let mut reader = self;
+        reader.parse_pieces(parser, &mut candles, |_| true)?;
         Ok(candles)
     }
 
     /// Parses the part's lines with `parser` into `candles`, one piece of the file at a time,
     /// and calls `piece_done` after each piece. Reading stops early when it returns false.
     fn parse_pieces(
-        mut self,
+        &mut self,
         parser: &mut KlineParser,
         candles: &mut Vec<Candle>,
         mut piece_done: impl FnMut(&mut Vec<Candle>) -> bool,
@@ -381,7 +531,14 @@ impl<'a> PartReader<'a> {
         }
         loop {
             let offset = self.buffer_offset + self.filled as u64;
-            match self.file.read_at(&mut self.buffer[self.filled..], offset) {
+            // Past the range, only the rest of its last line is needed.
+            let wanted = (self.range.end.saturating_add(LINE_SLACK_BYTES))
+                .saturating_sub(offset)
+                .max(LINE_SLACK_BYTES);
+            let space = self.buffer.len() - self.filled;
+            let length = usize::try_from(wanted).map_or(space, |wanted| wanted.min(space));
+            let target = &mut self.buffer[self.filled..self.filled + length];
+            match self.file.read_at(target, offset) {
                 Ok(0) => return Ok(true),
                 Ok(read) => {
                     self.filled += read;

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use keyward_events::market::{Candle, FundingRate};
 
-use super::data::{candle_files, hash_files, stream_files};
+use super::data::{
+    PARALLEL_FROM_BYTES, PieceOrder, candle_files, hash_files, piece_ranges, read_pieces,
+};
 use super::{
     BacktestError, BacktestReport, BarRun, DataError, DiscardVerdicts, PreparedRun, RunOptions,
     RunSpec, SetupError, load_funding,
@@ -138,12 +140,29 @@ pub fn run_files(
     })
 }
 
-/// Pieces of parsed candles queued between the reading thread and the run. Each piece contains
-/// the candles of 256 KiB of a file, about 3,000 in the Binance layout.
-const PIECES_IN_FLIGHT: usize = 8;
+/// Pieces of parsed candles queued between each reading thread and the run. Each piece
+/// contains the candles of 256 KiB of a file, about 3,000 in the Binance layout.
+const PIECES_IN_FLIGHT: usize = 4;
 
-/// Reads the candle files on another thread and runs `spec` over the candles as they arrive.
+/// Returns how many threads read `paths`: one per core for large files, at most four.
+fn reader_count(paths: &[PathBuf]) -> usize {
+    let bytes: u64 = paths
+        .iter()
+        .filter_map(|path| std::fs::metadata(path).ok())
+        .map(|metadata| metadata.len())
+        .sum();
+    if bytes < PARALLEL_FROM_BYTES {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |cores| cores.get().clamp(1, 4))
+}
+
+/// Reads the candle files on other threads and runs `spec` over the candles as they arrive.
 /// [`run_files`] calls it beside the hashing.
+///
+/// The reading threads take the files' 256 KiB pieces in turn and parse them while the run goes
+/// on over the pieces already parsed, in order. Each thread stays at most
+/// [`PIECES_IN_FLIGHT`] pieces ahead, so the whole series is never in memory at once.
 fn run_streamed(
     spec: &RunSpec,
     files: &DataFiles<'_>,
@@ -162,50 +181,67 @@ fn run_streamed(
         .map_or(&[][..], |funding| &funding.rates[..]);
     let mut sink = DiscardVerdicts;
     let mut bars = BarRun::new(&mut strategy, &gate, &config, rates, &mut sink, options)?;
+    let ranges = piece_ranges(paths)?;
+    let readers = reader_count(paths);
 
     let run_started = Instant::now();
-    let (waited, reading) = std::thread::scope(|scope| {
-        let (pieces, arriving) = mpsc::sync_channel::<Vec<Candle>>(PIECES_IN_FLIGHT);
-        let (spares, spare) = mpsc::channel::<Vec<Candle>>();
-        let reader = scope.spawn(move || {
-            let reading_started = Instant::now();
-            let result = stream_files(paths, |piece| {
-                pieces.send(piece).ok()?;
-                Some(spare.try_recv().unwrap_or_default())
-            });
-            (result, reading_started.elapsed())
-        });
+    let (waited, load_time) = std::thread::scope(|scope| {
+        let mut arriving = Vec::with_capacity(readers);
+        let mut spares = Vec::with_capacity(readers);
+        let mut reading = Vec::with_capacity(readers);
+        for first in 0..readers {
+            let (pieces, received) = mpsc::sync_channel(PIECES_IN_FLIGHT);
+            let (spares_sent, spare) = mpsc::channel::<Vec<Candle>>();
+            let ranges = &ranges;
+            reading.push(scope.spawn(move || {
+                let reading_started = Instant::now();
+                read_pieces(paths, ranges, first, readers, |piece| {
+                    pieces.send(piece).ok()?;
+                    Some(spare.try_recv().unwrap_or_default())
+                });
+                reading_started.elapsed()
+            }));
+            arriving.push(received);
+            spares.push(spares_sent);
+        }
 
+        let mut order = PieceOrder::new(paths);
         let mut waited = Duration::ZERO;
-        loop {
+        for index in 0..ranges.len() {
             let wait_started = Instant::now();
-            let Ok(mut piece) = arriving.recv() else {
+            // A reader stops early only after handing over its error, which ends the loop.
+            let Ok(piece) = arriving[index % readers].recv() else {
                 break;
             };
             waited += wait_started.elapsed();
-            let inside = window(&piece, files.from_ms, files.to_ms);
-            for candle in inside {
+            let mut piece = order.accept(piece)?;
+            for candle in window(&piece.candles, files.from_ms, files.to_ms) {
                 bars.push(candle);
             }
-            let past_window = files
-                .to_ms
-                .is_some_and(|to| piece.last().is_some_and(|last| last.open_time_ms >= to));
-            piece.clear();
-            // The reader may have finished and gone; its spare is then not needed.
-            let _ = spares.send(piece);
+            let past_window = files.to_ms.is_some_and(|to| {
+                piece
+                    .candles
+                    .last()
+                    .is_some_and(|last| last.open_time_ms >= to)
+            });
+            piece.candles.clear();
+            // The reader may have finished and gone, and then needs no spare.
+            let _ = spares[index % readers].send(piece.candles);
             if past_window {
                 break;
             }
         }
-        // Stops the reader when the window ended before the data.
+        // Stops the readers when the window ended before the data.
         drop(arriving);
-        let reading = reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (waited, reading)
-    });
-    let (read, load_time) = reading;
-    read?;
+        let mut load_time = Duration::ZERO;
+        for reader in reading {
+            let elapsed = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            load_time = load_time.max(elapsed);
+        }
+        Ok::<_, FileRunError>((waited, load_time))
+    })?;
 
     let Some((first_ms, last_ms)) = bars.time_range() else {
         if files.from_ms.is_some() || files.to_ms.is_some() {
