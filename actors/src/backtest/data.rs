@@ -1,10 +1,12 @@
 //! Loading candles from kline CSV files and funding rates from funding CSV files for backtests.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use keyward_events::market::{
     Candle, FieldProblem, FundingCsvError, FundingRate, KlineCsvError, KlineParser,
@@ -169,30 +171,131 @@ pub(super) fn piece_ranges(files: &[PathBuf]) -> Result<Vec<PieceRange>, DataErr
     Ok(ranges)
 }
 
-/// Parses every `readers`-th piece of `ranges` from `first` on, in order, handing each to
-/// `deliver`, which returns an empty vector for the next piece's candles, or `None` to stop.
-/// Stops after the first error.
-pub(super) fn read_pieces(
-    files: &[PathBuf],
-    ranges: &[PieceRange],
-    first: usize,
-    readers: usize,
-    mut deliver: impl FnMut(Result<ParsedPiece, PieceError>) -> Option<Vec<Candle>>,
-) {
-    let mut candles = Vec::with_capacity(CHUNK_BYTES / 64);
-    let mut open: Option<(usize, File)> = None;
-    let mut buffer = Vec::new();
-    for range in ranges.iter().skip(first).step_by(readers.max(1)) {
-        let piece = parse_piece(files, range, &mut open, &mut buffer, &mut candles);
-        let failed = piece.is_err();
-        let Some(next) = deliver(piece) else {
-            return;
-        };
-        if failed {
-            return;
+/// Pieces a reading thread may parse ahead of the run.
+const PIECES_AHEAD: usize = 8;
+
+/// The pieces of a series between the threads that parse them and the run that takes them in
+/// order. The run's thread parses pieces too whenever the one it needs next is not ready, so
+/// every core works until the last piece and none sits idle waiting.
+pub(super) struct PieceShelf<'a> {
+    files: &'a [PathBuf],
+    ranges: &'a [PieceRange],
+    state: Mutex<ShelfState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct ShelfState {
+    /// The first piece no thread has taken to parse yet.
+    next_unclaimed: usize,
+    /// The piece the run needs next.
+    next_needed: usize,
+    parsed: BTreeMap<usize, Result<ParsedPiece, PieceError>>,
+    /// Emptied candle vectors to parse into.
+    spares: Vec<Vec<Candle>>,
+    stopped: bool,
+}
+
+/// A file kept open and a read buffer kept from one piece to the next.
+#[derive(Default)]
+pub(super) struct PieceParser {
+    open: Option<(usize, File)>,
+    buffer: Vec<u8>,
+}
+
+impl<'a> PieceShelf<'a> {
+    pub(super) fn new(files: &'a [PathBuf], ranges: &'a [PieceRange]) -> Self {
+        Self {
+            files,
+            ranges,
+            state: Mutex::new(ShelfState::default()),
+            changed: Condvar::new(),
         }
-        candles = next;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ShelfState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Parses pieces until none is left or the run stops; the body of a reading thread.
+    pub(super) fn read(&self) {
+        let mut parser = PieceParser::default();
+        loop {
+            let mut state = self.lock();
+            while !state.stopped
+                && state.next_unclaimed < self.ranges.len()
+                && state.next_unclaimed >= state.next_needed + PIECES_AHEAD
+            {
+                state = self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if state.stopped || state.next_unclaimed >= self.ranges.len() {
+                return;
+            }
+            self.parse_next(state, &mut parser);
+        }
+    }
+
+    /// Claims the first unclaimed piece, parses it with the lock released, and shelves it.
+    fn parse_next(&self, mut state: MutexGuard<'_, ShelfState>, parser: &mut PieceParser) {
+        let index = state.next_unclaimed;
+        state.next_unclaimed += 1;
+        let mut candles = state.spares.pop().unwrap_or_default();
+        drop(state);
+        let piece = parse_piece(
+            self.files,
+            &self.ranges[index],
+            &mut parser.open,
+            &mut parser.buffer,
+            &mut candles,
+        );
+        let mut state = self.lock();
+        state.parsed.insert(index, piece);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Returns the next piece in order, parsing pieces on this thread while it is not ready.
+    /// Returns `None` after the last piece.
+    pub(super) fn next(&self, parser: &mut PieceParser) -> Option<Result<ParsedPiece, PieceError>> {
+        let mut state = self.lock();
+        loop {
+            let needed = state.next_needed;
+            if needed >= self.ranges.len() {
+                return None;
+            }
+            if let Some(piece) = state.parsed.remove(&needed) {
+                state.next_needed += 1;
+                drop(state);
+                self.changed.notify_all();
+                return Some(piece);
+            }
+            if state.next_unclaimed < self.ranges.len()
+                && state.next_unclaimed < needed + PIECES_AHEAD
+            {
+                self.parse_next(state, parser);
+                state = self.lock();
+            } else {
+                state = self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+
+    /// Returns an emptied candle vector for a later piece.
+    pub(super) fn give_back(&self, mut candles: Vec<Candle>) {
         candles.clear();
+        self.lock().spares.push(candles);
+    }
+
+    /// Stops the reading threads after the pieces they are parsing.
+    pub(super) fn stop(&self) {
+        self.lock().stopped = true;
+        self.changed.notify_all();
     }
 }
 
@@ -532,11 +635,11 @@ impl<'a> PartReader<'a> {
         loop {
             let offset = self.buffer_offset + self.filled as u64;
             // Past the range, only the rest of its last line is needed.
-            let wanted = (self.range.end.saturating_add(LINE_SLACK_BYTES))
+            let limit = (self.range.end.saturating_add(LINE_SLACK_BYTES))
                 .saturating_sub(offset)
                 .max(LINE_SLACK_BYTES);
             let space = self.buffer.len() - self.filled;
-            let length = usize::try_from(wanted).map_or(space, |wanted| wanted.min(space));
+            let length = usize::try_from(limit).map_or(space, |limit| limit.min(space));
             let target = &mut self.buffer[self.filled..self.filled + length];
             match self.file.read_at(target, offset) {
                 Ok(0) => return Ok(true),
@@ -638,6 +741,100 @@ mod tests {
             ));
         }
         text
+    }
+
+    /// Writes `texts` as the files of a folder and takes their pieces off a shelf that
+    /// `readers` threads beside the taking one fill.
+    fn shelve_texts(texts: &[String], readers: usize) -> Result<Vec<Candle>, DataError> {
+        let folder = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let path = folder.path().join(format!("{index}.csv"));
+                std::fs::write(&path, text).unwrap();
+                path
+            })
+            .collect();
+        let ranges = piece_ranges(&paths).unwrap();
+        let shelf = PieceShelf::new(&paths, &ranges);
+        std::thread::scope(|scope| {
+            for _ in 0..readers {
+                scope.spawn(|| shelf.read());
+            }
+            let mut order = PieceOrder::new(&paths);
+            let mut parser = PieceParser::default();
+            let mut candles = Vec::new();
+            let mut result = Ok(());
+            while let Some(piece) = shelf.next(&mut parser) {
+                match order.accept(piece) {
+                    Ok(piece) => {
+                        candles.extend_from_slice(&piece.candles);
+                        shelf.give_back(piece.candles);
+                    }
+                    Err(error) => {
+                        result = Err(error);
+                        break;
+                    }
+                }
+            }
+            shelf.stop();
+            result.map(|()| candles)
+        })
+    }
+
+    #[test]
+    fn shelf_joins_pieces_in_order() {
+        let text = kline_file(60_000);
+        assert!(text.len() > 12 * CHUNK_BYTES);
+        let expected = parse_klines(text.as_bytes()).unwrap();
+        for readers in [0, 1, 3] {
+            let candles = shelve_texts(std::slice::from_ref(&text), readers).unwrap();
+            assert_eq!(candles, expected, "{readers} readers");
+        }
+    }
+
+    #[test]
+    fn shelf_names_file_and_line() {
+        let first = kline_file(20_000);
+        // The second file continues the first one's times, without a header.
+        let second: String =
+            kline_file(45_000)
+                .lines()
+                .skip(20_001)
+                .fold(String::new(), |mut text, line| {
+                    text.push_str(line);
+                    text.push('\n');
+                    text
+                });
+        let joined = shelve_texts(&[first.clone(), second.clone()], 2).unwrap();
+        assert_eq!(joined.len(), 45_000);
+
+        // Line 18,001 of the second file, in its fifth piece or later, has a bad volume.
+        let broken: Vec<String> = second
+            .lines()
+            .enumerate()
+            .map(|(index, line)| {
+                if index == 18_000 {
+                    line.replacen(",1.5,", ",1.5x,", 1)
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        let broken = broken.join("\n") + "\n";
+        for readers in [0, 2] {
+            let err = shelve_texts(&[first.clone(), broken.clone()], readers).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("1.csv"), "{message}");
+            assert!(message.contains("line 18001, column volume"), "{message}");
+        }
+
+        // The second file starting before the first one ends is out of order at its line 1.
+        let overlapping = shelve_texts(&[first.clone(), first], 2).unwrap_err();
+        let message = overlapping.to_string();
+        assert!(message.contains("1.csv"), "{message}");
+        assert!(message.contains("line 2, column open_time"), "{message}");
     }
 
     /// Writes `text` to a temporary file and parses it in `parts` parts.

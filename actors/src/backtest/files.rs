@@ -2,18 +2,19 @@
 //! together, and running a bot configuration over them.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use keyward_events::market::{Candle, FundingRate};
 
 use super::data::{
-    PARALLEL_FROM_BYTES, PieceOrder, candle_files, hash_files, piece_ranges, read_pieces,
+    PARALLEL_FROM_BYTES, PieceOrder, PieceParser, PieceShelf, candle_files, hash_files,
+    piece_ranges,
 };
 use super::{
     BacktestError, BacktestReport, BarRun, DataError, DiscardVerdicts, PreparedRun, RunOptions,
-    RunSpec, SetupError, load_funding,
+    RunSpec, SetupError, VerdictSink, load_funding,
 };
+use crate::strategy::Strategy;
 
 /// The files a run reads and the time window of the candles it keeps.
 #[derive(Clone, Copy, Debug, Default)]
@@ -39,10 +40,10 @@ pub struct FileRun {
     pub data_hash: Option<String>,
     /// Hex SHA-256 of the funding file's bytes.
     pub funding_hash: Option<String>,
-    /// Time the reading thread spent reading and parsing the candle files, beside the run.
+    /// Time the longest-running reading thread spent parsing candle files beside the run.
     pub load_time: Duration,
-    /// Time the run spent on the candles, without waiting for them to be parsed, plus the
-    /// wait for the hash.
+    /// Time from the first piece to the report, which includes the pieces the run's thread
+    /// parsed itself, plus the wait for the hash.
     pub run_time: Duration,
 }
 
@@ -108,9 +109,8 @@ fn format_time(ms: i64) -> String {
 /// `spec` over them. The command line, the server's backtest route and a bot actor all run
 /// their backtests through this function, so equal inputs give equal trade lists.
 ///
-/// One thread reads and parses the candle files and hands them over a piece at a time. The
-/// run goes on over each piece as it arrives, so reading and running overlap and the whole
-/// series is never in memory at once.
+/// The files are parsed in pieces on all cores while the run goes on over the pieces already
+/// parsed, so reading and running overlap and the whole series is never in memory at once.
 ///
 /// # Errors
 /// Fails on unreadable or invalid files, an invalid configuration, or an empty window.
@@ -140,11 +140,8 @@ pub fn run_files(
     })
 }
 
-/// Pieces of parsed candles queued between each reading thread and the run. Each piece
-/// contains the candles of 256 KiB of a file, about 3,000 in the Binance layout.
-const PIECES_IN_FLIGHT: usize = 4;
-
-/// Returns how many threads read `paths`: one per core for large files, at most four.
+/// Returns how many threads beside the run read `paths`: one per core but the run's for large
+/// files, at most three, and none for small ones, which the run's thread reads itself.
 fn reader_count(paths: &[PathBuf]) -> usize {
     let bytes: u64 = paths
         .iter()
@@ -152,17 +149,17 @@ fn reader_count(paths: &[PathBuf]) -> usize {
         .map(|metadata| metadata.len())
         .sum();
     if bytes < PARALLEL_FROM_BYTES {
-        return 1;
+        return 0;
     }
-    std::thread::available_parallelism().map_or(1, |cores| cores.get().clamp(1, 4))
+    std::thread::available_parallelism().map_or(1, |cores| cores.get().clamp(2, 4) - 1)
 }
 
-/// Reads the candle files on other threads and runs `spec` over the candles as they arrive.
-/// [`run_files`] calls it beside the hashing.
+/// Reads the candle files in 256 KiB pieces and runs `spec` over the candles as the pieces
+/// arrive. [`run_files`] calls it beside the hashing.
 ///
-/// The reading threads take the files' 256 KiB pieces in turn and parse them while the run goes
-/// on over the pieces already parsed, in order. Each thread stays at most
-/// [`PIECES_IN_FLIGHT`] pieces ahead, so the whole series is never in memory at once.
+/// Reading threads parse pieces ahead of the run, and the run's thread parses the piece it
+/// needs itself when none is ready. Only a few pieces are parsed ahead, so the whole series is
+/// never in memory at once.
 fn run_streamed(
     spec: &RunSpec,
     files: &DataFiles<'_>,
@@ -182,57 +179,21 @@ fn run_streamed(
     let mut sink = DiscardVerdicts;
     let mut bars = BarRun::new(&mut strategy, &gate, &config, rates, &mut sink, options)?;
     let ranges = piece_ranges(paths)?;
-    let readers = reader_count(paths);
+    let shelf = PieceShelf::new(paths, &ranges);
 
     let run_started = Instant::now();
-    let (waited, load_time) = std::thread::scope(|scope| {
-        let mut arriving = Vec::with_capacity(readers);
-        let mut spares = Vec::with_capacity(readers);
-        let mut reading = Vec::with_capacity(readers);
-        for first in 0..readers {
-            let (pieces, received) = mpsc::sync_channel(PIECES_IN_FLIGHT);
-            let (spares_sent, spare) = mpsc::channel::<Vec<Candle>>();
-            let ranges = &ranges;
-            reading.push(scope.spawn(move || {
-                let reading_started = Instant::now();
-                read_pieces(paths, ranges, first, readers, |piece| {
-                    pieces.send(piece).ok()?;
-                    Some(spare.try_recv().unwrap_or_default())
-                });
-                reading_started.elapsed()
-            }));
-            arriving.push(received);
-            spares.push(spares_sent);
-        }
-
-        let mut order = PieceOrder::new(paths);
-        let mut waited = Duration::ZERO;
-        for index in 0..ranges.len() {
-            let wait_started = Instant::now();
-            // A reader stops early only after handing over its error, which ends the loop.
-            let Ok(piece) = arriving[index % readers].recv() else {
-                break;
-            };
-            waited += wait_started.elapsed();
-            let mut piece = order.accept(piece)?;
-            for candle in window(&piece.candles, files.from_ms, files.to_ms) {
-                bars.push(candle);
-            }
-            let past_window = files.to_ms.is_some_and(|to| {
-                piece
-                    .candles
-                    .last()
-                    .is_some_and(|last| last.open_time_ms >= to)
-            });
-            piece.candles.clear();
-            // The reader may have finished and gone, and then needs no spare.
-            let _ = spares[index % readers].send(piece.candles);
-            if past_window {
-                break;
-            }
-        }
-        // Stops the readers when the window ended before the data.
-        drop(arriving);
+    let load_time = std::thread::scope(|scope| {
+        let reading: Vec<_> = (0..reader_count(paths))
+            .map(|_| {
+                scope.spawn(|| {
+                    let reading_started = Instant::now();
+                    shelf.read();
+                    reading_started.elapsed()
+                })
+            })
+            .collect();
+        let result = take_pieces(&shelf, paths, files, &mut bars);
+        shelf.stop();
         let mut load_time = Duration::ZERO;
         for reader in reading {
             let elapsed = reader
@@ -240,7 +201,7 @@ fn run_streamed(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             load_time = load_time.max(elapsed);
         }
-        Ok::<_, FileRunError>((waited, load_time))
+        result.map(|()| load_time)
     })?;
 
     let Some((first_ms, last_ms)) = bars.time_range() else {
@@ -260,7 +221,7 @@ fn run_streamed(
         check_funding_range(path, &funding.rates, candles, bars.candles())?;
     }
     let report = bars.finish()?;
-    let run_time = run_started.elapsed().saturating_sub(waited);
+    let run_time = run_started.elapsed();
     Ok(FileRun {
         report,
         data_hash: None,
@@ -268,6 +229,34 @@ fn run_streamed(
         load_time,
         run_time,
     })
+}
+
+/// Feeds the pieces on `shelf` to `bars` in order, keeping the candles inside the window.
+fn take_pieces<S: Strategy, V: VerdictSink>(
+    shelf: &PieceShelf<'_>,
+    paths: &[PathBuf],
+    files: &DataFiles<'_>,
+    bars: &mut BarRun<'_, '_, S, V>,
+) -> Result<(), FileRunError> {
+    let mut order = PieceOrder::new(paths);
+    let mut parser = PieceParser::default();
+    while let Some(piece) = shelf.next(&mut parser) {
+        let piece = order.accept(piece)?;
+        for candle in window(&piece.candles, files.from_ms, files.to_ms) {
+            bars.push(candle);
+        }
+        let past_window = files.to_ms.is_some_and(|to| {
+            piece
+                .candles
+                .last()
+                .is_some_and(|last| last.open_time_ms >= to)
+        });
+        shelf.give_back(piece.candles);
+        if past_window {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Funding interval assumed when the funding file gives none, as Binance's and Bybit's
