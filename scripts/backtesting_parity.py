@@ -10,8 +10,8 @@ builds the release binary, then
    counts are equal and the final equities agree within 0.1%;
 2. speed: repeats the BTCUSDT file (times shifted) to a million bars and measures, in one run,
    backtesting's bars per second (its `Backtest.run` alone) against keyward's bars per second
-   counting the whole `keyward backtest` process, CSV parsing included; keyward's parsing and
-   driver times are reported apart from its log. The timed runs print the readable summary,
+   counting the whole `keyward backtest` process, CSV parsing included; the times of keyward's
+   reading thread and run thread are reported apart from its log. The timed runs print the readable summary,
    which does not show the data's SHA-256, so they skip the hash. One more run with --json,
    which hashes the data on another thread, is timed apart.
 
@@ -208,8 +208,8 @@ def speed(python, bars, rounds):
           f"({reference_cpu:.3f} s CPU), {bars / reference_seconds:,.0f} bars/s")
     print(f"  keyward whole process: {wall:.3f} s wall ({cpu:.3f} s CPU), "
           f"{bars / wall:,.0f} bars/s")
-    print(f"  keyward parts: loading (read, parse) {load_ms:.1f} ms, "
-          f"driver {run_ms:.1f} ms ({bars / run_ms * 1e3:,.0f} bars/s)")
+    print(f"  keyward threads: reading thread {load_ms:.1f} ms, run thread (the run and the "
+          f"pieces it parsed itself) {run_ms:.1f} ms")
     print(f"  keyward with --json, SHA-256 of the data included (one run): {json_wall:.3f} s "
           f"wall ({json_cpu:.3f} s CPU)")
     print(f"  ratio (keyward bars/s over backtesting bars/s): {ratio:.1f}x by wall time, "
