@@ -192,8 +192,11 @@ fn run_streamed(
                 })
             })
             .collect();
+        // Stops the readers however the run ends, a panic included, so that the scope's join
+        // cannot wait for a reader that waits for the run.
+        let stopper = StopReading(&shelf);
         let result = take_pieces(&shelf, paths, files, &mut bars);
-        shelf.stop();
+        drop(stopper);
         let mut load_time = Duration::ZERO;
         for reader in reading {
             let elapsed = reader
@@ -229,6 +232,15 @@ fn run_streamed(
         load_time,
         run_time,
     })
+}
+
+/// Stops the reading threads of a shelf when dropped.
+struct StopReading<'a, 'b>(&'a PieceShelf<'b>);
+
+impl Drop for StopReading<'_, '_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 /// Feeds the pieces on `shelf` to `bars` in order, keeping the candles inside the window.
