@@ -64,6 +64,17 @@ fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Runs a backtest of `data` with each case's flags and checks that it exits with 2 and an
+/// error containing the case's text.
+fn assert_rejected(data: &Path, cases: &[(&[&str], &str)]) {
+    for (extra, expected) in cases {
+        let output = backtest(data, extra);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        let stderr = stderr_of(&output);
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+    }
+}
+
 #[test]
 fn json_report_of_small_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,6 +186,55 @@ fn bad_input_exits_with_two() {
 }
 
 #[test]
+fn plot_never_overwrites_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 50));
+    let before = std::fs::read(&file).unwrap();
+    let funding = dir.path().join("funding.txt");
+    std::fs::write(
+        &funding,
+        "calc_time,funding_interval_hours,last_funding_rate\n",
+    )
+    .unwrap();
+    let file_text = file.to_str().unwrap();
+    let funding_text = funding.to_str().unwrap();
+    let other_csv = dir.path().join("picture.CSV");
+
+    let cases: [(&[&str], &str); 3] = [
+        (&["--plot", file_text], "ends in .csv"),
+        (&["--plot", other_csv.to_str().unwrap()], "ends in .csv"),
+        (
+            &["--funding", funding_text, "--plot", funding_text],
+            "is the --funding file",
+        ),
+    ];
+    assert_rejected(&file, &cases);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    assert!(!other_csv.exists());
+    assert!(
+        std::fs::read_to_string(&funding)
+            .unwrap()
+            .starts_with("calc_time")
+    );
+}
+
+#[test]
+fn funding_folder_is_named_as_funding() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 50));
+    let output = backtest(&file, &["--funding", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("funding data"), "{stderr}");
+    assert!(
+        stderr.contains("give one funding-rate CSV file"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn sweep_prints_ranked_table() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("klines.csv");
@@ -238,12 +298,7 @@ fn sweep_ranges_are_checked() {
             "is not a ranking",
         ),
     ];
-    for (extra, expected) in cases {
-        let output = backtest(&file, extra);
-        assert_eq!(output.status.code(), Some(2), "{extra:?}");
-        let stderr = stderr_of(&output);
-        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
-    }
+    assert_rejected(&file, &cases);
 }
 
 #[test]

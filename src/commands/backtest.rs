@@ -128,6 +128,9 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<ExitCode> {
 
 fn single(args: &BacktestArgs, spec: &RunSpec) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    if let Some(plot) = &args.plot {
+        check_plot_path(plot, &args.data, args.funding.as_deref())?;
+    }
     // Only the JSON output and the plot's title show the data's hash.
     let files = DataFiles {
         candles: Some(&args.data),
@@ -267,6 +270,37 @@ fn rayon_threads() -> usize {
 
 /// Builds the run from the flags: the strategy spec a bot would carry and its risk
 /// configuration, from `--risk` or derived from the sizing flags.
+/// Rejects a `--plot` path that would overwrite the input: the candle file, the funding file,
+/// or any `*.csv` path, which a later run would read from a data folder as candles.
+fn check_plot_path(plot: &Path, data: &Path, funding: Option<&Path>) -> anyhow::Result<()> {
+    let is_csv = plot
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("csv"));
+    if is_csv {
+        bail!(
+            "--plot {} ends in .csv, the extension of data files; give a path ending in .svg",
+            plot.display()
+        );
+    }
+    let Ok(plot_file) = plot.canonicalize() else {
+        // The picture does not exist yet, so it cannot be an input.
+        return Ok(());
+    };
+    let inputs = [("--data", Some(data)), ("--funding", funding)];
+    for (flag, input) in inputs {
+        let same = input
+            .and_then(|input| input.canonicalize().ok())
+            .is_some_and(|input| input == plot_file);
+        if same {
+            bail!(
+                "--plot {} is the {flag} file and would be overwritten; give another path",
+                plot.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run_spec(args: &BacktestArgs) -> anyhow::Result<RunSpec> {
     let StrategyName::Sma = args.strategy;
     let mut params = serde_json::Map::new();

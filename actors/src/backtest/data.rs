@@ -42,6 +42,11 @@ pub enum DataError {
     NoCandles(PathBuf),
     #[error("{0} is not a regular file or folder; give a kline CSV file or a folder of them")]
     NotAFile(PathBuf),
+    #[error(
+        "funding data {0} is not a regular file; give one funding-rate CSV file \
+         (calc_time,funding_interval_hours,last_funding_rate)"
+    )]
+    FundingNotAFile(PathBuf),
     #[error("{0} is a *.csv entry that is not a readable file (a broken link?); remove or fix it")]
     NotReadable(PathBuf),
 }
@@ -702,7 +707,7 @@ pub struct LoadedFunding {
 /// Fails when the file cannot be read or parsed, naming the file and line.
 pub fn load_funding(path: &Path) -> Result<LoadedFunding, DataError> {
     if path.exists() && !path.is_file() {
-        return Err(DataError::NotAFile(path.to_path_buf()));
+        return Err(DataError::FundingNotAFile(path.to_path_buf()));
     }
     let bytes = std::fs::read(path).map_err(|source| DataError::Read {
         path: path.to_path_buf(),
