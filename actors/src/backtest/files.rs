@@ -340,11 +340,9 @@ pub fn window(candles: &[Candle], from_ms: Option<i64>, to_ms: Option<i64>) -> &
 mod tests {
     use std::io::Write;
 
-    use keyward_events::bot::StrategySpec;
     use sha2::{Digest, Sha256};
 
     use super::*;
-    use crate::backtest::{BacktestConfig, RunSettings};
 
     /// 2025-09-19T00:00:00Z in milliseconds.
     const START_MS: i64 = 1_758_240_000_000;
@@ -352,18 +350,7 @@ mod tests {
     const HOUR_MS: i64 = 3_600_000;
 
     fn spec() -> RunSpec {
-        let mut params = serde_json::Map::new();
-        params.insert("fast".to_owned(), 2.into());
-        params.insert("slow".to_owned(), 5.into());
-        RunSpec {
-            strategy: StrategySpec {
-                name: "sma".to_owned(),
-                params,
-            },
-            risk: BacktestConfig::default().risk_config_allowing(2.0),
-            symbol: "BTCUSDT".to_owned(),
-            settings: RunSettings::default(),
-        }
+        crate::backtest::tests::sma_spec(2, 5)
     }
 
     /// Writes a day of 5-minute candles from [`START_MS`] and returns the file.

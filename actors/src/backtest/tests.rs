@@ -682,7 +682,7 @@ fn window_keeps_open_times_in_range() {
     assert!(window(&bars, to, from).is_empty());
 }
 
-fn sma_spec(fast: u64, slow: u64) -> RunSpec {
+pub(super) fn sma_spec(fast: u64, slow: u64) -> RunSpec {
     let mut params = serde_json::Map::new();
     params.insert("fast".to_owned(), fast.into());
     params.insert("slow".to_owned(), slow.into());
