@@ -86,22 +86,26 @@ impl SmaCross {
     }
 
     /// Adds a close to the ring and both rolling sums.
+    ///
+    /// The sums are updated in locals and stored once: storing one sum and then loading both
+    /// as a pair, as the compiler otherwise does, stalls on store forwarding every bar.
     fn push(&mut self, close: f64) {
         let seen = self.seen;
+        let (mut fast_sum, mut slow_sum) = (self.fast_sum, self.slow_sum);
         if seen >= self.fast as u64 {
             // The close `fast` bars back, `(next - fast) mod slow` without a division.
             let mut leaving = self.next + self.slow - self.fast;
             if leaving >= self.slow {
                 leaving -= self.slow;
             }
-            self.fast_sum -= self.closes[leaving];
+            fast_sum -= self.closes[leaving];
         }
         if seen >= self.slow as u64 {
-            self.slow_sum -= self.closes[self.next];
+            slow_sum -= self.closes[self.next];
         }
         self.closes[self.next] = close;
-        self.fast_sum += close;
-        self.slow_sum += close;
+        self.fast_sum = fast_sum + close;
+        self.slow_sum = slow_sum + close;
         self.seen += 1;
         self.next += 1;
 
