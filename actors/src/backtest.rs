@@ -429,6 +429,29 @@ struct Driver<'a, V> {
     /// Buffers reused from bar to bar.
     fills: Vec<SimFill>,
     evaluations: Vec<Evaluation>,
+    /// The day-start and peak equity passed to the gate. Both change far less often than
+    /// signals come, so each keeps its last conversion.
+    day_start_equity: CachedDecimal,
+    peak_equity: CachedDecimal,
+}
+
+/// An `f64` and its [`to_decimal`] conversion, converted again only when the value changes.
+#[derive(Clone, Copy, Debug, Default)]
+struct CachedDecimal {
+    value: f64,
+    decimal: Decimal,
+}
+
+impl CachedDecimal {
+    fn get(&mut self, value: f64) -> Decimal {
+        if value.to_bits() != self.value.to_bits() {
+            *self = Self {
+                value,
+                decimal: to_decimal(value),
+            };
+        }
+        self.decimal
+    }
 }
 
 impl<'a, V: VerdictSink> Driver<'a, V> {
@@ -455,6 +478,8 @@ impl<'a, V: VerdictSink> Driver<'a, V> {
             rejected: 0,
             fills: Vec::new(),
             evaluations: Vec::new(),
+            day_start_equity: CachedDecimal::default(),
+            peak_equity: CachedDecimal::default(),
         }
     }
 
@@ -545,12 +570,12 @@ impl<'a, V: VerdictSink> Driver<'a, V> {
         self.evaluations.clear();
     }
 
-    fn account_view(&self, equity: f64, position: f64) -> AccountView {
+    fn account_view(&mut self, equity: f64, position: f64) -> AccountView {
         AccountView {
             equity: to_decimal(equity),
             position: to_decimal(position),
-            day_start_equity: to_decimal(self.stats.day_start_equity()),
-            peak_equity: to_decimal(self.stats.peak_equity()),
+            day_start_equity: self.day_start_equity.get(self.stats.day_start_equity()),
+            peak_equity: self.peak_equity.get(self.stats.peak_equity()),
             open_positions: u32::from(position != 0.0),
         }
     }

@@ -634,12 +634,16 @@ impl RoundedLimit {
         // NOTE: a product smaller than about 1e-28 rounds to zero. With a limit of zero or less
         // and a tiny whole, `below * whole` can round to zero, and a zero part then compares as
         // less than the limit even where its rounded ratio is not.
-        let below = self.below.and_then(|below| below.checked_mul(whole));
-        if below.is_some_and(|below| part <= below) {
+        let below = self
+            .below
+            .and_then(|below| cmp_with_product(part, below, whole));
+        if below.is_some_and(Ordering::is_le) {
             return Some(Ordering::Less);
         }
-        let above = self.above.and_then(|above| above.checked_mul(whole));
-        if above.is_some_and(|above| part >= above) {
+        let above = self
+            .above
+            .and_then(|above| cmp_with_product(part, above, whole));
+        if above.is_some_and(Ordering::is_ge) {
             return Some(Ordering::Greater);
         }
         let numerator = if self.percent {
@@ -683,6 +687,57 @@ pub(crate) fn is_positive(value: Decimal) -> bool {
 /// Returns whether `value` is below zero, as `value < Decimal::ZERO` does.
 fn is_negative(value: Decimal) -> bool {
     !value.is_zero() && value.is_sign_negative()
+}
+
+/// Largest scale of a [`Decimal`].
+const MAX_SCALE: u32 = 28;
+
+/// Powers of ten up to the largest scale, as `i128`.
+const POWERS_OF_TEN: [i128; MAX_SCALE as usize + 1] = {
+    let mut powers = [1_i128; MAX_SCALE as usize + 1];
+    let mut index = 1;
+    while index < powers.len() {
+        powers[index] = powers[index - 1] * 10;
+        index += 1;
+    }
+    powers
+};
+
+/// Compares `value` with the product `factor * other`, giving what
+/// `factor.checked_mul(other).map(|product| value.cmp(&product))` gives.
+///
+/// When the product is exact in a `Decimal` (its scale at most 28, its mantissa within 96 bits),
+/// `checked_mul` does not round it, so comparing the mantissas in `i128` at a common scale gives
+/// the same result without building the product. Every other case, and any step that would
+/// overflow `i128`, takes the `Decimal` arithmetic.
+fn cmp_with_product(value: Decimal, factor: Decimal, other: Decimal) -> Option<std::cmp::Ordering> {
+    exact_product_cmp(value, factor, other)
+        .or_else(|| factor.checked_mul(other).map(|product| value.cmp(&product)))
+}
+
+/// Compares in `i128` for [`cmp_with_product`]. Returns `None` where that is not exact.
+fn exact_product_cmp(
+    value: Decimal,
+    factor: Decimal,
+    other: Decimal,
+) -> Option<std::cmp::Ordering> {
+    let product_scale = factor.scale() + other.scale();
+    if product_scale > MAX_SCALE {
+        return None;
+    }
+    let product = factor.mantissa().checked_mul(other.mantissa())?;
+    if product.unsigned_abs() >> 96 != 0 {
+        return None;
+    }
+    let value_scale = value.scale();
+    let (left, right) = if value_scale <= product_scale {
+        let shift = POWERS_OF_TEN[(product_scale - value_scale) as usize];
+        (value.mantissa().checked_mul(shift)?, product)
+    } else {
+        let shift = POWERS_OF_TEN[(value_scale - product_scale) as usize];
+        (value.mantissa(), product.checked_mul(shift)?)
+    };
+    Some(left.cmp(&right))
 }
 
 /// `pct` percent of `whole`. Dividing by 100 only moves the decimal point, so it is done by
@@ -1105,6 +1160,50 @@ mod tests {
         let limit = RoundedLimit::ratio(dec("1"), 4);
         assert_eq!(limit.cmp(dec("1"), dec("0")), None);
         assert_eq!(limit.cmp(dec("1"), dec("-2")), None);
+    }
+
+    #[test]
+    fn product_cmp_matches_decimal() {
+        let mut state = 11;
+        let mut decided = 0;
+        for _ in 0..200_000 {
+            let value = random_decimal(&mut state);
+            let factor = random_decimal(&mut state);
+            let other = random_decimal(&mut state);
+            let expected = factor.checked_mul(other).map(|product| value.cmp(&product));
+            assert_eq!(
+                cmp_with_product(value, factor, other),
+                expected,
+                "{value:?} against {factor:?} * {other:?}"
+            );
+            decided += usize::from(exact_product_cmp(value, factor, other).is_some());
+        }
+        // Over a fifth of the draws take the i128 comparison. The rest have scales that sum past
+        // 28 or products past 96 bits.
+        assert!(decided > 40_000, "only {decided} draws took the i128 path");
+    }
+
+    #[test]
+    fn product_cmp_equal_across_scales() {
+        let cases = [
+            ("500", "5", "100"),
+            ("500.000", "0.05", "10000"),
+            ("2.5", "-0.5", "-5"),
+            ("0", "0", "123.456"),
+            (
+                "0.0000000000000000000000000001",
+                "0.00000000000001",
+                "0.00000000000001",
+            ),
+        ];
+        for (value, factor, other) in cases {
+            let (value, factor, other) = (dec(value), dec(factor), dec(other));
+            assert_eq!(
+                cmp_with_product(value, factor, other),
+                Some(std::cmp::Ordering::Equal),
+                "{value} against {factor} * {other}"
+            );
+        }
     }
 
     #[test]
