@@ -142,6 +142,37 @@ fn folder_is_read_in_name_order() {
 }
 
 #[test]
+fn hidden_files_in_folder_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(&dir.path().join("a.csv"), &kline_rows(0, 60));
+    // A metadata file as macOS writes it beside each file: not kline data.
+    std::fs::write(dir.path().join("._a.csv"), [0_u8, 5, 22, 7, 0, 2]).unwrap();
+
+    let output = backtest(dir.path(), &["--json"]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(json_of(&output)["bars"], 60);
+}
+
+#[test]
+fn overlapping_folder_files_name_both() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sorted by name, "b.csv" comes second but starts before "a.csv" ends.
+    write_csv(&dir.path().join("a.csv"), &kline_rows(30, 40));
+    write_csv(&dir.path().join("b.csv"), &kline_rows(0, 40));
+
+    let output = backtest(dir.path(), &["--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("b.csv: line 2: open_time"), "{stderr}");
+    assert!(stderr.contains("last row of"), "{stderr}");
+    assert!(stderr.contains("a.csv"), "{stderr}");
+    assert!(
+        stderr.contains("byte-wise order of their names"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn broken_row_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broken.csv");

@@ -132,7 +132,10 @@ impl fmt::Display for FieldProblem {
             Self::NotAnInteger => f.write_str("is not an integer"),
             Self::NotPositive => f.write_str("is not a positive price"),
             Self::Negative => f.write_str("is negative"),
-            Self::TimeOutOfRange => f.write_str("is after the year 9999"),
+            Self::TimeOutOfRange => f.write_str(
+                "is after the year 9999; times must be seconds (10 or 11 digits), milliseconds \
+                 (12 to 15 digits) or microseconds (16 digits), not nanoseconds",
+            ),
             Self::NotAfterPrevious(previous) => write!(
                 f,
                 "is not after the previous row's open_time ({previous} ms); rows must be in \

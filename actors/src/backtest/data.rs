@@ -49,6 +49,57 @@ pub enum DataError {
     FundingNotAFile(PathBuf),
     #[error("{0} is a *.csv entry that is not a readable file (a broken link?); remove or fix it")]
     NotReadable(PathBuf),
+    #[error(
+        "invalid kline data in {path}: line {line}: open_time {open_time_ms} ms is not after the \
+         last row of {previous} ({last_open_ms} ms). A folder's files are read in byte-wise \
+         order of their names as one series, so rename them to sort in time order or remove \
+         the overlapping rows"
+    )]
+    FilesOverlap {
+        path: PathBuf,
+        line: usize,
+        open_time_ms: i64,
+        previous: PathBuf,
+        last_open_ms: i64,
+    },
+}
+
+/// Words the error of a file's first row when it does not open after the last row of the file
+/// before it, and wraps any other error of the file as [`DataError::Invalid`].
+///
+/// Only the first row of a file is compared with the previous file's last open time: every
+/// later row is compared with a row of its own file, which opens after that time.
+fn file_error(
+    files: &[PathBuf],
+    file: usize,
+    previous_last_ms: Option<i64>,
+    source: KlineCsvError,
+) -> DataError {
+    if let (
+        Some(last_open_ms),
+        Some(previous),
+        KlineCsvError::Field {
+            line,
+            value,
+            problem: FieldProblem::NotAfterPrevious(compared),
+            ..
+        },
+    ) = (previous_last_ms, file.checked_sub(1), &source)
+        && *compared == last_open_ms
+        && let Ok(open_time_ms) = value.parse()
+    {
+        return DataError::FilesOverlap {
+            path: files[file].clone(),
+            line: *line,
+            open_time_ms,
+            previous: files[previous].clone(),
+            last_open_ms,
+        };
+    }
+    DataError::Invalid {
+        path: files[file].clone(),
+        source,
+    }
 }
 
 /// Candles loaded from one file or a folder, with the SHA-256 of the bytes read.
@@ -96,7 +147,7 @@ pub fn candle_files(data: &Path) -> Result<Vec<PathBuf>, DataError> {
 /// candles.
 pub fn parse_files(data: &Path, files: &[PathBuf]) -> Result<Vec<Candle>, DataError> {
     let mut candles: Vec<Candle> = Vec::new();
-    for path in files {
+    for (index, path) in files.iter().enumerate() {
         let read_error = |source| DataError::Read {
             path: path.clone(),
             source,
@@ -104,11 +155,8 @@ pub fn parse_files(data: &Path, files: &[PathBuf]) -> Result<Vec<Candle>, DataEr
         let file = File::open(path).map_err(read_error)?;
         let length = file.metadata().map_err(read_error)?.len();
         let previous = candles.last().map(|last| last.open_time_ms);
-        let parsed =
-            parse_in_parts(&file, length, previous).map_err(|source| DataError::Invalid {
-                path: path.clone(),
-                source,
-            })?;
+        let parsed = parse_in_parts(&file, length, previous)
+            .map_err(|source| file_error(files, index, previous, source))?;
         if candles.is_empty() {
             candles = parsed;
         } else {
@@ -354,6 +402,8 @@ pub(super) struct PieceOrder<'a> {
     /// Lines of the current file before the next piece.
     line_offset: usize,
     last_open_ms: Option<i64>,
+    /// The file of the row that `last_open_ms` comes from.
+    last_file: Option<usize>,
 }
 
 impl<'a> PieceOrder<'a> {
@@ -363,6 +413,7 @@ impl<'a> PieceOrder<'a> {
             file: 0,
             line_offset: 0,
             last_open_ms: None,
+            last_file: None,
         }
     }
 
@@ -387,10 +438,15 @@ impl<'a> PieceOrder<'a> {
             && first.open_time_ms <= last
         {
             let line = piece.first_row_line.unwrap_or(1) + self.line_offset;
-            return Err(self.invalid(out_of_order(line, first.open_time_ms, last)));
+            let error = out_of_order(line, first.open_time_ms, last);
+            if self.last_file != Some(self.file) {
+                return Err(file_error(self.files, self.file, Some(last), error));
+            }
+            return Err(self.invalid(error));
         }
         if let Some(last) = piece.candles.last() {
             self.last_open_ms = Some(last.open_time_ms);
+            self.last_file = Some(self.file);
         }
         self.line_offset += piece.lines;
         Ok(piece)
@@ -679,7 +735,12 @@ fn csv_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
         let is_csv = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
-        if !is_csv {
+        // Hidden files are left out, such as the `._name.csv` metadata files that macOS
+        // writes beside each file on some drives.
+        let hidden = path
+            .file_name()
+            .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
+        if !is_csv || hidden {
             continue;
         }
         if !path.is_file() {
@@ -835,11 +896,17 @@ mod tests {
             assert!(message.contains("line 18001, column volume"), "{message}");
         }
 
-        // The second file starting before the first one ends is out of order at its line 1.
+        // The second file starting before the first one ends is out of order at its first
+        // row, line 2, and the error names the file before it.
         let overlapping = shelve_texts(&[first.clone(), first], 2).unwrap_err();
         let message = overlapping.to_string();
-        assert!(message.contains("1.csv"), "{message}");
-        assert!(message.contains("line 2, column open_time"), "{message}");
+        assert!(message.contains("1.csv: line 2: open_time"), "{message}");
+        assert!(message.contains("last row of"), "{message}");
+        assert!(message.contains("0.csv"), "{message}");
+        assert!(
+            message.contains("byte-wise order of their names"),
+            "{message}"
+        );
     }
 
     /// Writes `text` to a temporary file and parses it in `parts` parts.

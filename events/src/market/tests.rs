@@ -183,7 +183,12 @@ fn broken_rows_name_line_column_and_value() {
         (
             "time after year 9999",
             ROW_1.replacen("1758240000000", "999999999999999", 1),
-            r#"column open_time: "999999999999999" is after the year 9999"#,
+            r#"column open_time: "999999999999999" is after the year 9999; times must be"#,
+        ),
+        (
+            "time in nanoseconds",
+            ROW_1.replacen("1758240000000", "1758240000000000000", 1),
+            r#""1758240000000000000" is after the year 9999; times must be seconds (10 or 11 digits), milliseconds (12 to 15 digits) or microseconds (16 digits), not nanoseconds"#,
         ),
         (
             "too few columns",
