@@ -7,6 +7,7 @@
 
 mod funding;
 mod number;
+mod row;
 
 use std::fmt;
 use std::io::BufRead;
@@ -311,14 +312,15 @@ impl KlineParser {
         Ok(())
     }
 
-    /// Takes the next row through the single-pass reader when it has the common form and
-    /// opens after the previous row; the header and every other case go to
-    /// [`KlineParser::parse_line`], so results and errors are the same either way.
+    /// Takes the next row through one of the single-pass readers (the comma-mask reader, then
+    /// the byte-by-byte one) when it has the common form and opens after the previous row; the
+    /// header and every other case go to [`KlineParser::parse_line`], so results and errors
+    /// are the same either way.
     fn common_row(&mut self, input: &[u8]) -> Option<(Candle, usize)> {
         if !self.started {
             return None;
         }
-        let (candle, used) = number::common_row(input)?;
+        let (candle, used) = row::common_row(input).or_else(|| number::common_row(input))?;
         if self
             .previous_open_time_ms
             .is_some_and(|previous| candle.open_time_ms <= previous)

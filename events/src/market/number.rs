@@ -6,7 +6,7 @@
 //! as `str::parse` would give.
 
 /// Powers of ten that an f64 holds exactly.
-const POWERS_OF_TEN: [f64; 23] = [
+pub(super) const POWERS_OF_TEN: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
@@ -75,11 +75,16 @@ fn digit_run(input: &[u8], mut at: usize, value: &mut u64) -> usize {
 
 /// Returns the number that eight digit values (0 to 9) form, the first in the lowest byte.
 #[inline(always)]
-fn eight_digits(chunk: u64) -> u64 {
-    // Each step joins neighbouring groups: pairs of digits, then of pairs, then of fours.
-    let pairs = ((chunk & 0x0f00_0f00_0f00_0f00) >> 8) + (chunk & 0x000f_000f_000f_000f) * 10;
-    let fours = ((pairs & 0x00ff_0000_00ff_0000) >> 16) + (pairs & 0x0000_00ff_0000_00ff) * 100;
-    ((fours & 0x0000_ffff_0000_0000) >> 32) + (fours & 0x0000_0000_0000_ffff) * 10_000
+pub(super) fn eight_digits(chunk: u64) -> u64 {
+    // Byte 2k of `pairs` is the pair of digits 2k and 2k + 1 (at most 99, so no byte carries),
+    // and the odd bytes are not used.
+    let pairs = chunk * 10 + (chunk >> 8);
+    // Each multiply takes two pairs, one in each 32-bit half, and leaves in the high half the
+    // sum of both scaled by their powers of ten. The low halves add up to less than 2^32.
+    let first_and_third = (pairs & 0x0000_00ff_0000_00ff).wrapping_mul(100 + (1_000_000 << 32));
+    let second_and_fourth =
+        ((pairs >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(1 + (10_000 << 32));
+    (first_and_third + second_and_fourth) >> 32
 }
 
 /// Reads digits from `at` up to the first other byte. Returns the value and the index of that
@@ -96,7 +101,7 @@ fn integer_at(input: &[u8], start: usize) -> Option<(i64, usize)> {
 /// Reads `digits[.digits]` from `at` up to the first other byte, with the rules of
 /// [`plain_decimal`]. Returns the value and the index of that byte.
 #[inline(always)]
-fn decimal_at(input: &[u8], start: usize) -> Option<(f64, usize)> {
+pub(super) fn decimal_at(input: &[u8], start: usize) -> Option<(f64, usize)> {
     let mut mantissa: u64 = 0;
     let mut at = digit_run(input, start, &mut mantissa);
     let mut digits = at - start;
@@ -142,7 +147,20 @@ pub(super) fn common_row(input: &[u8]) -> Option<(super::Candle, usize)> {
         at = after_comma(input, at)?;
     }
     let used = line_end(input, at)?;
+    let prices = [open, high, low, close, volume];
+    Some((checked_candle(open_time, close_time, prices)?, used))
+}
 
+/// Builds the candle of a row read on a fast path, or returns `None` when a time is out of
+/// range or the prices are out of order, so that the field-by-field parser words the error.
+/// `prices` are open, high, low, close and volume, in file order.
+#[inline(always)]
+pub(super) fn checked_candle(
+    open_time: i64,
+    close_time: i64,
+    prices: [f64; 5],
+) -> Option<super::Candle> {
+    let [open, high, low, close, volume] = prices;
     let open_time_ms = super::time_to_ms(open_time);
     let close_time_ms = super::time_to_ms(close_time);
     let times_valid = open_time_ms <= super::MAX_TIME_MS
@@ -158,13 +176,13 @@ pub(super) fn common_row(input: &[u8]) -> Option<(super::Candle, usize)> {
         close,
         volume,
     };
-    (times_valid && prices_valid).then_some((candle, used))
+    (times_valid && prices_valid).then_some(candle)
 }
 
 /// Skips the last column (which the parser ignores) from `at` to the end of the line, and
 /// returns the bytes used with the line end. A comma there means a 13th column.
 #[inline(always)]
-fn line_end(input: &[u8], at: usize) -> Option<usize> {
+pub(super) fn line_end(input: &[u8], at: usize) -> Option<usize> {
     let rest = input.get(at..)?;
     match rest.iter().position(|&byte| byte == b'\n' || byte == b',') {
         Some(index) if rest[index] == b'\n' => Some(at + index + 1),

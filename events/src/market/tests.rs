@@ -311,7 +311,7 @@ fn real_kline_files_parse_completely() {
 }
 
 /// Parses line by line through `parse_line` alone, which the single-pass reader must match.
-fn parse_field_by_field(text: &str) -> Result<Vec<Candle>, KlineCsvError> {
+pub(super) fn parse_field_by_field(text: &str) -> Result<Vec<Candle>, KlineCsvError> {
     let mut parser = KlineParser::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut candles = Vec::new();
