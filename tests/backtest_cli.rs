@@ -173,6 +173,56 @@ fn overlapping_folder_files_name_both() {
 }
 
 #[test]
+fn overlap_names_file_with_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(&dir.path().join("a.csv"), &kline_rows(0, 40));
+    write_csv(&dir.path().join("b.csv"), &[]);
+    write_csv(&dir.path().join("c.csv"), &kline_rows(39, 10));
+
+    let output = backtest(dir.path(), &["--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("c.csv: line 2: open_time"), "{stderr}");
+    assert!(stderr.contains("last row of"), "{stderr}");
+    assert!(stderr.contains("a.csv"), "{stderr}");
+    assert!(!stderr.contains("b.csv"), "{stderr}");
+}
+
+#[test]
+fn closed_output_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klines.csv");
+    write_csv(&file, &kline_rows(0, 200));
+
+    for flags in [&["--json"][..], &[]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args([
+                "backtest",
+                "--strategy",
+                "sma",
+                "--fast",
+                "3",
+                "--slow",
+                "8",
+            ])
+            .arg("--data")
+            .arg(&file)
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before anything is written, as `| head -c 0` would.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(0), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
+    }
+}
+
+#[test]
 fn broken_row_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broken.csv");

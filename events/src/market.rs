@@ -55,11 +55,19 @@ const MICROSECONDS_FROM: i64 = 1_000_000_000_000_000;
 /// market data that these files contain.
 const SECONDS: std::ops::Range<i64> = 1_000_000_000..100_000_000_000;
 
+/// Times at or above this value have 17 or more digits. No unit gives them a date that market
+/// data can have: as microseconds they lie after the year 2286, and nanoseconds would need 19
+/// digits to fall after 2001.
+const TOO_MANY_DIGITS_FROM: i64 = 10_000_000_000_000_000;
+
 /// Converts a time of a market data file to milliseconds, detecting the unit from its size:
 /// seconds (10 or 11 digits), milliseconds (12 to 15 digits, and 9 digits or fewer), or
-/// microseconds (16 digits or more).
+/// microseconds (16 digits). A time of 17 digits or more returns `i64::MAX`, which every
+/// reader rejects as after the year 9999, with the accepted units in the message.
 pub fn time_to_ms(value: i64) -> i64 {
-    if value >= MICROSECONDS_FROM {
+    if value >= TOO_MANY_DIGITS_FROM {
+        i64::MAX
+    } else if value >= MICROSECONDS_FROM {
         value / 1000
     } else if SECONDS.contains(&value) {
         value * 1000
@@ -313,9 +321,9 @@ impl KlineParser {
     }
 
     /// Takes the next row through one of the single-pass readers (the comma-mask reader, then
-    /// the byte-by-byte one) when it has the common form and opens after the previous row; the
-    /// header and every other case go to [`KlineParser::parse_line`], so results and errors
-    /// are the same either way.
+    /// the byte-by-byte one) when it has the common form and opens after the previous row.
+    /// The header and every other case go to [`KlineParser::parse_line`], so results and
+    /// errors are the same either way.
     fn common_row(&mut self, input: &[u8]) -> Option<(Candle, usize)> {
         if !self.started {
             return None;
@@ -435,11 +443,24 @@ fn check_header(line: usize, fields: &[&[u8]; 12]) -> Result<(), KlineCsvError> 
     Ok(())
 }
 
+/// Most bytes of a field that an error message contains. A longer field is cut and marked.
+const SHOWN_VALUE_BYTES: usize = 64;
+
+/// Returns `field` as text for an error message, cut after [`SHOWN_VALUE_BYTES`] bytes with
+/// the total length, so that a huge field does not make a huge message.
+fn shown_value(field: &[u8]) -> String {
+    if field.len() <= SHOWN_VALUE_BYTES {
+        return String::from_utf8_lossy(field).into_owned();
+    }
+    let shown = String::from_utf8_lossy(&field[..SHOWN_VALUE_BYTES]);
+    format!("{shown}... ({} bytes)", field.len())
+}
+
 fn field_error(line: usize, index: usize, field: &[u8], problem: FieldProblem) -> KlineCsvError {
     KlineCsvError::Field {
         line,
         column: KLINE_COLUMNS[index],
-        value: String::from_utf8_lossy(field).into_owned(),
+        value: shown_value(field),
         problem,
     }
 }

@@ -64,30 +64,38 @@ pub enum DataError {
     },
 }
 
-/// Words the error of a file's first row when it does not open after the last row of the file
-/// before it, and wraps any other error of the file as [`DataError::Invalid`].
+/// The last row read before a file: the index of the file it is in and its open time.
+#[derive(Clone, Copy, Debug)]
+struct LastRow {
+    file: usize,
+    open_time_ms: i64,
+}
+
+/// Words the error of a file's first row when it does not open after the last row of an
+/// earlier file, and wraps any other error of the file as [`DataError::Invalid`].
 ///
-/// Only the first row of a file is compared with the previous file's last open time: every
+/// Only the first row of a file is compared with an earlier file's last open time: every
 /// later row is compared with a row of its own file, which opens after that time.
 fn file_error(
     files: &[PathBuf],
     file: usize,
-    previous_last_ms: Option<i64>,
+    last_row: Option<LastRow>,
     source: KlineCsvError,
 ) -> DataError {
     if let (
-        Some(last_open_ms),
-        Some(previous),
+        Some(last_row),
         KlineCsvError::Field {
             line,
             value,
             problem: FieldProblem::NotAfterPrevious(compared),
             ..
         },
-    ) = (previous_last_ms, file.checked_sub(1), &source)
-        && *compared == last_open_ms
+    ) = (last_row, &source)
+        && last_row.file != file
+        && *compared == last_row.open_time_ms
         && let Ok(open_time_ms) = value.parse()
     {
+        let (previous, last_open_ms) = (last_row.file, last_row.open_time_ms);
         return DataError::FilesOverlap {
             path: files[file].clone(),
             line: *line,
@@ -147,6 +155,7 @@ pub fn candle_files(data: &Path) -> Result<Vec<PathBuf>, DataError> {
 /// candles.
 pub fn parse_files(data: &Path, files: &[PathBuf]) -> Result<Vec<Candle>, DataError> {
     let mut candles: Vec<Candle> = Vec::new();
+    let mut last_row = None;
     for (index, path) in files.iter().enumerate() {
         let read_error = |source| DataError::Read {
             path: path.clone(),
@@ -156,7 +165,13 @@ pub fn parse_files(data: &Path, files: &[PathBuf]) -> Result<Vec<Candle>, DataEr
         let length = file.metadata().map_err(read_error)?.len();
         let previous = candles.last().map(|last| last.open_time_ms);
         let parsed = parse_in_parts(&file, length, previous)
-            .map_err(|source| file_error(files, index, previous, source))?;
+            .map_err(|source| file_error(files, index, last_row, source))?;
+        if let Some(last) = parsed.last() {
+            last_row = Some(LastRow {
+                file: index,
+                open_time_ms: last.open_time_ms,
+            });
+        }
         if candles.is_empty() {
             candles = parsed;
         } else {
@@ -439,10 +454,11 @@ impl<'a> PieceOrder<'a> {
         {
             let line = piece.first_row_line.unwrap_or(1) + self.line_offset;
             let error = out_of_order(line, first.open_time_ms, last);
-            if self.last_file != Some(self.file) {
-                return Err(file_error(self.files, self.file, Some(last), error));
-            }
-            return Err(self.invalid(error));
+            let last_row = self.last_file.map(|file| LastRow {
+                file,
+                open_time_ms: last,
+            });
+            return Err(file_error(self.files, self.file, last_row, error));
         }
         if let Some(last) = piece.candles.last() {
             self.last_open_ms = Some(last.open_time_ms);
@@ -639,6 +655,10 @@ impl<'a> PartReader<'a> {
                         seeking_line_start = false;
                     }
                     None if at_end => return Ok(()),
+                    // No line starts in the range, so the part has none.
+                    None if self.buffer_offset + self.filled as u64 >= self.range.end => {
+                        return Ok(());
+                    }
                     None => {
                         used = data.len();
                         continue;
@@ -695,10 +715,13 @@ impl<'a> PartReader<'a> {
         }
         loop {
             let offset = self.buffer_offset + self.filled as u64;
-            // Past the range, only the rest of its last line is needed.
+            // Past the range, only the rest of its last line is needed. A read there takes at
+            // least as many bytes as the buffer holds, so a very long line is read in a few
+            // doubling reads rather than rescanned after every 4 KiB.
             let limit = (self.range.end.saturating_add(LINE_SLACK_BYTES))
                 .saturating_sub(offset)
-                .max(LINE_SLACK_BYTES);
+                .max(LINE_SLACK_BYTES)
+                .max(self.filled as u64);
             let space = self.buffer.len() - self.filled;
             let length = usize::try_from(limit).map_or(space, |limit| limit.min(space));
             let target = &mut self.buffer[self.filled..self.filled + length];

@@ -86,6 +86,9 @@ fn time_units_are_told_apart_by_digits() {
         (300_000, 300_000),
         (999_999_999, 999_999_999),
         (100_000_000_000, 100_000_000_000),
+        (9_999_999_999_999_999, 9_999_999_999_999),
+        (17_000_000_000_000_000, i64::MAX),
+        (1_758_240_000_000_000_000, i64::MAX),
     ];
     for (value, expected) in cases {
         assert_eq!(time_to_ms(value), expected, "{value}");
@@ -184,6 +187,16 @@ fn broken_rows_name_line_column_and_value() {
             "time after year 9999",
             ROW_1.replacen("1758240000000", "999999999999999", 1),
             r#"column open_time: "999999999999999" is after the year 9999; times must be"#,
+        ),
+        (
+            "huge field",
+            ROW_1.replacen("360.735", &"9x".repeat(50_000), 1),
+            r#"column volume: "9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x... (100000 bytes)" is not a number"#,
+        ),
+        (
+            "time of 17 digits",
+            ROW_1.replacen("1758240000000", "17000000000000000", 1),
+            r#"column open_time: "17000000000000000" is after the year 9999; times must be"#,
         ),
         (
             "time in nanoseconds",

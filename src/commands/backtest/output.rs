@@ -4,9 +4,25 @@
 use keyward_actors::backtest::{
     BacktestError, BacktestReport, FileRun, FileRunError, RunSpec, SetupError, SweepResult,
 };
+use std::fmt::Write as _;
+use std::io::{ErrorKind, Write as _};
+
 use serde::Serialize;
 
 use super::BacktestArgs;
+
+/// Writes `text` to standard output. A reader that closed the pipe early, as `| head` does,
+/// ends the output quietly instead of failing the run.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
 
 /// Describes the strategy of a run, as `sma 10/30`.
 pub fn describe(spec: &RunSpec) -> String {
@@ -39,6 +55,7 @@ struct RunJson<'a> {
 /// # Errors
 /// Fails when the JSON cannot be written.
 pub fn print_single(args: &BacktestArgs, spec: &RunSpec, run: &FileRun) -> anyhow::Result<()> {
+    let mut text = String::new();
     let report = &run.report;
     if args.json {
         let null = serde_json::Value::Null;
@@ -52,35 +69,38 @@ pub fn print_single(args: &BacktestArgs, spec: &RunSpec, run: &FileRun) -> anyho
             trade_list_hash: report.trade_list_hash(),
             report,
         };
-        println!("{}", serde_json::to_string(&output)?);
-        return Ok(());
+        writeln!(text, "{}", serde_json::to_string(&output)?)?;
+        return emit(&text);
     }
 
-    println!(
+    writeln!(
+        text,
         "{} over {} bars, {} to {}",
         describe(spec),
         report.bars,
         report.first_bar_time.to_rfc3339(),
         report.last_bar_time.to_rfc3339()
-    );
-    println!(
+    )?;
+    writeln!(
+        text,
         "trades:        {} ({} risk checks, {} intents rejected)",
         report.trades, report.risk_checks, report.rejected_intents
-    );
-    println!(
+    )?;
+    writeln!(
+        text,
         "final equity:  {:.2} from {:.2}",
         report.final_equity, report.initial_cash
-    );
-    println!("total return:  {:.2}%", report.total_return * 100.0);
-    println!("max drawdown:  {:.2}%", report.max_drawdown * 100.0);
-    println!("sharpe:        {}", ratio(report.sharpe));
-    println!("sortino:       {}", ratio(report.sortino));
-    println!("win rate:      {}", percent(report.win_rate));
-    println!("profit factor: {}", ratio(report.profit_factor));
-    println!("exposure:      {:.2}%", report.exposure * 100.0);
-    println!("fees paid:     {:.2}", report.fees_paid);
-    println!("funding paid:  {:.2}", report.funding_paid);
-    Ok(())
+    )?;
+    writeln!(text, "total return:  {:.2}%", report.total_return * 100.0)?;
+    writeln!(text, "max drawdown:  {:.2}%", report.max_drawdown * 100.0)?;
+    writeln!(text, "sharpe:        {}", ratio(report.sharpe))?;
+    writeln!(text, "sortino:       {}", ratio(report.sortino))?;
+    writeln!(text, "win rate:      {}", percent(report.win_rate))?;
+    writeln!(text, "profit factor: {}", ratio(report.profit_factor))?;
+    writeln!(text, "exposure:      {:.2}%", report.exposure * 100.0)?;
+    writeln!(text, "fees paid:     {:.2}", report.fees_paid)?;
+    writeln!(text, "funding paid:  {:.2}", report.funding_paid)?;
+    emit(&text)
 }
 
 fn ratio(value: Option<f64>) -> String {
@@ -125,6 +145,7 @@ pub fn print_sweep(
     data_hash: &str,
     results: &[SweepResult],
 ) -> anyhow::Result<()> {
+    let mut text = String::new();
     let rows = results.iter().enumerate().map(|(index, result)| {
         let report = &result.report;
         SweepRow {
@@ -155,17 +176,19 @@ pub fn print_sweep(
             "bars": results.first().map_or(0, |result| result.report.bars),
             "results": rows.collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string(&output)?);
-        return Ok(());
+        writeln!(text, "{}", serde_json::to_string(&output)?)?;
+        return emit(&text);
     }
 
-    println!(
+    writeln!(
+        text,
         "{} runs over {} bars, ranked by {:?}",
         results.len(),
         results.first().map_or(0, |result| result.report.bars),
         args.rank_by
-    );
-    println!(
+    )?;
+    writeln!(
+        text,
         "{:>4} {:>5} {:>5} {:>7} {:>10} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9}",
         "rank",
         "fast",
@@ -178,9 +201,10 @@ pub fn print_sweep(
         "win",
         "pf",
         "exposure"
-    );
+    )?;
     for row in rows.take(args.top) {
-        println!(
+        writeln!(
+            text,
             "{:>4} {:>5} {:>5} {:>7} {:>9.2}% {:>8.2}% {:>8} {:>8} {:>7} {:>7} {:>8.2}%",
             row.rank,
             row.fast,
@@ -194,9 +218,9 @@ pub fn print_sweep(
                 .map_or("n/a".to_owned(), |win| format!("{:.1}%", win * 100.0)),
             short(row.profit_factor),
             row.exposure * 100.0,
-        );
+        )?;
     }
-    Ok(())
+    emit(&text)
 }
 
 fn short(value: Option<f64>) -> String {
