@@ -444,23 +444,23 @@ fn check_header(line: usize, fields: &[&[u8]; 12]) -> Result<(), KlineCsvError> 
 }
 
 /// Most bytes of a field that an error message contains. A longer field is cut and marked.
-const SHOWN_VALUE_BYTES: usize = 64;
+const ERROR_VALUE_BYTES: usize = 64;
 
-/// Returns `field` as text for an error message, cut after [`SHOWN_VALUE_BYTES`] bytes with
+/// Returns `field` as text for an error message, cut after [`ERROR_VALUE_BYTES`] bytes with
 /// the total length, so that a huge field does not make a huge message.
-fn shown_value(field: &[u8]) -> String {
-    if field.len() <= SHOWN_VALUE_BYTES {
+fn error_value(field: &[u8]) -> String {
+    if field.len() <= ERROR_VALUE_BYTES {
         return String::from_utf8_lossy(field).into_owned();
     }
-    let shown = String::from_utf8_lossy(&field[..SHOWN_VALUE_BYTES]);
-    format!("{shown}... ({} bytes)", field.len())
+    let start = String::from_utf8_lossy(&field[..ERROR_VALUE_BYTES]);
+    format!("{start}... ({} bytes)", field.len())
 }
 
 fn field_error(line: usize, index: usize, field: &[u8], problem: FieldProblem) -> KlineCsvError {
     KlineCsvError::Field {
         line,
         column: KLINE_COLUMNS[index],
-        value: shown_value(field),
+        value: error_value(field),
         problem,
     }
 }

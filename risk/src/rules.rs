@@ -689,12 +689,9 @@ fn is_negative(value: Decimal) -> bool {
     !value.is_zero() && value.is_sign_negative()
 }
 
-/// Largest scale of a [`Decimal`].
-const MAX_SCALE: u32 = 28;
-
-/// Powers of ten up to the largest scale, as `i128`.
-const POWERS_OF_TEN: [i128; MAX_SCALE as usize + 1] = {
-    let mut powers = [1_i128; MAX_SCALE as usize + 1];
+/// Powers of ten up to the largest scale of a [`Decimal`], as `i128`.
+const POWERS_OF_TEN: [i128; Decimal::MAX_SCALE as usize + 1] = {
+    let mut powers = [1_i128; Decimal::MAX_SCALE as usize + 1];
     let mut index = 1;
     while index < powers.len() {
         powers[index] = powers[index - 1] * 10;
@@ -703,13 +700,13 @@ const POWERS_OF_TEN: [i128; MAX_SCALE as usize + 1] = {
     powers
 };
 
-/// Compares `value` with the product `factor * other`, giving what
-/// `factor.checked_mul(other).map(|product| value.cmp(&product))` gives.
+/// Compares `value` with the product `factor * other`, with the same result as
+/// `factor.checked_mul(other).map(|product| value.cmp(&product))`.
 ///
-/// When the product is exact in a `Decimal` (its scale at most 28, its mantissa within 96 bits),
-/// `checked_mul` does not round it, so comparing the mantissas in `i128` at a common scale gives
-/// the same result without building the product. Every other case, and any step that would
-/// overflow `i128`, takes the `Decimal` arithmetic.
+/// `checked_mul` does not round a product whose scale is at most 28 and whose mantissa fits in
+/// 96 bits. For such a product, comparing the mantissas in `i128` at a common scale is exact
+/// and skips building the product. Every other case, and any step that would overflow `i128`,
+/// takes the `Decimal` arithmetic.
 fn cmp_with_product(value: Decimal, factor: Decimal, other: Decimal) -> Option<std::cmp::Ordering> {
     exact_product_cmp(value, factor, other)
         .or_else(|| factor.checked_mul(other).map(|product| value.cmp(&product)))
@@ -722,7 +719,7 @@ fn exact_product_cmp(
     other: Decimal,
 ) -> Option<std::cmp::Ordering> {
     let product_scale = factor.scale() + other.scale();
-    if product_scale > MAX_SCALE {
+    if product_scale > Decimal::MAX_SCALE {
         return None;
     }
     let product = factor.mantissa().checked_mul(other.mantissa())?;

@@ -139,7 +139,7 @@ fn any_file() -> impl Strategy<Value = String> {
         })
 }
 
-/// Checks a row taken by [`common_row`] against [`KlineParser::parse_line`] on the same line.
+/// Checks a row accepted by [`common_row`] against [`KlineParser::parse_line`] on the same line.
 fn assert_matches_parse_line(input: &[u8], candle: Candle, used: usize) {
     let line_end = input.iter().position(|&byte| byte == b'\n');
     assert_eq!(used, line_end.map_or(input.len(), |end| end + 1));
@@ -188,7 +188,7 @@ proptest! {
 
     /// A row that is taken has the values of the field-by-field parser, whatever follows it.
     #[test]
-    fn taken_rows_match_parse_line(row in any_row(0), rest in "[0-9,.\n\r]{0,100}") {
+    fn accepted_rows_match_parse_line(row in any_row(0), rest in "[0-9,.\n\r]{0,100}") {
         let input = format!("{row}{rest}");
         if let Some((candle, used)) = common_row(input.as_bytes()) {
             assert_matches_parse_line(input.as_bytes(), candle, used);
